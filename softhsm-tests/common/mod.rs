@@ -1,0 +1,189 @@
+//! Shared helpers for the integration tests: each test gets a fresh project
+//! directory with its own SoftHSMv2 token (through the SOFTHSM2_CONF that
+//! `dnsseal init --softhsm` writes), and drives the real `dnsseal` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const PIN: &str = "1234";
+pub const SO_PIN: &str = "12345678";
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// Fails the test with a clear reason when a required tool is missing
+/// (`.ci/run` and `scripts/setup.sh` install them all).
+pub fn require(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: apt-get install -y {package} (scripts/setup.sh does it)"
+    );
+}
+
+pub fn require_softhsm() {
+    assert!(
+        Path::new(SOFTHSM_MODULE).exists(),
+        "SoftHSMv2 is not installed ({SOFTHSM_MODULE}): apt-get install -y softhsm2 (scripts/setup.sh does it)"
+    );
+}
+
+/// A dnsseal project directory with its own token.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+/// The outcome of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Asserts a given exit code and returns stderr.
+    #[track_caller]
+    pub fn fails(self, code: i32) -> String {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stderr
+    }
+}
+
+pub fn dnsseal_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dnsseal")
+}
+
+impl Project {
+    /// A new directory with `dnsseal init --softhsm` done.
+    pub fn new() -> Project {
+        require_softhsm();
+        let p = Project::empty();
+        p.run(&["init", "--softhsm"]).ok();
+        p
+    }
+
+    /// A new directory with nothing in it.
+    pub fn empty() -> Project {
+        Project {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The command with a clean environment: PINs from the variables, no
+    /// inherited SoftHSM or dnsseal settings.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(dnsseal_bin());
+        c.current_dir(self.path())
+            .env_remove("SOFTHSM2_CONF")
+            .env_remove("DNSSEAL_CONFIG")
+            .env_remove("DNSSEAL_LOG")
+            .env("DNSSEAL_PIN", PIN)
+            .env("DNSSEAL_SO_PIN", SO_PIN);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command().args(args).output().expect("run dnsseal"))
+    }
+
+    pub fn run_with_pin(&self, pin: &str, args: &[&str]) -> Run {
+        Run::from(
+            self.command()
+                .env("DNSSEAL_PIN", pin)
+                .args(args)
+                .output()
+                .expect("run dnsseal"),
+        )
+    }
+
+    /// `keys list --json` parsed.
+    pub fn keys(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["--json", "keys", "list"]).ok();
+        serde_json::from_str(&out).expect("keys list --json is JSON")
+    }
+
+    pub fn softhsm_conf(&self) -> PathBuf {
+        self.file("softhsm/softhsm2.conf")
+    }
+
+    /// pkcs11-tool (OpenSC) against this project's token: an independent
+    /// view of what the token holds.
+    pub fn pkcs11_tool(&self, args: &[&str]) -> Output {
+        Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", self.softhsm_conf())
+            .args([
+                "--module",
+                SOFTHSM_MODULE,
+                "--token-label",
+                "dnsseal",
+                "--login",
+                "--pin",
+                PIN,
+            ])
+            .args(args)
+            .output()
+            .expect("run pkcs11-tool")
+    }
+
+    /// CKA_IDs (hex) of the token's private key objects, per pkcs11-tool.
+    pub fn token_private_ids(&self) -> Vec<String> {
+        let out = self.pkcs11_tool(&["--list-objects", "--type", "privkey"]);
+        assert!(
+            out.status.success(),
+            "pkcs11-tool failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ID:").map(|s| s.trim().to_string()))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn audit_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.file("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// A key's field from `keys list --json`.
+pub fn field<'a>(k: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    k.get(name)
+        .unwrap_or_else(|| panic!("key has no field {name}: {k}"))
+}

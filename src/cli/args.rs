@@ -1,0 +1,306 @@
+//! Command line arguments, defined once with their documentation; clap turns
+//! them into `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::EXIT_CODES_HELP;
+
+/// DNSSEC key management and zone signing with keys that never leave a
+/// PKCS#11 token.
+#[derive(Debug, Parser)]
+#[command(name = "dnsseal", version, after_long_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Configuration file [default: ./dnsseal.toml].
+    #[arg(long, global = true, env = "DNSSEAL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Act as if the clock said T (YYYYMMDDHHMMSS in UTC, or RFC 3339):
+    /// key timings, audit times and every later time come from it.
+    #[arg(long, global = true, value_name = "T")]
+    pub now: Option<String>,
+
+    /// Read the user PIN from this file (first line). Otherwise the
+    /// DNSSEAL_PIN variable, otherwise a prompt on the terminal.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create dnsseal.toml, an empty keystore and the audit log here;
+    /// with --softhsm also a private SoftHSMv2 token.
+    Init(InitArgs),
+    /// Inspect the token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Create, list, publish data for, retire and import keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Verify and export the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  # Everything local: a SoftHSMv2 token under ./softhsm (PINs from the
+  # environment, as in CI; on a terminal you are prompted instead)
+  DNSSEAL_PIN=1234 DNSSEAL_SO_PIN=5678 dnsseal init --softhsm
+
+  # A YubiHSM 2 chosen by serial
+  dnsseal init --profile yubihsm2 --token-serial 0012345678")]
+pub struct InitArgs {
+    /// Directory to set up [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Make and initialise a SoftHSMv2 token under DIR/softhsm (the
+    /// embedded default; no global SoftHSM setup needed).
+    #[arg(long, conflicts_with_all = ["profile", "token_serial"])]
+    pub softhsm: bool,
+
+    /// HSM profile: a built-in name (softhsm2, yubihsm2, opensc-sc-hsm,
+    /// luna) or a path to a profile TOML.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+
+    /// PKCS#11 module to load instead of the profile's.
+    #[arg(long, value_name = "PATH")]
+    pub module: Option<PathBuf>,
+
+    /// Token label [default with --softhsm: dnsseal].
+    #[arg(long, value_name = "LABEL")]
+    pub token_label: Option<String>,
+
+    /// Token serial number (wins over the label).
+    #[arg(long, value_name = "SERIAL")]
+    pub token_serial: Option<String>,
+
+    /// Read the security officer PIN for --softhsm from this file.
+    /// Otherwise DNSSEAL_SO_PIN, otherwise a prompt.
+    #[arg(long, value_name = "FILE")]
+    pub so_pin_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Module, slot, token identity and which DNSSEC algorithms the token
+    /// can generate and sign with (from its mechanism list). Needs no PIN.
+    Info(TokenInfoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenInfoArgs {}
+
+/// `--role` of `keys create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CreateRole {
+    /// A key signing key (SEP flag, DS at the parent).
+    Ksk,
+    /// A zone signing key.
+    Zsk,
+    /// A combined signing key.
+    Csk,
+    /// One KSK and two ZSKs (one active, one published standby), ready for
+    /// a pre-publication rollover.
+    Both,
+}
+
+/// `--state` of `keys create` and `keys import-bind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitialState {
+    /// In the token only; not in the zone yet.
+    Generated,
+    /// In the DNSKEY RRset, not signing (standby).
+    Published,
+    /// In the DNSKEY RRset and signing.
+    Active,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate key pairs inside the token for a zone.
+    #[command(after_long_help = "\
+A new key is active when the zone has no active key of its role yet,
+otherwise published as a standby; --state overrides that.
+
+Examples:
+  dnsseal keys create example.com --role both --algorithm ECDSAP256SHA256
+  dnsseal keys create example.com --role ksk --algorithm 8 --bits 3072")]
+    Create(CreateArgs),
+    /// List keys (all zones, or one).
+    List(ListArgs),
+    /// Show one key in full, with its DNSKEY and DS records.
+    Show(SelectArgs),
+    /// The DNSKEY RRset as it will appear in the zone.
+    Dnskey(DnskeyArgs),
+    /// DS records of the zone's KSKs/CSKs: what the parent needs.
+    Ds(DsArgs),
+    /// Retire a key record (kept, recoverable); --destroy also destroys the
+    /// token objects.
+    Delete(DeleteArgs),
+    /// Bring a removed key back as a published standby key.
+    Restore(SelectArgs),
+    /// Import a BIND key pair into the token (migration; audited).
+    #[command(name = "import-bind")]
+    ImportBind(ImportArgs),
+    /// Compare keystore and token; report keys found on one side only.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Zone name (trailing dot optional, any case).
+    pub zone: String,
+    /// What the key is for.
+    #[arg(long, value_enum)]
+    pub role: CreateRole,
+    /// Algorithm, by name or number: RSASHA256 (8), RSASHA512 (10),
+    /// ECDSAP256SHA256 (13), ECDSAP384SHA384 (14), ED25519 (15).
+    #[arg(long, short = 'a', value_name = "ALG")]
+    pub algorithm: String,
+    /// RSA modulus size, 2048 to 4096 [default: 2048]. Not for ECDSA/Ed25519.
+    #[arg(long, short = 'b', value_name = "N")]
+    pub bits: Option<u32>,
+    /// Initial state instead of the default (see below).
+    #[arg(long, value_enum)]
+    pub state: Option<InitialState>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this zone.
+    pub zone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Zone name.
+    pub zone: String,
+    /// Key tag.
+    #[arg(long, short = 't')]
+    pub tag: u16,
+    /// CKA_ID in hex, when two keys of the zone share a tag.
+    #[arg(long, value_name = "HEX")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DnskeyArgs {
+    /// Zone name.
+    pub zone: String,
+    /// TTL of the records.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DsArgs {
+    /// Zone name.
+    pub zone: String,
+    /// Digest types, comma separated: sha256 (2), sha384 (4), sha1 (1,
+    /// deprecated by RFC 8624).
+    #[arg(long, value_delimiter = ',', default_value = "sha256")]
+    pub digest: Vec<String>,
+    /// Print the DNSKEY records instead, for registries that take keys.
+    #[arg(long)]
+    pub dnskey: bool,
+    /// TTL of the records.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub key: SelectArgs,
+    /// Also destroy the key pair in the token. Irreversible.
+    #[arg(long)]
+    pub destroy: bool,
+    /// Do not ask for confirmation (needed with --destroy when not on a
+    /// terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Delete even a key that is still active for signing (audited).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Zone name; must match the owner in the .key file.
+    pub zone: String,
+    /// BIND private key file Kzone.+alg+tag.private (the .key file must be
+    /// beside it).
+    pub private_file: PathBuf,
+    /// Role [default: from the DNSKEY flags: 257 ksk, 256 zsk].
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Initial state [default: from the key's Activate/Publish times].
+    #[arg(long, value_enum)]
+    pub state: Option<InitialState>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Mark keystore records whose token objects are gone as destroyed
+    /// (audited). Without it nothing is changed.
+    #[arg(long)]
+    pub mark_missing: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; report the first line where it breaks.
+    Verify(AuditVerifyArgs),
+    /// Export the log (verified first) as JSON lines or CSV.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A log or an export to check [default: the configured audit log].
+    pub file: Option<PathBuf>,
+}
+
+/// `--format` of `audit export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The records as they are, one JSON object a line (verifiable).
+    Jsonl,
+    /// One row a record, with prev and hash columns.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    /// Only records at or after T (YYYYMMDDHHMMSS or RFC 3339).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}

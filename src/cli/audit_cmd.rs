@@ -1,0 +1,138 @@
+//! `dnsseal audit verify|export`.
+
+use std::io::BufReader;
+
+use super::args::{AuditExportArgs, AuditVerifyArgs, ExportFormat};
+use super::context::{write_atomic, Context, Failure};
+use crate::audit::{self, Verdict};
+use crate::clock::Timestamp;
+
+pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
+    let (path, head) = match &args.file {
+        Some(f) => (f.clone(), None),
+        None => {
+            let cfg = ctx.config()?;
+            let head = ctx.keystore(&cfg)?.audit_head()?;
+            (cfg.audit_log.clone(), head)
+        }
+    };
+    let file = std::fs::File::open(&path)
+        .map_err(|e| Failure::BadInput(format!("cannot open {}: {e}", path.display())))?;
+    // The configured log must chain from its first record; a file given
+    // on the command line may be an excerpt made by `audit export --since`.
+    let (records, verdict) = if args.file.is_some() {
+        audit::verify_reader_from(BufReader::new(file))?
+    } else {
+        audit::verify_reader(BufReader::new(file))?
+    };
+    match verdict {
+        Verdict::Broken { line, reason } => Err(Failure::Verify(format!(
+            "{}: chain broken at line {line}: {reason} ({} records before it are intact)",
+            path.display(),
+            records.len()
+        ))
+        .into()),
+        Verdict::Intact {
+            records: n,
+            head: last,
+        } => {
+            if let (Some((seq, hash)), Some(last)) = (&head, &last) {
+                if *seq > last.seq {
+                    return Err(Failure::Verify(format!(
+                        "{}: the keystore last saw record {seq}, but the log ends at record {}: records were cut off the end",
+                        path.display(),
+                        last.seq
+                    ))
+                    .into());
+                }
+                let at = records.iter().find(|r| r.seq == *seq);
+                if at.is_none_or(|r| r.hash != *hash) {
+                    return Err(Failure::Verify(format!(
+                        "{}: record {seq} is not the one the keystore saw: the log was replaced",
+                        path.display()
+                    ))
+                    .into());
+                }
+            } else if head.is_some() && last.is_none() {
+                return Err(Failure::Verify(format!(
+                    "{}: the log is empty but the keystore saw records",
+                    path.display()
+                ))
+                .into());
+            }
+            let first = records.first();
+            if ctx.json {
+                return ctx.print_json(&serde_json::json!({
+                    "file": path,
+                    "intact": true,
+                    "records": n,
+                    "first_seq": first.map(|r| r.seq),
+                    "anchor": first.map(|r| r.prev.clone()),
+                    "head": last.as_ref().map(|h| serde_json::json!({"seq": h.seq, "hash": h.hash})),
+                    "keystore_head_checked": head.is_some(),
+                }));
+            }
+            match (first, last) {
+                (Some(f), Some(l)) if f.seq != 1 => println!(
+                    "{}: excerpt intact: {n} records, seq {}..{}, anchored to hash {} of record {}; head {}",
+                    path.display(),
+                    f.seq,
+                    l.seq,
+                    f.prev,
+                    f.seq - 1,
+                    l.hash
+                ),
+                (_, Some(l)) => println!(
+                    "{}: intact: {n} records, head seq {} hash {}{}",
+                    path.display(),
+                    l.seq,
+                    l.hash,
+                    if head.is_some() { " (matches the keystore)" } else { "" }
+                ),
+                _ => println!("{}: empty", path.display()),
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn export(ctx: &Context, args: AuditExportArgs) -> anyhow::Result<()> {
+    let since = args.since.as_deref().map(Timestamp::parse).transpose()?;
+    let cfg = ctx.config()?;
+    let (records, verdict) = audit::verify(&cfg.audit_log)?;
+    if let Verdict::Broken { line, reason } = verdict {
+        return Err(Failure::Verify(format!(
+            "{}: chain broken at line {line}: {reason}; refusing to export a log that does not verify",
+            cfg.audit_log.display()
+        ))
+        .into());
+    }
+    let selected = records.iter().filter(|r| match since {
+        None => true,
+        Some(t) => Timestamp::parse(&r.time).map(|rt| rt >= t).unwrap_or(true),
+    });
+    let mut out = String::new();
+    match args.format {
+        ExportFormat::Jsonl => {
+            for r in selected {
+                out.push_str(&r.canonical_line());
+                out.push('\n');
+            }
+        }
+        ExportFormat::Csv => {
+            out.push_str(audit::CSV_HEADER);
+            out.push('\n');
+            for r in selected {
+                out.push_str(&audit::csv_row(r));
+                out.push('\n');
+            }
+        }
+    }
+    match &args.output {
+        Some(path) => write_atomic(path, out.as_bytes()),
+        None => {
+            print!("{out}");
+            Ok(())
+        }
+    }
+}

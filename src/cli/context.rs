@@ -1,0 +1,244 @@
+//! What every subcommand shares: the clock, the configuration, the
+//! keystore, the token, the audit log, and the errors with exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+
+use super::args::Cli;
+use super::exit;
+use super::pin;
+use crate::audit::{self, Event};
+use crate::clock::{Clock, Timestamp};
+use crate::config::{Config, CONFIG_FILE};
+use crate::keystore::Keystore;
+use crate::token::{Module, Token, UserSession};
+
+/// Failures the command line decides on itself, each with its exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Verify(String),
+    #[error("{0}")]
+    Drift(String),
+    #[error("{0}")]
+    NoPin(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::BadInput(_) => exit::BAD_INPUT,
+            Failure::Refused(_) => exit::REFUSED,
+            Failure::Verify(_) => exit::VERIFY,
+            Failure::Drift(_) => exit::DRIFT,
+            Failure::NoPin(_) => exit::PIN,
+        }
+    }
+}
+
+/// Shared state of one run.
+pub struct Context {
+    pub clock: Clock,
+    pub config_path: PathBuf,
+    pub pin_file: Option<PathBuf>,
+    pub json: bool,
+    /// The command as the audit log names it, e.g. "keys create".
+    pub command: String,
+    /// The token lock, held from the first token use to the end of the run.
+    token_lock: std::cell::RefCell<Option<std::fs::File>>,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> anyhow::Result<Context> {
+        let clock = match &cli.now {
+            Some(t) => Clock::fixed(Timestamp::parse(t)?),
+            None => Clock::system(),
+        };
+        let config_path = match &cli.config {
+            Some(p) => p.clone(),
+            None => match &cli.command {
+                super::Command::Init(a) => a
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(CONFIG_FILE),
+                _ => PathBuf::from(CONFIG_FILE),
+            },
+        };
+        Ok(Context {
+            clock,
+            config_path,
+            pin_file: cli.pin_file.clone(),
+            json: cli.json,
+            command: command_name(&cli.command),
+            token_lock: std::cell::RefCell::new(None),
+        })
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(&self.config_path)?)
+    }
+
+    pub fn keystore(&self, cfg: &Config) -> anyhow::Result<Keystore> {
+        Ok(Keystore::open(&cfg.keystore)?)
+    }
+
+    /// Loads the configured PKCS#11 module, after taking the token lock.
+    ///
+    /// One dnsseal process at a time works with the token: SoftHSMv2's file
+    /// store fails (CKR_GENERAL_ERROR) when processes change one token at
+    /// once, and on a hardware token key management steps are better
+    /// serialised anyway. The lock is an exclusive lock on
+    /// `<keystore>.lock`, released when the process ends.
+    pub fn module(&self, cfg: &Config) -> anyhow::Result<Module> {
+        if self.token_lock.borrow().is_none() {
+            let mut name = cfg.keystore.clone().into_os_string();
+            name.push(".lock");
+            let path = PathBuf::from(name);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("cannot open the token lock {}", path.display()))?;
+            if file.try_lock().is_err() {
+                tracing::info!("another dnsseal process is using the token; waiting");
+                file.lock()
+                    .with_context(|| format!("cannot take the token lock {}", path.display()))?;
+            }
+            *self.token_lock.borrow_mut() = Some(file);
+        }
+        Ok(Module::load(
+            &cfg.token.module,
+            cfg.token.softhsm_conf.as_deref(),
+        )?)
+    }
+
+    /// The user PIN from the usual sources.
+    pub fn user_pin(&self) -> anyhow::Result<SecretString> {
+        pin::read(self.pin_file.as_deref(), pin::USER_PIN_VAR, "User PIN: ")
+    }
+
+    /// Finds the token and logs in.
+    pub fn login<'m>(
+        &self,
+        cfg: &Config,
+        module: &'m Module,
+    ) -> anyhow::Result<(Token<'m>, UserSession)> {
+        let token = module.find_token(&cfg.token.selector)?;
+        let pin = self.user_pin()?;
+        let session = token.login(&pin)?;
+        Ok((token, session))
+    }
+
+    /// Appends an audit record and remembers the new head in the keystore.
+    pub fn audit(&self, cfg: &Config, ks: &mut Keystore, event: Event) -> anyhow::Result<()> {
+        let head = audit::append(&cfg.audit_log, self.now(), &event)?;
+        ks.set_audit_head(head.seq, &head.hash)?;
+        Ok(())
+    }
+
+    /// Runs a key-changing operation; if it fails, the failed attempt is
+    /// audited too (when the configuration and keystore can be opened).
+    pub fn audited<T>(
+        &self,
+        zone: Option<String>,
+        body: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match body() {
+            Ok(v) => Ok(v),
+            Err(err) => {
+                if let Ok(cfg) = self.config() {
+                    if let Ok(mut ks) = self.keystore(&cfg) {
+                        let event = Event {
+                            command: self.command.clone(),
+                            zone,
+                            failed: true,
+                            detail: format!("{err:#}"),
+                            ..Event::default()
+                        };
+                        if let Err(e) = self.audit(&cfg, &mut ks, event) {
+                            tracing::error!("could not audit the failed attempt: {e:#}");
+                        }
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Prints a value as pretty JSON on stdout.
+    pub fn print_json<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        println!("{text}");
+        Ok(())
+    }
+}
+
+fn command_name(c: &super::Command) -> String {
+    use super::args::{AuditCommand as A, KeysCommand as K};
+    use super::Command as C;
+    match c {
+        C::Init(_) => "init",
+        C::Token(_) => "token info",
+        C::Keys(k) => match k {
+            K::Create(_) => "keys create",
+            K::List(_) => "keys list",
+            K::Show(_) => "keys show",
+            K::Dnskey(_) => "keys dnskey",
+            K::Ds(_) => "keys ds",
+            K::Delete(_) => "keys delete",
+            K::Restore(_) => "keys restore",
+            K::ImportBind(_) => "keys import-bind",
+            K::Reconcile(_) => "keys reconcile",
+        },
+        C::Audit(a) => match a {
+            A::Verify(_) => "audit verify",
+            A::Export(_) => "audit export",
+        },
+    }
+    .to_string()
+}
+
+/// Writes a file atomically: a temporary file beside it, fsync, rename.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(contents)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot move the new file into place at {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Asks a yes/no question on the terminal; false when not on one.
+pub fn confirm(question: &str, expected: &str) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == expected
+}

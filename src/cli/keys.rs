@@ -1,0 +1,754 @@
+//! `dnsseal keys create|list|show|dnskey|ds|delete|restore`.
+
+use serde::Serialize;
+
+use super::args::{
+    CreateArgs, CreateRole, DeleteArgs, DnskeyArgs, DsArgs, InitialState, ListArgs, SelectArgs,
+};
+use super::context::{confirm, Context, Failure};
+use crate::audit::Event;
+use crate::clock::Timestamp;
+use crate::config::Config;
+use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role, Timings};
+use crate::token::{KeySpec, PublicKey, UserSession};
+use crate::zone::dnskey::{check_public_key, rsa_public_key};
+use crate::zone::{Algorithm, DigestType, Dnskey, ZoneName};
+
+/// RSA modulus sizes dnsseal creates (RFC 8624 recommends at least 2048).
+pub const RSA_BITS: std::ops::RangeInclusive<u32> = 2048..=4096;
+/// RSA size when --bits is not given.
+pub const RSA_DEFAULT_BITS: u32 = 2048;
+/// Tries to draw a key whose tag no other key of the zone has.
+const TAG_ATTEMPTS: usize = 5;
+
+/// Maps a DNSSEC algorithm (and RSA size) onto the token's key kind.
+pub fn key_spec(alg: Algorithm, bits: Option<u32>) -> anyhow::Result<KeySpec> {
+    Ok(match alg {
+        Algorithm::RsaSha256 | Algorithm::RsaSha512 => {
+            let bits = bits.unwrap_or(RSA_DEFAULT_BITS);
+            if !RSA_BITS.contains(&bits) {
+                return Err(Failure::BadInput(format!(
+                    "RSA key size {bits} is out of range: use {} to {} bits",
+                    RSA_BITS.start(),
+                    RSA_BITS.end()
+                ))
+                .into());
+            }
+            KeySpec::Rsa { bits }
+        }
+        other => {
+            let fixed = other.fixed_bits().unwrap_or(0);
+            if let Some(b) = bits.filter(|&b| b != fixed) {
+                return Err(Failure::BadInput(format!(
+                    "{other} keys are always {fixed} bits; --bits {b} does not apply"
+                ))
+                .into());
+            }
+            match other {
+                Algorithm::EcdsaP256Sha256 => KeySpec::EcP256,
+                Algorithm::EcdsaP384Sha384 => KeySpec::EcP384,
+                _ => KeySpec::Ed25519,
+            }
+        }
+    })
+}
+
+/// The key kind of a stored record (for reading its public key back).
+pub fn record_spec(rec: &KeyRecord) -> anyhow::Result<(Algorithm, KeySpec)> {
+    let alg = Algorithm::from_number(rec.algorithm).ok_or_else(|| {
+        Failure::BadInput(format!(
+            "key {} has algorithm {}, which dnsseal does not handle",
+            rec.key_tag, rec.algorithm
+        ))
+    })?;
+    let spec = match alg {
+        Algorithm::RsaSha256 | Algorithm::RsaSha512 => KeySpec::Rsa { bits: rec.bits },
+        Algorithm::EcdsaP256Sha256 => KeySpec::EcP256,
+        Algorithm::EcdsaP384Sha384 => KeySpec::EcP384,
+        Algorithm::Ed25519 => KeySpec::Ed25519,
+    };
+    Ok((alg, spec))
+}
+
+/// The DNSKEY public key field for a key the token holds.
+pub fn dnskey_public_key(alg: Algorithm, pk: &PublicKey) -> anyhow::Result<Vec<u8>> {
+    let field = match pk {
+        PublicKey::Rsa { modulus, exponent } => rsa_public_key(exponent, modulus)?,
+        PublicKey::Ec { point } | PublicKey::Ed25519 { point } => point.clone(),
+    };
+    check_public_key(alg, &field)?;
+    Ok(field)
+}
+
+/// The DNSKEY RDATA of a stored key.
+pub fn record_dnskey(rec: &KeyRecord) -> Dnskey {
+    Dnskey {
+        flags: rec.flags,
+        protocol: crate::zone::dnskey::PROTOCOL,
+        algorithm: rec.algorithm,
+        public_key: rec.public_key.clone(),
+    }
+}
+
+pub fn parse_zone(s: &str) -> anyhow::Result<ZoneName> {
+    s.parse::<ZoneName>()
+        .map_err(|e| Failure::BadInput(e.to_string()).into())
+}
+
+pub fn parse_algorithm(s: &str) -> anyhow::Result<Algorithm> {
+    s.parse::<Algorithm>()
+        .map_err(|e| Failure::BadInput(e.to_string()).into())
+}
+
+fn ts(t: Option<Timestamp>) -> String {
+    t.map(Timestamp::compact).unwrap_or_else(|| "-".into())
+}
+
+/// Whether an active key of role `have` already does the job of `want`
+/// (a CSK does every job, and any active key stands in the way of a CSK).
+fn covers(have: Role, want: Role) -> bool {
+    want == Role::Csk || have == want || have == Role::Csk
+}
+
+/// The state a new key starts in when the operator does not say.
+fn default_state(existing: &[KeyRecord], planned: &[(Role, KeyState)], role: Role) -> KeyState {
+    let active_now = existing
+        .iter()
+        .filter(|r| r.state == KeyState::Active)
+        .any(|r| covers(r.role, role))
+        || planned
+            .iter()
+            .any(|(r, s)| *s == KeyState::Active && covers(*r, role));
+    if active_now {
+        KeyState::Published
+    } else {
+        KeyState::Active
+    }
+}
+
+pub fn timings_for(state: KeyState, now: Timestamp) -> Timings {
+    Timings {
+        created: Some(now),
+        published: state.is_published().then_some(now),
+        active: (state == KeyState::Active).then_some(now),
+        ..Timings::default()
+    }
+}
+
+pub fn initial_state(s: InitialState) -> KeyState {
+    match s {
+        InitialState::Generated => KeyState::Generated,
+        InitialState::Published => KeyState::Published,
+        InitialState::Active => KeyState::Active,
+    }
+}
+
+#[derive(Serialize)]
+struct KeyView<'a> {
+    #[serde(flatten)]
+    record: &'a KeyRecord,
+    algorithm_name: String,
+    dnskey: String,
+}
+
+fn view(rec: &KeyRecord) -> KeyView<'_> {
+    KeyView {
+        record: rec,
+        algorithm_name: Algorithm::from_number(rec.algorithm)
+            .map(|a| a.mnemonic().to_string())
+            .unwrap_or_else(|| rec.algorithm.to_string()),
+        dnskey: record_dnskey(rec).to_string(),
+    }
+}
+
+pub fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
+    // Input first: nothing is touched before it is all valid.
+    let zone = parse_zone(&args.zone)?;
+    let alg = parse_algorithm(&args.algorithm)?;
+    let spec = key_spec(alg, args.bits)?;
+    let roles: Vec<Role> = match args.role {
+        CreateRole::Ksk => vec![Role::Ksk],
+        CreateRole::Zsk => vec![Role::Zsk],
+        CreateRole::Csk => vec![Role::Csk],
+        CreateRole::Both => vec![Role::Ksk, Role::Zsk, Role::Zsk],
+    };
+    let cfg = ctx.config()?;
+    let mut ks = ctx.keystore(&cfg)?;
+    let zone_s = zone.to_string();
+    let created = ctx.audited(Some(zone_s.clone()), || {
+        create_keys(ctx, &cfg, &mut ks, &zone, alg, spec, &roles, args.state)
+    })?;
+    for rec in &created {
+        ctx.audit(
+            &cfg,
+            &mut ks,
+            Event {
+                command: ctx.command.clone(),
+                zone: Some(zone_s.clone()),
+                key_tag: Some(rec.key_tag),
+                key_id: Some(hex::encode(&rec.cka_id)),
+                old_state: None,
+                new_state: Some(rec.state.to_string()),
+                failed: false,
+                detail: format!(
+                    "generated {} {} {} bits in token {} (label '{}')",
+                    rec.role, alg, rec.bits, rec.token_serial, rec.cka_label
+                ),
+            },
+        )?;
+    }
+    if ctx.json {
+        let views: Vec<_> = created.iter().map(view).collect();
+        return ctx.print_json(&views);
+    }
+    print_table(&created);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create_keys(
+    ctx: &Context,
+    cfg: &Config,
+    ks: &mut Keystore,
+    zone: &ZoneName,
+    alg: Algorithm,
+    spec: KeySpec,
+    roles: &[Role],
+    state: Option<InitialState>,
+) -> anyhow::Result<Vec<KeyRecord>> {
+    let module = ctx.module(cfg)?;
+    let (token, session) = ctx.login(cfg, &module)?;
+    let cap = token.capability(spec)?;
+    if !cap.supported {
+        return Err(crate::token::TokenError::Unsupported {
+            what: format!("{alg} ({spec})"),
+            reason: if cap.missing.is_empty() {
+                format!(
+                    "key size outside the token's range {}-{} bits",
+                    cap.min_bits.unwrap_or(0),
+                    cap.max_bits.unwrap_or(0)
+                )
+            } else {
+                format!("mechanisms missing: {}", cap.missing.join(", "))
+            },
+        }
+        .into());
+    }
+    let zone_s = zone.to_string();
+    let existing: Vec<KeyRecord> = ks
+        .keys(Some(&zone_s))?
+        .into_iter()
+        .filter(|r| r.state != KeyState::Destroyed)
+        .collect();
+    let now = ctx.now();
+    let mut planned: Vec<(Role, KeyState)> = Vec::new();
+    let mut new_keys: Vec<NewKey> = Vec::new();
+    let mut made_ids: Vec<Vec<u8>> = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        for &role in roles {
+            let state = state
+                .map(initial_state)
+                .unwrap_or_else(|| default_state(&existing, &planned, role));
+            let label = format!("{zone_s} {role} {} {}", alg.mnemonic(), now.compact());
+            let (id, dnskey) = generate_unique(
+                &session,
+                cfg.token.profile.cka_id_len,
+                spec,
+                alg,
+                role,
+                &label,
+                &existing,
+                &new_keys,
+                &mut made_ids,
+            )?;
+            planned.push((role, state));
+            new_keys.push(NewKey {
+                zone: zone_s.clone(),
+                key_tag: dnskey.key_tag(),
+                role,
+                algorithm: alg.number(),
+                bits: dnskey.bits(),
+                flags: dnskey.flags,
+                public_key: dnskey.public_key.clone(),
+                token_serial: token.identity.serial.clone(),
+                token_label: token.identity.label.clone(),
+                cka_id: id,
+                cka_label: label,
+                state,
+                origin: Origin::Generated,
+                timings: timings_for(state, now),
+            });
+        }
+        ks.insert_keys(&new_keys)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        // Nothing recorded them: take the new objects out of the token again.
+        for id in &made_ids {
+            if let Err(d) = session.destroy(id) {
+                tracing::error!(id = %hex::encode(id), "could not remove an unrecorded key pair: {d}");
+            }
+        }
+        return Err(e);
+    }
+    let all = ks.keys(Some(&zone_s))?;
+    Ok(all
+        .into_iter()
+        .filter(|r| {
+            new_keys
+                .iter()
+                .any(|n| n.cka_id == r.cka_id && n.token_serial == r.token_serial)
+        })
+        .collect())
+}
+
+/// Generates a key pair whose key tag clashes with no other key of the
+/// zone (a clash is legal but confuses operators and some validators).
+#[allow(clippy::too_many_arguments)]
+fn generate_unique(
+    session: &UserSession,
+    id_len: usize,
+    spec: KeySpec,
+    alg: Algorithm,
+    role: Role,
+    label: &str,
+    existing: &[KeyRecord],
+    planned: &[NewKey],
+    made_ids: &mut Vec<Vec<u8>>,
+) -> anyhow::Result<(Vec<u8>, Dnskey)> {
+    for _ in 0..TAG_ATTEMPTS {
+        let id = session.fresh_id(id_len)?;
+        let pk = session.generate(spec, &id, label)?;
+        made_ids.push(id.clone());
+        let dnskey = Dnskey::new(alg, role.is_sep(), dnskey_public_key(alg, &pk)?);
+        let tag = dnskey.key_tag();
+        let clash =
+            existing.iter().any(|r| r.key_tag == tag) || planned.iter().any(|n| n.key_tag == tag);
+        if !clash {
+            return Ok((id, dnskey));
+        }
+        tracing::info!(tag, "key tag already used in the zone; drawing another key");
+        session.destroy(&id)?;
+        made_ids.pop();
+    }
+    Err(anyhow::anyhow!(
+        "could not draw a key with an unused key tag in {TAG_ATTEMPTS} attempts"
+    ))
+}
+
+fn print_table(records: &[KeyRecord]) {
+    println!(
+        "{:<24} {:>5} {:<4} {:<16} {:>5} {:<10} {:<14} {:<14} {:<14} {:<14} {:<14} {:<16} CKA_ID",
+        "ZONE",
+        "TAG",
+        "ROLE",
+        "ALGORITHM",
+        "BITS",
+        "STATE",
+        "CREATED",
+        "PUBLISHED",
+        "ACTIVE",
+        "INACTIVE",
+        "REMOVED",
+        "TOKEN"
+    );
+    for r in records {
+        let alg = Algorithm::from_number(r.algorithm)
+            .map(|a| a.mnemonic().to_string())
+            .unwrap_or_else(|| r.algorithm.to_string());
+        println!(
+            "{:<24} {:>5} {:<4} {:<16} {:>5} {:<10} {:<14} {:<14} {:<14} {:<14} {:<14} {:<16} {}{}",
+            r.zone,
+            r.key_tag,
+            r.role.as_str(),
+            alg,
+            r.bits,
+            r.state.as_str(),
+            ts(r.timings.created),
+            ts(r.timings.published),
+            ts(r.timings.active),
+            ts(r.timings.inactive),
+            ts(r.timings.removed),
+            r.token_serial,
+            hex::encode(&r.cka_id),
+            if r.origin == Origin::Imported {
+                " (imported)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+pub fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+    let zone = args.zone.as_deref().map(parse_zone).transpose()?;
+    let cfg = ctx.config()?;
+    let ks = ctx.keystore(&cfg)?;
+    let records = ks.keys(zone.as_ref().map(|z| z.to_string()).as_deref())?;
+    if ctx.json {
+        let views: Vec<_> = records.iter().map(view).collect();
+        return ctx.print_json(&views);
+    }
+    if records.is_empty() {
+        eprintln!(
+            "no keys{}",
+            zone.map(|z| format!(" for {z}")).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    print_table(&records);
+    Ok(())
+}
+
+/// Finds the one key a --tag (and --id) names; destroyed keys only when
+/// `include_destroyed`.
+pub fn select(
+    ks: &Keystore,
+    args: &SelectArgs,
+    include_destroyed: bool,
+) -> anyhow::Result<KeyRecord> {
+    let zone = parse_zone(&args.zone)?;
+    let id = args
+        .id
+        .as_deref()
+        .map(|h| hex::decode(h).map_err(|_| Failure::BadInput(format!("--id '{h}' is not hex"))))
+        .transpose()?;
+    let matches: Vec<KeyRecord> = ks
+        .keys(Some(&zone.to_string()))?
+        .into_iter()
+        .filter(|r| r.key_tag == args.tag)
+        .filter(|r| include_destroyed || r.state != KeyState::Destroyed)
+        .filter(|r| id.as_ref().is_none_or(|i| *i == r.cka_id))
+        .collect();
+    match matches.len() {
+        1 => Ok(matches
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no key"))?),
+        0 => Err(Failure::BadInput(format!(
+            "{zone} has no key with tag {}{}",
+            args.tag,
+            if include_destroyed {
+                ""
+            } else {
+                " (that is not destroyed)"
+            }
+        ))
+        .into()),
+        _ => Err(Failure::BadInput(format!(
+            "{} keys of {zone} have tag {}: add --id with one of {}",
+            matches.len(),
+            args.tag,
+            matches
+                .iter()
+                .map(|r| hex::encode(&r.cka_id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
+
+pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let ks = ctx.keystore(&cfg)?;
+    let rec = select(&ks, &args, true)?;
+    let zone = parse_zone(&rec.zone)?;
+    let dnskey = record_dnskey(&rec);
+    let ds: Vec<String> = if rec.role.is_sep() {
+        [DigestType::Sha256, DigestType::Sha384]
+            .into_iter()
+            .map(|d| dnskey.ds(&zone, d).to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({ "key": view(&rec), "ds": ds }));
+    }
+    let alg = Algorithm::from_number(rec.algorithm)
+        .map(|a| a.mnemonic())
+        .unwrap_or("?");
+    println!("zone        {}", rec.zone);
+    println!("key tag     {}", rec.key_tag);
+    println!("role        {}", rec.role);
+    println!("algorithm   {} ({}), {} bits", alg, rec.algorithm, rec.bits);
+    println!("state       {}", rec.state);
+    println!("origin      {}", rec.origin.as_str());
+    println!(
+        "token       serial {} label '{}'",
+        rec.token_serial, rec.token_label
+    );
+    println!("CKA_ID      {}", hex::encode(&rec.cka_id));
+    println!("CKA_LABEL   {}", rec.cka_label);
+    let t = &rec.timings;
+    for (name, v) in [
+        ("created", t.created),
+        ("published", t.published),
+        ("active", t.active),
+        ("inactive", t.inactive),
+        ("removed", t.removed),
+        ("destroyed", t.destroyed),
+    ] {
+        if let Some(v) = v {
+            println!("{name:<11} {v}");
+        }
+    }
+    println!("DNSKEY      {} IN DNSKEY {}", rec.zone, dnskey);
+    for d in ds {
+        println!("DS          {} IN DS {}", rec.zone, d);
+    }
+    Ok(())
+}
+
+fn published(ks: &Keystore, zone: &ZoneName) -> anyhow::Result<Vec<KeyRecord>> {
+    Ok(ks
+        .keys(Some(&zone.to_string()))?
+        .into_iter()
+        .filter(|r| r.state.is_published())
+        .collect())
+}
+
+fn comment(rec: &KeyRecord) -> String {
+    let alg = Algorithm::from_number(rec.algorithm)
+        .map(|a| a.mnemonic())
+        .unwrap_or("?");
+    let kind = match rec.role {
+        Role::Ksk => "KSK",
+        Role::Zsk => "ZSK",
+        Role::Csk => "CSK",
+    };
+    format!("; {kind} {alg} key tag {} ({})", rec.key_tag, rec.state)
+}
+
+pub fn dnskey(ctx: &Context, args: DnskeyArgs) -> anyhow::Result<()> {
+    let zone = parse_zone(&args.zone)?;
+    let cfg = ctx.config()?;
+    let ks = ctx.keystore(&cfg)?;
+    let keys = published(&ks, &zone)?;
+    if keys.is_empty() {
+        return Err(Failure::BadInput(format!(
+            "{zone} has no published keys: create some with `dnsseal keys create`"
+        ))
+        .into());
+    }
+    if ctx.json {
+        let views: Vec<_> = keys.iter().map(view).collect();
+        return ctx.print_json(&views);
+    }
+    for k in &keys {
+        println!(
+            "{zone} {} IN DNSKEY {} {}",
+            args.ttl,
+            record_dnskey(k),
+            comment(k)
+        );
+    }
+    Ok(())
+}
+
+pub fn ds(ctx: &Context, args: DsArgs) -> anyhow::Result<()> {
+    let zone = parse_zone(&args.zone)?;
+    let digests = args
+        .digest
+        .iter()
+        .map(|d| {
+            d.parse::<DigestType>()
+                .map_err(|e| Failure::BadInput(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if digests.contains(&DigestType::Sha1) {
+        tracing::warn!("SHA-1 DS records are deprecated (RFC 8624: MUST NOT be generated); give them only to parents that need them");
+    }
+    let cfg = ctx.config()?;
+    let ks = ctx.keystore(&cfg)?;
+    let keys: Vec<KeyRecord> = published(&ks, &zone)?
+        .into_iter()
+        .filter(|r| r.role.is_sep())
+        .collect();
+    if keys.is_empty() {
+        return Err(Failure::BadInput(format!(
+            "{zone} has no published KSK or CSK: nothing to give the parent"
+        ))
+        .into());
+    }
+    if ctx.json {
+        let out: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let dk = record_dnskey(k);
+                serde_json::json!({
+                    "key_tag": k.key_tag,
+                    "algorithm": k.algorithm,
+                    "state": k.state,
+                    "dnskey": dk.to_string(),
+                    "ds": digests.iter().map(|d| dk.ds(&zone, *d).to_string()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        return ctx.print_json(&out);
+    }
+    for k in &keys {
+        let dk = record_dnskey(k);
+        if args.dnskey {
+            println!("{zone} {} IN DNSKEY {} {}", args.ttl, dk, comment(k));
+        } else {
+            for d in &digests {
+                println!(
+                    "{zone} {} IN DS {} {}",
+                    args.ttl,
+                    dk.ds(&zone, *d),
+                    comment(k)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let mut ks = ctx.keystore(&cfg)?;
+    let zone = parse_zone(&args.key.zone)?.to_string();
+    let (rec, new_state) = ctx.audited(Some(zone.clone()), || {
+        let rec = select(&ks, &args.key, false)?;
+        if rec.state == KeyState::Active && !args.force {
+            return Err(Failure::Refused(format!(
+                "key {} of {} is active: the zone is signed with it. Roll it first, or use --force (the zone will fail validation until re-signed)",
+                rec.key_tag, rec.zone
+            ))
+            .into());
+        }
+        if rec.state == KeyState::Active {
+            tracing::warn!(tag = rec.key_tag, "FORCED: deleting a key that is still active for signing");
+        }
+        if !args.destroy && rec.state == KeyState::Removed {
+            return Err(Failure::Refused(format!(
+                "key {} is already removed; --destroy destroys its token objects",
+                rec.key_tag
+            ))
+            .into());
+        }
+        let now = ctx.now();
+        let mut t = rec.timings;
+        t.removed = t.removed.or(Some(now));
+        if rec.state == KeyState::Active {
+            t.inactive = t.inactive.or(Some(now));
+        }
+        let new_state = if args.destroy {
+            if !args.yes
+                && !confirm(
+                    &format!(
+                        "Destroy key {} of {} in the token? This cannot be undone. Type the key tag to confirm:",
+                        rec.key_tag, rec.zone
+                    ),
+                    &rec.key_tag.to_string(),
+                )
+            {
+                return Err(Failure::Refused(
+                    "not confirmed: --destroy needs the key tag typed on a terminal, or --yes".into(),
+                )
+                .into());
+            }
+            let module = ctx.module(&cfg)?;
+            let (token, session) = ctx.login(&cfg, &module)?;
+            if token.identity.serial != rec.token_serial {
+                return Err(Failure::Refused(format!(
+                    "key {} lives in token serial {}, not in the configured token {}",
+                    rec.key_tag, rec.token_serial, token.identity.serial
+                ))
+                .into());
+            }
+            let n = session.destroy(&rec.cka_id)?;
+            if n == 0 {
+                return Err(Failure::Drift(format!(
+                    "the token has no object with CKA_ID {}: run `dnsseal keys reconcile`",
+                    hex::encode(&rec.cka_id)
+                ))
+                .into());
+            }
+            t.destroyed = Some(now);
+            KeyState::Destroyed
+        } else {
+            KeyState::Removed
+        };
+        if !ks.set_state(rec.id, rec.state, new_state, &t)? {
+            return Err(anyhow::anyhow!("key {} changed while we worked on it; nothing recorded, look again", rec.key_tag));
+        }
+        Ok((rec, new_state))
+    })?;
+    ctx.audit(
+        &cfg,
+        &mut ks,
+        Event {
+            command: ctx.command.clone(),
+            zone: Some(zone),
+            key_tag: Some(rec.key_tag),
+            key_id: Some(hex::encode(&rec.cka_id)),
+            old_state: Some(rec.state.to_string()),
+            new_state: Some(new_state.to_string()),
+            failed: false,
+            detail: match (new_state, rec.state == KeyState::Active) {
+                (KeyState::Destroyed, true) => {
+                    "FORCED: destroyed token objects of an active key".into()
+                }
+                (KeyState::Destroyed, false) => "destroyed token objects".into(),
+                (_, true) => "FORCED: removed an active key (token objects kept)".into(),
+                _ => "removed (token objects kept; `keys restore` brings it back)".into(),
+            },
+        },
+    )?;
+    println!(
+        "key {} of {}: {} -> {}",
+        rec.key_tag, rec.zone, rec.state, new_state
+    );
+    Ok(())
+}
+
+pub fn restore(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let mut ks = ctx.keystore(&cfg)?;
+    let zone = parse_zone(&args.zone)?.to_string();
+    let rec = ctx.audited(Some(zone.clone()), || {
+        let rec = select(&ks, &args, false)?;
+        if rec.state != KeyState::Removed {
+            return Err(Failure::Refused(format!("key {} is {}, not removed: nothing to restore", rec.key_tag, rec.state)).into());
+        }
+        // The token must still hold the very key the record describes.
+        let (alg, spec) = record_spec(&rec)?;
+        let module = ctx.module(&cfg)?;
+        let (_token, session) = ctx.login(&cfg, &module)?;
+        let pk = session.public_key(&rec.cka_id, spec)?;
+        if dnskey_public_key(alg, &pk)? != rec.public_key {
+            return Err(Failure::Drift(format!(
+                "the token object with CKA_ID {} holds another public key than the record: run `dnsseal keys reconcile`",
+                hex::encode(&rec.cka_id)
+            ))
+            .into());
+        }
+        let mut t = rec.timings;
+        t.removed = None;
+        t.inactive = None;
+        t.published = Some(ctx.now());
+        if !ks.set_state(rec.id, KeyState::Removed, KeyState::Published, &t)? {
+            return Err(anyhow::anyhow!("key {} changed while we worked on it; look again", rec.key_tag));
+        }
+        Ok(rec)
+    })?;
+    ctx.audit(
+        &cfg,
+        &mut ks,
+        Event {
+            command: ctx.command.clone(),
+            zone: Some(zone),
+            key_tag: Some(rec.key_tag),
+            key_id: Some(hex::encode(&rec.cka_id)),
+            old_state: Some(KeyState::Removed.to_string()),
+            new_state: Some(KeyState::Published.to_string()),
+            failed: false,
+            detail: "restored as a published standby key".into(),
+        },
+    )?;
+    println!("key {} of {}: removed -> published", rec.key_tag, rec.zone);
+    Ok(())
+}

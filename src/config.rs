@@ -1,0 +1,312 @@
+//! `dnsseal.toml` and the HSM profiles.
+//!
+//! Both are versioned TOML with unknown keys rejected, read into validated
+//! types. Relative paths in `dnsseal.toml` are relative to the directory that
+//! holds it, so a project directory can be moved as a whole.
+//!
+//! The profiles under `hsm-profiles/` are compiled into the binary; a profile
+//! may also be given as a path to a TOML file of the same shape.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The name of the configuration file `dnsseal init` writes.
+pub const CONFIG_FILE: &str = "dnsseal.toml";
+/// The only configuration format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+/// Default CKA_ID length in bytes: 128 random bits make clashes negligible.
+pub const DEFAULT_CKA_ID_LEN: usize = 16;
+
+/// Profiles shipped with dnsseal, by name.
+const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    ("softhsm2", include_str!("../hsm-profiles/softhsm2.toml")),
+    ("yubihsm2", include_str!("../hsm-profiles/yubihsm2.toml")),
+    (
+        "opensc-sc-hsm",
+        include_str!("../hsm-profiles/opensc-sc-hsm.toml"),
+    ),
+    ("luna", include_str!("../hsm-profiles/luna.toml")),
+];
+
+/// What went wrong with the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("no {CONFIG_FILE} at {path}: run `dnsseal init` first, or pass --config")]
+    Missing { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("unknown HSM profile '{0}': use one of {names}, or a path to a profile TOML", names = builtin_profile_names().join(", "))]
+    UnknownProfile(String),
+}
+
+/// `dnsseal.toml` as written on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub version: u32,
+    /// The SQLite keystore.
+    pub keystore: PathBuf,
+    /// The hash-chained audit log (JSON lines).
+    pub audit_log: PathBuf,
+    pub token: RawTokenConfig,
+}
+
+/// The `[token]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenConfig {
+    /// A built-in profile name or a path to a profile TOML.
+    pub profile: String,
+    /// Overrides the profile's module paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<PathBuf>,
+    /// Token label to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Token serial number to use (wins over the label when both are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// SoftHSMv2 configuration to load the module with (sets SOFTHSM2_CONF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub softhsm_conf: Option<PathBuf>,
+}
+
+/// A validated configuration with absolute paths.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub keystore: PathBuf,
+    pub audit_log: PathBuf,
+    pub token: TokenConfig,
+}
+
+/// How to find the token.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub profile: Profile,
+    pub module: PathBuf,
+    pub selector: TokenSelector,
+    pub softhsm_conf: Option<PathBuf>,
+}
+
+/// Which token of the module's slots is ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelector {
+    Label(String),
+    Serial(String),
+}
+
+impl std::fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSelector::Label(l) => write!(f, "label '{l}'"),
+            TokenSelector::Serial(s) => write!(f, "serial '{s}'"),
+        }
+    }
+}
+
+/// One HSM family: where its module lives and what it can do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub version: u32,
+    pub name: String,
+    pub description: String,
+    /// Whether the project's tests run against this family.
+    pub tested: bool,
+    pub module_paths: Vec<PathBuf>,
+    /// Upper bound on parallel sessions (0: whatever the token allows).
+    #[serde(default)]
+    pub max_sessions: u32,
+    /// CKA_ID length in bytes for new keys.
+    #[serde(default = "default_cka_id_len")]
+    pub cka_id_len: usize,
+    /// DNSSEC algorithm mnemonics the family is documented to support.
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// Known quirks and gaps, for `token info` and the operator.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+fn default_cka_id_len() -> usize {
+    DEFAULT_CKA_ID_LEN
+}
+
+/// Names of the built-in profiles.
+pub fn builtin_profile_names() -> Vec<&'static str> {
+    BUILTIN_PROFILES.iter().map(|(n, _)| *n).collect()
+}
+
+impl Profile {
+    /// A built-in profile by name, or a profile TOML file by path.
+    pub fn load(name_or_path: &str) -> Result<Profile, ConfigError> {
+        if let Some((_, text)) = BUILTIN_PROFILES.iter().find(|(n, _)| *n == name_or_path) {
+            return Profile::parse(
+                text,
+                Path::new(&format!("hsm-profiles/{name_or_path}.toml")),
+            );
+        }
+        let path = Path::new(name_or_path);
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            return Profile::parse(&text, path);
+        }
+        Err(ConfigError::UnknownProfile(name_or_path.to_string()))
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Profile, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let p: Profile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if p.version != CONFIG_VERSION {
+            return Err(invalid(format!(
+                "profile version {} is not supported (this build reads version {CONFIG_VERSION})",
+                p.version
+            )));
+        }
+        if p.module_paths.is_empty() {
+            return Err(invalid("module_paths is empty".into()));
+        }
+        if !(1..=64).contains(&p.cka_id_len) {
+            return Err(invalid(format!(
+                "cka_id_len {} is out of range 1..=64",
+                p.cka_id_len
+            )));
+        }
+        Ok(p)
+    }
+
+    /// The first module path that exists, else the first listed.
+    pub fn module_path(&self) -> PathBuf {
+        self.module_paths
+            .iter()
+            .find(|p| p.exists())
+            .or_else(|| self.module_paths.first())
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Config {
+    /// Reads and validates `dnsseal.toml`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Config::from_raw(raw, path)
+    }
+
+    /// Validates a raw configuration read from `path`.
+    pub fn from_raw(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        if raw.version != CONFIG_VERSION {
+            return Err(invalid(format!(
+                "version {} is not supported (this build reads version {CONFIG_VERSION})",
+                raw.version
+            )));
+        }
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let selector = match (&raw.token.serial, &raw.token.label) {
+            (Some(s), _) => TokenSelector::Serial(s.clone()),
+            (None, Some(l)) => TokenSelector::Label(l.clone()),
+            (None, None) => return Err(invalid("[token] needs a label or a serial".into())),
+        };
+        let profile = Profile::load(&raw.token.profile)?;
+        let module = raw
+            .token
+            .module
+            .as_deref()
+            .map(abs)
+            .unwrap_or_else(|| profile.module_path());
+        Ok(Config {
+            path: path.to_path_buf(),
+            keystore: abs(&raw.keystore),
+            audit_log: abs(&raw.audit_log),
+            token: TokenConfig {
+                profile,
+                module,
+                selector,
+                softhsm_conf: raw.token.softhsm_conf.as_deref().map(abs),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_parses() {
+        for name in builtin_profile_names() {
+            let p = Profile::load(name).unwrap();
+            assert_eq!(p.name, name);
+        }
+        assert!(Profile::load("softhsm2").unwrap().tested);
+        assert_eq!(Profile::load("yubihsm2").unwrap().cka_id_len, 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let text = "version = 1\nkeystore = \"k\"\naudit_log = \"a\"\nsurprise = 1\n[token]\nprofile = \"softhsm2\"\nlabel = \"x\"\n";
+        let err = toml::from_str::<RawConfig>(text).unwrap_err();
+        assert!(err.to_string().contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let raw: RawConfig = toml::from_str(
+            "version = 1\nkeystore = \"k.sqlite\"\naudit_log = \"a.log\"\n[token]\nprofile = \"softhsm2\"\nlabel = \"x\"\n",
+        )
+        .unwrap();
+        let cfg = Config::from_raw(raw, Path::new("/tmp/dnsseal.toml")).unwrap();
+        assert_eq!(cfg.keystore, Path::new("/tmp/k.sqlite"));
+        assert_eq!(cfg.token.selector, TokenSelector::Label("x".into()));
+    }
+
+    #[test]
+    fn wrong_version_is_rejected() {
+        let raw: RawConfig = toml::from_str(
+            "version = 2\nkeystore = \"k\"\naudit_log = \"a\"\n[token]\nprofile = \"softhsm2\"\nlabel = \"x\"\n",
+        )
+        .unwrap();
+        assert!(Config::from_raw(raw, Path::new("/tmp/dnsseal.toml")).is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! The `dnsseal` binary: parse arguments, set up logging, run, and map the
+//! error (printed once, with its chain) onto a documented exit code.
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use dnsseal::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    // cryptoki logs every mechanism number it has no name for at ERROR
+    // level; that is noise for an operator, so it only shows when asked.
+    let filter = EnvFilter::try_from_env("DNSSEAL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},cryptoki=off")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
+    match cli::run(cli) {
+        Ok(()) => ExitCode::from(cli::exit::OK),
+        Err(err) => {
+            eprintln!("dnsseal: error: {err:#}");
+            ExitCode::from(cli::exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! DNS data: names, DNSSEC algorithms, DNSKEY RDATA, key tags and DS digests.
+//!
+//! This module knows nothing of keys in tokens or key states: it turns public
+//! key material into the records a zone and its parent publish.
+//!
+//! References: RFC 4034 (DNSKEY, DS, key tag in Appendix B), RFC 3110 (RSA
+//! public key encoding), RFC 5702 (RSA/SHA-2), RFC 6605 (ECDSA), RFC 8080
+//! (Ed25519), RFC 4509 and RFC 6605 (SHA-256/SHA-384 DS digests).
+
+pub mod algorithm;
+pub mod dnskey;
+pub mod name;
+
+pub use algorithm::{Algorithm, DigestType};
+pub use dnskey::{key_tag, Dnskey, DnskeyError, Ds};
+pub use name::{NameError, ZoneName};
