@@ -1,1 +1,247 @@
+//! The audit log of a real run: tampering with a copy is caught at the
+//! right line, cutting off the end is caught by the keystore's head, and
+//! exports verify.
 
+mod common;
+
+use common::{field, Project};
+
+/// A project with a log of some length: init, creates, a refused delete,
+/// a removal and a restore.
+fn busy_project() -> Project {
+    let p = Project::new();
+    p.run(&[
+        "keys",
+        "create",
+        "example.com",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    p.run(&[
+        "keys",
+        "create",
+        "example.org",
+        "--role",
+        "csk",
+        "--algorithm",
+        "15",
+    ])
+    .ok();
+    let standby = p
+        .keys()
+        .into_iter()
+        .find(|k| field(k, "state") == "published")
+        .map(|k| field(&k, "key_tag").to_string())
+        .unwrap();
+    let active = p
+        .keys()
+        .into_iter()
+        .find(|k| field(k, "state") == "active")
+        .map(|k| field(&k, "key_tag").to_string())
+        .unwrap();
+    p.run(&["keys", "delete", "example.com", "--tag", &active])
+        .fails(10);
+    p.run(&["keys", "delete", "example.com", "--tag", &standby])
+        .ok();
+    p.run(&["keys", "restore", "example.com", "--tag", &standby])
+        .ok();
+    assert_eq!(p.audit_lines().len(), 8, "{:#?}", p.audit_lines());
+    p
+}
+
+fn verify_copy(p: &Project, lines: &[String]) -> (i32, String) {
+    let copy = p.file("copy.log");
+    std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
+    let r = p.run(&["audit", "verify", copy.to_str().unwrap()]);
+    (r.code, r.stderr)
+}
+
+#[test]
+fn edits_deletions_insertions_and_reordering_are_caught_at_their_line() {
+    let p = busy_project();
+    let orig = p.audit_lines();
+    assert_eq!(verify_copy(&p, &orig).0, 0);
+
+    let mut edited = orig.clone();
+    edited[2] = edited[2].replace("\"new_state\":\"active\"", "\"new_state\":\"removed\"");
+    assert_ne!(edited[2], orig[2]);
+    let (code, err) = verify_copy(&p, &edited);
+    assert_eq!(code, 11);
+    assert!(
+        err.contains("broken at line 3") && err.contains("edited"),
+        "{err}"
+    );
+
+    let mut deleted = orig.clone();
+    deleted.remove(3);
+    let (code, err) = verify_copy(&p, &deleted);
+    assert_eq!(code, 11);
+    assert!(err.contains("broken at line 4"), "{err}");
+
+    let mut reordered = orig.clone();
+    reordered.swap(4, 5);
+    let (code, err) = verify_copy(&p, &reordered);
+    assert_eq!(code, 11);
+    assert!(err.contains("broken at line 5"), "{err}");
+
+    let mut inserted = orig.clone();
+    inserted.insert(2, orig[1].clone());
+    let (code, err) = verify_copy(&p, &inserted);
+    assert_eq!(code, 11);
+    assert!(err.contains("broken at line 3"), "{err}");
+
+    // A changed operator, a changed time: any field is covered.
+    for (from, to) in [
+        ("\"operator\":\"", "\"operator\":\"x"),
+        ("\"time\":\"2", "\"time\":\"1"),
+    ] {
+        let mut e = orig.clone();
+        e[6] = e[6].replacen(from, to, 1);
+        let (code, err) = verify_copy(&p, &e);
+        assert_eq!(code, 11, "{from}");
+        assert!(err.contains("broken at line 7"), "{err}");
+    }
+}
+
+#[test]
+fn cutting_records_off_the_configured_log_is_caught() {
+    let p = busy_project();
+    p.run(&["audit", "verify"]).ok();
+    let mut lines = p.audit_lines();
+    lines.pop();
+    std::fs::write(p.file("audit.log"), lines.join("\n") + "\n").unwrap();
+    let err = p.run(&["audit", "verify"]).fails(11);
+    assert!(err.contains("cut off the end"), "{err}");
+    // The shortened copy on its own still chains: only the head catches it.
+    let copy = p.file("short.log");
+    std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
+    p.run(&["audit", "verify", copy.to_str().unwrap()]).ok();
+    // Removing the first line breaks the chain of the configured log.
+    std::fs::write(p.file("audit.log"), lines[1..].join("\n") + "\n").unwrap();
+    let err = p.run(&["audit", "verify"]).fails(11);
+    assert!(err.contains("line 1"), "{err}");
+    // Nothing happens that could not be audited: a key-changing command
+    // refuses to start on a broken log, and creates no key.
+    let err = p
+        .run(&[
+            "keys",
+            "create",
+            "x.example",
+            "--role",
+            "zsk",
+            "--algorithm",
+            "13",
+        ])
+        .fails(11);
+    assert!(err.contains("is broken at line 1"), "{err}");
+    assert!(p.keys().iter().all(|k| field(k, "zone") != "x.example."));
+    // Nor on a log cut short.
+    std::fs::write(p.file("audit.log"), lines.join("\n") + "\n").unwrap();
+    let err = p
+        .run(&[
+            "keys",
+            "create",
+            "x.example",
+            "--role",
+            "zsk",
+            "--algorithm",
+            "13",
+        ])
+        .fails(11);
+    assert!(err.contains("no longer holds record 8"), "{err}");
+    assert!(p.keys().iter().all(|k| field(k, "zone") != "x.example."));
+}
+
+#[test]
+fn exports_verify_and_carry_the_chain() {
+    let p = busy_project();
+    let out = p.file("export.jsonl");
+    p.run(&["audit", "export", "-o", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(p.file("audit.log")).unwrap()
+    );
+    p.run(&["audit", "verify", out.to_str().unwrap()]).ok();
+
+    let csv = p.run(&["audit", "export", "--format", "csv"]).ok();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "seq,time,operator,command,zone,key_tag,key_id,old_state,new_state,outcome,detail,prev,hash");
+    assert_eq!(rows.len(), 9);
+    assert!(rows[1].starts_with("1,"));
+    assert!(
+        rows.iter().any(|r| r.contains(",failed,")),
+        "the refused delete is in the export"
+    );
+
+    // An excerpt made with --since verifies as an excerpt anchored to the
+    // record before it.
+    let first_time = serde_json::from_str::<serde_json::Value>(&p.audit_lines()[1]).unwrap()
+        ["time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let far_future = p
+        .run(&["audit", "export", "--since", "20991231000000"])
+        .ok();
+    assert!(far_future.is_empty());
+    let part = p.file("part.jsonl");
+    p.run(&[
+        "audit",
+        "export",
+        "--since",
+        &first_time,
+        "-o",
+        part.to_str().unwrap(),
+    ])
+    .ok();
+    let verdict = p.run(&["audit", "verify", part.to_str().unwrap()]).ok();
+    assert!(verdict.contains("intact"), "{verdict}");
+
+    // A broken log is not exported.
+    let mut lines = p.audit_lines();
+    lines[3] = lines[3].replace("\"outcome\":\"ok\"", "\"outcome\":\"failed\"");
+    std::fs::write(p.file("audit.log"), lines.join("\n") + "\n").unwrap();
+    let err = p.run(&["audit", "export"]).fails(11);
+    assert!(err.contains("line 4"), "{err}");
+}
+
+#[test]
+fn failed_attempts_are_audited_without_the_pin() {
+    let p = Project::new();
+    let wrong = "98765432";
+    p.run_with_pin(
+        wrong,
+        &[
+            "keys",
+            "create",
+            "example.com",
+            "--role",
+            "ksk",
+            "--algorithm",
+            "13",
+        ],
+    )
+    .fails(7);
+    let last = p.audit_lines().last().unwrap().clone();
+    let rec: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(rec["outcome"], "failed");
+    assert_eq!(rec["command"], "keys create");
+    assert_eq!(rec["zone"], "example.com.");
+    assert!(
+        rec["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CKR_PIN_INCORRECT"),
+        "{last}"
+    );
+    let all = std::fs::read_to_string(p.file("audit.log")).unwrap();
+    assert!(
+        !all.contains(wrong) && !all.contains(common::PIN),
+        "a PIN reached the audit log"
+    );
+    p.run(&["audit", "verify"]).ok();
+}

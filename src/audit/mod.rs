@@ -17,7 +17,7 @@
 //! operation reports success.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,9 @@ pub enum AuditError {
         source: std::io::Error,
     },
     #[error("audit log {path} is broken at line {line}; refusing to append (run `dnsseal audit verify`)")]
-    BrokenTail { path: PathBuf, line: usize },
+    Broken { path: PathBuf, line: usize },
+    #[error("audit log {path} no longer holds record {seq} as the keystore saw it (records cut off or replaced); refusing to append (run `dnsseal audit verify`)")]
+    Truncated { path: PathBuf, seq: u64 },
 }
 
 /// Whether the operation a record describes succeeded.
@@ -145,7 +147,17 @@ fn user_name(uid: u32) -> Option<String> {
 }
 
 /// Appends one event and returns the new head.
-pub fn append(path: &Path, at: Timestamp, event: &Event) -> Result<Head, AuditError> {
+///
+/// Under the file lock the whole log is verified first, and compared with
+/// `known_head` (what the keystore saw last): a log that is broken, or that
+/// lost records at its end, is never extended, so a tampered log cannot be
+/// papered over by new records.
+pub fn append(
+    path: &Path,
+    at: Timestamp,
+    event: &Event,
+    known_head: Option<&Head>,
+) -> Result<Head, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_path_buf(),
         source,
@@ -157,7 +169,7 @@ pub fn append(path: &Path, at: Timestamp, event: &Event) -> Result<Head, AuditEr
         .open(path)
         .map_err(io)?;
     file.lock().map_err(io)?;
-    let result = append_locked(path, &mut file, at, event);
+    let result = append_locked(path, &mut file, at, event, known_head);
     let _ = file.unlock();
     result
 }
@@ -167,20 +179,18 @@ fn append_locked(
     file: &mut File,
     at: Timestamp,
     event: &Event,
+    known_head: Option<&Head>,
 ) -> Result<Head, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let (seq, prev) = match last_record(file).map_err(io)? {
-        Tail::Empty => (1, GENESIS.to_string()),
-        Tail::Record(r) => (r.seq + 1, r.hash),
-        Tail::Unreadable(line) => {
-            return Err(AuditError::BrokenTail {
-                path: path.to_path_buf(),
-                line,
-            })
-        }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let checked = verify_reader(BufReader::new(&mut *file)).map_err(io)?;
+    let records = sound(path, checked, known_head)?;
+    let (seq, prev) = match records.last() {
+        None => (1, GENESIS.to_string()),
+        Some(r) => (r.seq + 1, r.hash.clone()),
     };
     let mut record = Record {
         seq,
@@ -212,41 +222,38 @@ fn append_locked(
     })
 }
 
-enum Tail {
-    Empty,
-    Record(Record),
-    Unreadable(usize),
+/// Checks that the log at `path` verifies and still holds the record the
+/// keystore saw last; key-changing commands call this before they start,
+/// so that nothing happens that could not be audited.
+pub fn check(path: &Path, known_head: Option<&Head>) -> Result<(), AuditError> {
+    if !path.exists() && known_head.is_none() {
+        return Ok(());
+    }
+    let checked = verify(path)?;
+    sound(path, checked, known_head).map(|_| ())
 }
 
-/// Reads the last line of the log without reading the whole file.
-fn last_record(file: &mut File) -> std::io::Result<Tail> {
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(Tail::Empty);
+fn sound(
+    path: &Path,
+    (records, verdict): (Vec<Record>, Verdict),
+    known_head: Option<&Head>,
+) -> Result<Vec<Record>, AuditError> {
+    if let Verdict::Broken { line, .. } = verdict {
+        return Err(AuditError::Broken {
+            path: path.to_path_buf(),
+            line,
+        });
     }
-    let mut window: u64 = 4096;
-    loop {
-        let start = len.saturating_sub(window);
-        file.seek(SeekFrom::Start(start))?;
-        let mut buf = Vec::new();
-        Read::by_ref(file).take(len - start).read_to_end(&mut buf)?;
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if let Some(pos) = body.iter().rposition(|&b| b == b'\n') {
-            return Ok(parse_tail(&body[pos + 1..]));
+    if let Some(known) = known_head {
+        let at_known = records.iter().find(|r| r.seq == known.seq);
+        if at_known.is_none_or(|r| r.hash != known.hash) {
+            return Err(AuditError::Truncated {
+                path: path.to_path_buf(),
+                seq: known.seq,
+            });
         }
-        if start == 0 {
-            return Ok(parse_tail(body));
-        }
-        window *= 4;
     }
-}
-
-fn parse_tail(line: &[u8]) -> Tail {
-    match serde_json::from_slice::<Record>(line) {
-        Ok(r) if r.hash == r.compute_hash() => Tail::Record(r),
-        Ok(r) => Tail::Unreadable(usize::try_from(r.seq).unwrap_or(0)),
-        Err(_) => Tail::Unreadable(0),
-    }
+    Ok(records)
 }
 
 /// The result of checking a whole log.
@@ -408,6 +415,7 @@ mod tests {
                 &path,
                 Timestamp::from_unix(1_700_000_000 + i64::from(i)),
                 &event(i),
+                None,
             )
             .unwrap();
         }
@@ -507,13 +515,33 @@ mod tests {
     }
 
     #[test]
-    fn append_refuses_a_broken_tail() {
-        let (_d, path) = log_with(2);
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text = text.replace("\"ok\"", "\"failed\"");
-        std::fs::write(&path, text).unwrap();
-        let err = append(&path, Timestamp::from_unix(0), &event(9)).unwrap_err();
-        assert!(matches!(err, AuditError::BrokenTail { .. }), "{err}");
+    fn append_refuses_a_broken_or_shortened_log() {
+        let (_d, path) = log_with(3);
+        let good = std::fs::read_to_string(&path).unwrap();
+        let head = verify(&path).unwrap().1;
+        let Verdict::Intact {
+            head: Some(head), ..
+        } = head
+        else {
+            panic!("{head:?}")
+        };
+        // An edit anywhere, not only in the last line, stops appends.
+        std::fs::write(&path, good.replacen("\"ok\"", "\"failed\"", 1)).unwrap();
+        let err = append(&path, Timestamp::from_unix(0), &event(9), None).unwrap_err();
+        assert!(matches!(err, AuditError::Broken { line: 1, .. }), "{err}");
+        // A log cut short chains, but not to the head the keystore saw.
+        let short: Vec<&str> = good.lines().take(2).collect();
+        std::fs::write(&path, short.join("\n") + "\n").unwrap();
+        let err = append(&path, Timestamp::from_unix(0), &event(9), Some(&head)).unwrap_err();
+        assert!(matches!(err, AuditError::Truncated { seq: 3, .. }), "{err}");
+        // The intact log takes the append.
+        std::fs::write(&path, &good).unwrap();
+        assert_eq!(
+            append(&path, Timestamp::from_unix(0), &event(9), Some(&head))
+                .unwrap()
+                .seq,
+            4
+        );
     }
 
     #[test]
@@ -524,7 +552,13 @@ mod tests {
                 let p = path.clone();
                 std::thread::spawn(move || {
                     for i in 0..25 {
-                        append(&p, Timestamp::from_unix(i), &event(t * 100 + i as u16)).unwrap();
+                        append(
+                            &p,
+                            Timestamp::from_unix(i),
+                            &event(t * 100 + i as u16),
+                            None,
+                        )
+                        .unwrap();
                     }
                 })
             })

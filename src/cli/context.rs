@@ -143,20 +143,30 @@ impl Context {
         Ok((token, session))
     }
 
+    /// Refuses to go on when the audit log is broken or shortened: an
+    /// operation that cannot be audited must not happen.
+    pub fn check_audit(&self, cfg: &Config, ks: &Keystore) -> anyhow::Result<()> {
+        let known = known_head(ks)?;
+        Ok(audit::check(&cfg.audit_log, known.as_ref())?)
+    }
+
     /// Appends an audit record and remembers the new head in the keystore.
     pub fn audit(&self, cfg: &Config, ks: &mut Keystore, event: Event) -> anyhow::Result<()> {
-        let head = audit::append(&cfg.audit_log, self.now(), &event)?;
+        let known = known_head(ks)?;
+        let head = audit::append(&cfg.audit_log, self.now(), &event, known.as_ref())?;
         ks.set_audit_head(head.seq, &head.hash)?;
         Ok(())
     }
 
-    /// Runs a key-changing operation; if it fails, the failed attempt is
-    /// audited too (when the configuration and keystore can be opened).
+    /// Runs a key-changing operation once the audit log has been checked;
+    /// if the operation fails, the failed attempt is audited too.
     pub fn audited<T>(
         &self,
+        cfg: &Config,
         zone: Option<String>,
         body: impl FnOnce() -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        self.check_audit(cfg, &self.keystore(cfg)?)?;
         match body() {
             Ok(v) => Ok(v),
             Err(err) => {
@@ -185,6 +195,12 @@ impl Context {
         println!("{text}");
         Ok(())
     }
+}
+
+fn known_head(ks: &Keystore) -> anyhow::Result<Option<audit::Head>> {
+    Ok(ks
+        .audit_head()?
+        .map(|(seq, hash)| audit::Head { seq, hash }))
 }
 
 fn command_name(c: &super::Command) -> String {

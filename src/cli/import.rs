@@ -96,7 +96,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
                 (_, Some(p)) if p <= now => KeyState::Published,
                 _ => KeyState::Generated,
             });
-    let rec = ctx.audited(Some(zone_s.clone()), || {
+    let rec = ctx.audited(&cfg, Some(zone_s.clone()), || {
         let existing = ks.keys(Some(&zone_s))?;
         let final_dnskey = Dnskey::new(alg, role.is_sep(), dnskey.public_key.clone());
         if let Some(dup) = existing

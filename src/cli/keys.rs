@@ -175,7 +175,7 @@ pub fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     let mut ks = ctx.keystore(&cfg)?;
     let zone_s = zone.to_string();
-    let created = ctx.audited(Some(zone_s.clone()), || {
+    let created = ctx.audited(&cfg, Some(zone_s.clone()), || {
         create_keys(ctx, &cfg, &mut ks, &zone, alg, spec, &roles, args.state)
     })?;
     for rec in &created {
@@ -610,7 +610,7 @@ pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     let mut ks = ctx.keystore(&cfg)?;
     let zone = parse_zone(&args.key.zone)?.to_string();
-    let (rec, new_state) = ctx.audited(Some(zone.clone()), || {
+    let (rec, new_state) = ctx.audited(&cfg, Some(zone.clone()), || {
         let rec = select(&ks, &args.key, false)?;
         if rec.state == KeyState::Active && !args.force {
             return Err(Failure::Refused(format!(
@@ -709,7 +709,7 @@ pub fn restore(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     let mut ks = ctx.keystore(&cfg)?;
     let zone = parse_zone(&args.zone)?.to_string();
-    let rec = ctx.audited(Some(zone.clone()), || {
+    let rec = ctx.audited(&cfg, Some(zone.clone()), || {
         let rec = select(&ks, &args, false)?;
         if rec.state != KeyState::Removed {
             return Err(Failure::Refused(format!("key {} is {}, not removed: nothing to restore", rec.key_tag, rec.state)).into());

@@ -118,7 +118,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             return exit::BAD_INPUT;
         }
         if let Some(a) = cause.downcast_ref::<crate::audit::AuditError>() {
-            if matches!(a, crate::audit::AuditError::BrokenTail { .. }) {
+            if matches!(
+                a,
+                crate::audit::AuditError::Broken { .. }
+                    | crate::audit::AuditError::Truncated { .. }
+            ) {
                 return exit::VERIFY;
             }
         }

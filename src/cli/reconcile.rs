@@ -57,6 +57,9 @@ fn finding(r: &KeyRecord, problem: &str) -> Finding {
 pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     let mut ks = ctx.keystore(&cfg)?;
+    if args.mark_missing {
+        ctx.check_audit(&cfg, &ks)?;
+    }
     let module = ctx.module(&cfg)?;
     let (token, session) = ctx.login(&cfg, &module)?;
     let serial = token.identity.serial.clone();
@@ -101,15 +104,11 @@ pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
                 .missing
                 .push(finding(r, "public key object missing on the token")),
             (true, Some((true, true, _))) => {
-                let same = record_spec(r)
-                    .and_then(|(alg, spec)| {
-                        Ok(dnskey_public_key(
-                            alg,
-                            &session.public_key(&r.cka_id, spec)?,
-                        )?)
-                    })
-                    .map(|pk| pk == r.public_key)
-                    .unwrap_or(false);
+                // Token errors stop the run; a key of the wrong shape is a
+                // mismatch like a key with other bytes.
+                let (alg, spec) = record_spec(r)?;
+                let token_key = session.public_key(&r.cka_id, spec)?;
+                let same = dnskey_public_key(alg, &token_key).is_ok_and(|pk| pk == r.public_key);
                 if same {
                     report.ok += 1;
                 } else {

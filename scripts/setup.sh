@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what dnsseal's demo and tests need on a Debian machine, when it is
+# missing: SoftHSMv2 (the token), OpenSC's pkcs11-tool (an independent view
+# of the token), and the independent DNSSEC tools used as oracles (BIND's
+# dnssec-* utilities, ldns, Knot's kzonecheck). Idempotent; quiet when all
+# is there.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)
+have pkcs11-tool || need+=(opensc)
+have dnssec-dsfromkey || need+=(bind9-utils)
+have ldns-key2ds || need+=(ldnsutils)
+have kzonecheck || need+=(knot-dnssecutils)
+
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        have sudo || { echo "setup: need root (or sudo) to install ${need[*]}" >&2; exit 1; }
+        sudo=sudo
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+have cargo || { echo "setup: cargo is missing: install the Rust toolchain (https://rustup.rs)" >&2; exit 1; }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install what the tests need when it
+# is missing, then formatting, lints, and every test (unit tests and the
+# integration tests in softhsm-tests/, which run against real SoftHSMv2
+# tokens and check output with BIND, ldns and OpenSC tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+if [ -d ../shared ]; then
+    echo "test: ../shared is present (tests that use it will run)"
+else
+    echo "test: ../shared is absent (tests that use it skip with a reason)"
+fi
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets
