@@ -56,6 +56,88 @@ pub enum Command {
     /// Verify and export the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sign a zone file with the keys the keystore says are in use.
+    Sign(SignArgs),
+}
+
+/// `-N` of `sign`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SerialArg {
+    /// Leave the SOA serial as it is.
+    Keep,
+    /// Add one (RFC 1982 arithmetic).
+    Increment,
+    /// Seconds since the epoch (or one more than the old serial if that is not later).
+    Unixtime,
+    /// YYYYMMDDnn (or one more than the old serial if that is not later).
+    Date,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Times (-s, -e): YYYYMMDDHHMMSS (UTC), RFC 3339, now+N, or +N (seconds from now;
+for -e, +N counts from the inception).
+
+Examples:
+  dnsseal sign example.com.zone -o example.com
+  dnsseal sign db.example -o example.com -N unixtime --nsec3 --opt-out -f db.example.signed
+  dnsseal sign db.example -o example.com --incremental db.example.signed -i 604800")]
+pub struct SignArgs {
+    /// The zone file to sign (master format; $INCLUDE is followed).
+    pub zonefile: PathBuf,
+    /// Zone origin [default: the file name].
+    #[arg(short = 'o', long = "origin", value_name = "ORIGIN")]
+    pub origin: Option<String>,
+    /// Output file [default: ZONEFILE.signed]; written atomically.
+    #[arg(short = 'f', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// SOA serial policy.
+    #[arg(short = 'N', long = "serial", value_enum, default_value = "keep")]
+    pub serial: SerialArg,
+    /// Signature inception [default: one hour ago].
+    #[arg(short = 's', long = "start", value_name = "TIME")]
+    pub start: Option<String>,
+    /// Signature expiration [default: 30 days after the inception... from now].
+    #[arg(short = 'e', long = "end", value_name = "TIME")]
+    pub end: Option<String>,
+    /// Spread expirations over this many seconds before the end time.
+    #[arg(
+        short = 'j',
+        long = "jitter",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    pub jitter: u32,
+    /// Refresh interval: kept signatures expiring sooner than this are
+    /// replaced [default: a quarter of the validity period].
+    #[arg(short = 'i', long = "interval", value_name = "SECONDS")]
+    pub interval: Option<u32>,
+    /// Authenticated denial with NSEC3 instead of NSEC.
+    #[arg(long)]
+    pub nsec3: bool,
+    /// NSEC3 salt in hex, or '-' for none [default: none, RFC 9276].
+    #[arg(long, value_name = "HEX|-", requires = "nsec3")]
+    pub salt: Option<String>,
+    /// NSEC3 extra iterations [default: 0, RFC 9276].
+    #[arg(long, value_name = "N", requires = "nsec3", default_value_t = 0)]
+    pub iterations: u16,
+    /// NSEC3 opt-out: insecure delegations get no NSEC3 record.
+    #[arg(long, requires = "nsec3")]
+    pub opt_out: bool,
+    /// Reuse signatures from this earlier signed version of the zone where
+    /// the RRset, the key and the validity allow.
+    #[arg(long, value_name = "SIGNED_ZONE")]
+    pub incremental: Option<PathBuf>,
+    /// Token sessions signing in parallel [default: CPU count, capped by the profile].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// TTL of the DNSKEY RRset [default: the SOA MINIMUM].
+    #[arg(long, value_name = "SECONDS")]
+    pub dnskey_ttl: Option<u32>,
+    /// Do not verify signatures on the host (for measurement, or when the
+    /// output is verified separately).
+    #[arg(short = 'P', long = "no-verify")]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,8 @@ pub struct Context {
     pub config_path: PathBuf,
     pub pin_file: Option<PathBuf>,
     pub json: bool,
+    /// Only errors on stderr.
+    pub quiet: bool,
     /// The command as the audit log names it, e.g. "keys create".
     pub command: String,
     /// The token lock, held from the first token use to the end of the run.
@@ -78,6 +80,7 @@ impl Context {
             config_path,
             pin_file: cli.pin_file.clone(),
             json: cli.json,
+            quiet: cli.quiet,
             command: command_name(&cli.command),
             token_lock: std::cell::RefCell::new(None),
         })
@@ -220,6 +223,7 @@ fn command_name(c: &super::Command) -> String {
             K::ImportBind(_) => "keys import-bind",
             K::Reconcile(_) => "keys reconcile",
         },
+        C::Sign(_) => "sign",
         C::Audit(a) => match a {
             A::Verify(_) => "audit verify",
             A::Export(_) => "audit export",

@@ -12,6 +12,7 @@ mod init;
 mod keys;
 mod pin;
 mod reconcile;
+mod sign_cmd;
 mod token_cmd;
 
 pub use args::{Cli, Command};
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::KeysCommand::ImportBind(a) => import::run(&ctx, a),
             args::KeysCommand::Reconcile(a) => reconcile::run(&ctx, a),
         },
+        Command::Sign(a) => sign_cmd::run(&ctx, a),
         Command::Audit(a) => match a {
             args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),
             args::AuditCommand::Export(a) => audit_cmd::export(&ctx, a),

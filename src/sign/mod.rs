@@ -7,6 +7,8 @@
 //! Every signature is verified on the host with `ring` before it is used
 //! (invariant 5 of the design).
 
+pub mod engine;
+
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 

@@ -501,6 +501,62 @@ impl<'m> Token<'m> {
     }
 }
 
+/// Logged-in sessions for parallel signing: one per worker, with the
+/// private key handles looked up once for the run (handles are valid in
+/// every session of this process; they are never stored).
+pub struct SignerPool {
+    sessions: Vec<std::sync::Mutex<Session>>,
+    keys: Vec<(ObjectHandle, SignMechanism)>,
+}
+
+impl SignerPool {
+    pub fn workers(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Signs with key `key` on worker `worker`'s session.
+    pub fn sign(&self, worker: usize, key: usize, input: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let (handle, mech) = self.keys.get(key).ok_or_else(|| TokenError::KeyNotFound {
+            id: format!("#{key}"),
+        })?;
+        let session = self.sessions[worker % self.sessions.len()]
+            .lock()
+            .map_err(|_| TokenError::Pkcs11 {
+                function: "session".into(),
+                rv: "a worker panicked".into(),
+            })?;
+        ck(session.sign(&mech.mechanism(), *handle, input))
+    }
+}
+
+impl Token<'_> {
+    /// Logs in and opens `workers` sessions for signing with the keys of
+    /// these CKA_IDs.
+    pub fn signer_pool(
+        &self,
+        pin: &SecretString,
+        workers: usize,
+        keys: &[(Vec<u8>, SignMechanism)],
+    ) -> Result<SignerPool, TokenError> {
+        let first = self.login(pin)?;
+        let mut handles = Vec::with_capacity(keys.len());
+        for (id, mech) in keys {
+            handles.push((first.find_one(id, ObjectClass::PRIVATE_KEY)?, *mech));
+        }
+        let mut sessions = vec![std::sync::Mutex::new(first.session)];
+        for _ in 1..workers.max(1) {
+            sessions.push(std::sync::Mutex::new(ck(self
+                .module
+                .ctx
+                .open_ro_session(self.slot))?));
+        }
+        Ok(SignerPool {
+            sessions,
+            keys: handles,
+        })
+    }
+}
+
 /// A logged-in read-write session.
 pub struct UserSession {
     session: Session,

@@ -9,7 +9,12 @@
 
 pub mod algorithm;
 pub mod dnskey;
+pub mod dnssec;
+pub mod model;
 pub mod name;
+pub mod parse;
+pub mod present;
+pub mod rr;
 
 pub use algorithm::{Algorithm, DigestType};
 pub use dnskey::{key_tag, Dnskey, DnskeyError, Ds};

@@ -1,0 +1,594 @@
+//! `dnsseal sign`: zone file → checked zone → DNSKEY, serial, chain →
+//! signatures from the token → atomic output → audit record.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::args::{SerialArg, SignArgs};
+use super::context::{Context, Failure};
+use super::keys::{parse_zone, record_dnskey};
+use crate::audit::Event;
+use crate::clock::Timestamp;
+use crate::keystore::{KeyRecord, KeyState, Role};
+use crate::sign::engine::{Engine, Job, Signer, SigningKey, Validity};
+use crate::sign::TokenInput;
+use crate::token::{SignMechanism, SignerPool};
+use crate::zone::dnssec::{self, Nsec3Params, SerialPolicy};
+use crate::zone::model::{self, Node, NodeKind, RrSet, Zone};
+use crate::zone::rr::{self, rtype, Source};
+use crate::zone::{parse, present, Algorithm, ZoneName};
+
+/// Default signature validity: 30 days.
+const DEFAULT_VALIDITY: i64 = 30 * 86_400;
+/// Default inception: one hour in the past, for clocks that lag.
+const DEFAULT_BACKDATE: i64 = 3_600;
+
+/// The token seen through the engine's narrow interface.
+struct TokenSigner<'a> {
+    pool: &'a SignerPool,
+}
+
+impl Signer for TokenSigner<'_> {
+    fn workers(&self) -> usize {
+        self.pool.workers()
+    }
+
+    fn sign(&self, worker: usize, key: usize, input: &TokenInput) -> Result<Vec<u8>, String> {
+        let data = match input {
+            TokenInput::RsaPkcs(v) | TokenInput::Ecdsa(v) | TokenInput::EdDsa(v) => v,
+        };
+        self.pool.sign(worker, key, data).map_err(|e| e.to_string())
+    }
+}
+
+fn mechanism(alg: Algorithm) -> SignMechanism {
+    match alg {
+        Algorithm::RsaSha256 | Algorithm::RsaSha512 => SignMechanism::RsaPkcs,
+        Algorithm::EcdsaP256Sha256 | Algorithm::EcdsaP384Sha384 => SignMechanism::Ecdsa,
+        Algorithm::Ed25519 => SignMechanism::EdDsa,
+    }
+}
+
+/// Reads `-s`/`-e` times: absolute, `now+N`, or `+N` from `base`.
+fn parse_time(s: &str, now: Timestamp, base: Timestamp) -> anyhow::Result<Timestamp> {
+    let rel = |n: &str, from: Timestamp| -> anyhow::Result<Timestamp> {
+        let secs: i64 = n
+            .parse()
+            .map_err(|_| Failure::BadInput(format!("'{s}' is not a time offset in seconds")))?;
+        Ok(Timestamp::from_unix(from.unix() + secs))
+    };
+    if let Some(n) = s.strip_prefix("now+") {
+        return rel(n, now);
+    }
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(n) = s.strip_prefix('+') {
+        return rel(n, base);
+    }
+    Ok(Timestamp::parse(s)?)
+}
+
+fn rrsig_time(t: Timestamp) -> anyhow::Result<u32> {
+    u32::try_from(t.unix())
+        .map_err(|_| Failure::BadInput(format!("{t} does not fit an RRSIG time field")).into())
+}
+
+/// The keys of a zone that the keystore says are published and signing.
+struct ZoneKeys {
+    published: Vec<KeyRecord>,
+    /// Sign the DNSKEY RRset.
+    ksks: Vec<KeyRecord>,
+    /// Sign everything else.
+    zsks: Vec<KeyRecord>,
+}
+
+fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::Result<ZoneKeys> {
+    let published: Vec<KeyRecord> = records
+        .into_iter()
+        .filter(|r| r.state.is_published())
+        .collect();
+    let active = |roles: &[Role]| -> Vec<KeyRecord> {
+        published
+            .iter()
+            .filter(|r| r.state == KeyState::Active && roles.contains(&r.role))
+            .cloned()
+            .collect()
+    };
+    let ksks = active(&[Role::Ksk, Role::Csk]);
+    let zsks = active(&[Role::Zsk, Role::Csk]);
+    if ksks.is_empty() || zsks.is_empty() {
+        return Err(Failure::Refused(format!(
+            "{zone} has no active {}: see `dnsseal keys list {zone}`, or create keys with `dnsseal keys create {zone} --role both --algorithm ECDSAP256SHA256`",
+            if ksks.is_empty() { "KSK or CSK" } else { "ZSK or CSK" }
+        ))
+        .into());
+    }
+    for k in ksks.iter().chain(&zsks) {
+        if k.token_serial != serial {
+            return Err(Failure::Refused(format!(
+                "key {} of {zone} lives in token serial {}, not in the configured token {serial}",
+                k.key_tag, k.token_serial
+            ))
+            .into());
+        }
+        if Algorithm::from_number(k.algorithm).is_none() {
+            return Err(Failure::Refused(format!(
+                "key {} has algorithm {}, which dnsseal cannot sign with",
+                k.key_tag, k.algorithm
+            ))
+            .into());
+        }
+    }
+    Ok(ZoneKeys {
+        published,
+        ksks,
+        zsks,
+    })
+}
+
+/// Counts reported at the end, like dnssec-signzone.
+#[derive(Default)]
+struct Stats {
+    generated: usize,
+    retained: usize,
+    dropped: usize,
+}
+
+pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let origin_text = match &args.origin {
+        Some(o) => o.clone(),
+        None => args
+            .zonefile
+            .file_name()
+            .map(|f| {
+                f.to_string_lossy()
+                    .trim_end_matches(".zone")
+                    .trim_end_matches(".db")
+                    .to_string()
+            })
+            .unwrap_or_default(),
+    };
+    let origin = parse_zone(&origin_text)?;
+    let now = ctx.now();
+    let inception = match &args.start {
+        Some(s) => parse_time(s, now, now)?,
+        None => Timestamp::from_unix(now.unix() - DEFAULT_BACKDATE),
+    };
+    let expiration = match &args.end {
+        Some(e) => parse_time(e, now, inception)?,
+        None => Timestamp::from_unix(now.unix() + DEFAULT_VALIDITY),
+    };
+    if expiration <= inception {
+        return Err(Failure::BadInput(format!(
+            "expiration {expiration} is not after inception {inception}"
+        ))
+        .into());
+    }
+    if expiration <= now {
+        return Err(Failure::BadInput(format!("expiration {expiration} is in the past")).into());
+    }
+    let validity_secs = u32::try_from(expiration.unix() - inception.unix()).unwrap_or(u32::MAX);
+    if args.jitter >= validity_secs {
+        return Err(Failure::BadInput(format!(
+            "jitter {}s is not shorter than the validity period {validity_secs}s",
+            args.jitter
+        ))
+        .into());
+    }
+    let refresh = args.interval.unwrap_or(validity_secs / 4);
+    let nsec3 = if args.nsec3 {
+        let salt = match args.salt.as_deref() {
+            None | Some("-") | Some("") => Vec::new(),
+            Some(h) => {
+                hex::decode(h).map_err(|_| Failure::BadInput(format!("--salt '{h}' is not hex")))?
+            }
+        };
+        if salt.len() > 255 {
+            return Err(Failure::BadInput("--salt is longer than 255 octets".into()).into());
+        }
+        if args.iterations > 0 || !salt.is_empty() {
+            tracing::warn!(
+                "NSEC3 with {} extra iterations and a {}-octet salt: RFC 9276 recommends 0 iterations and no salt; validators may treat high counts as insecure",
+                args.iterations,
+                salt.len()
+            );
+        }
+        Some(Nsec3Params {
+            iterations: args.iterations,
+            salt,
+            opt_out: args.opt_out,
+        })
+    } else {
+        None
+    };
+    let output = args.output.clone().unwrap_or_else(|| {
+        let mut p = args.zonefile.clone().into_os_string();
+        p.push(".signed");
+        PathBuf::from(p)
+    });
+
+    // Keys first: no point reading a big zone for a zone without keys.
+    let cfg = ctx.config()?;
+    let mut ks = ctx.keystore(&cfg)?;
+    let module = ctx.module(&cfg)?;
+    let token = module.find_token(&cfg.token.selector)?;
+    let keys = zone_keys(
+        ks.keys(Some(&origin.to_string()))?,
+        &origin,
+        &token.identity.serial,
+    )?;
+
+    // The zone.
+    let parsed =
+        parse::parse_file(&args.zonefile, &origin).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let mut zone = model::build(parsed, &origin).map_err(|e| Failure::BadInput(e.to_string()))?;
+    for w in &zone.warnings {
+        tracing::warn!("{w}");
+    }
+    if zone.stripped > 0 {
+        tracing::info!("replaced {} DNSSEC records of the input", zone.stripped);
+    }
+
+    // DNSKEY RRset, serial, chain.
+    let dnskey_ttl = args.dnskey_ttl.unwrap_or_else(|| zone.soa_minimum());
+    let mut dnskeys: Vec<Vec<u8>> = keys
+        .published
+        .iter()
+        .map(|k| record_dnskey(k).rdata())
+        .collect();
+    dnskeys.sort();
+    dnskeys.dedup();
+    dnssec::insert_rrset(
+        zone.apex_mut(),
+        RrSet {
+            rtype: rtype::DNSKEY,
+            ttl: dnskey_ttl,
+            rdatas: dnskeys,
+            source: Source::default(),
+            rrsigs: Vec::new(),
+        },
+    );
+    let today: u32 = now.compact()[..8].parse().unwrap_or(0);
+    let policy = match args.serial {
+        SerialArg::Keep => SerialPolicy::Keep,
+        SerialArg::Increment => SerialPolicy::Increment,
+        SerialArg::Unixtime => SerialPolicy::UnixTime,
+        SerialArg::Date => SerialPolicy::Date,
+    };
+    let serial = dnssec::set_serial(&mut zone, policy, now.unix(), today)
+        .ok_or_else(|| Failure::BadInput("the SOA RDATA is malformed".into()))?;
+    match &nsec3 {
+        None => dnssec::add_nsec_chain(&mut zone),
+        Some(p) => {
+            let chain = dnssec::add_nsec3_chain(&mut zone, p);
+            if let Some(set) = zone
+                .apex_mut()
+                .rrsets
+                .iter_mut()
+                .find(|r| r.rtype == rtype::NSEC3PARAM)
+            {
+                set.ttl = zone_negative_ttl_hint(dnskey_ttl);
+            }
+            merge_nsec3(&mut zone, chain);
+        }
+    }
+
+    // Signing keys: index i of `signing` is key i of the token pool.
+    let mut signing: Vec<&KeyRecord> = Vec::new();
+    for k in keys.ksks.iter().chain(&keys.zsks) {
+        if !signing.iter().any(|s| s.id == k.id) {
+            signing.push(k);
+        }
+    }
+    let index_of = |k: &KeyRecord| signing.iter().position(|s| s.id == k.id).unwrap_or(0);
+    let ksk_idx: Vec<usize> = keys.ksks.iter().map(index_of).collect();
+    let zsk_idx: Vec<usize> = keys.zsks.iter().map(index_of).collect();
+    let engine_keys: Vec<SigningKey> = signing
+        .iter()
+        .map(|k| SigningKey {
+            algorithm: Algorithm::from_number(k.algorithm).unwrap_or(Algorithm::EcdsaP256Sha256),
+            key_tag: k.key_tag,
+            public_key: k.public_key.clone(),
+        })
+        .collect();
+
+    // Reuse (--incremental, or signatures carried by the input itself).
+    let validity = Validity {
+        inception: rrsig_time(inception)?,
+        expiration: rrsig_time(expiration)?,
+        jitter: args.jitter,
+    };
+    let mut old: HashMap<(Vec<u8>, u16), Vec<Vec<u8>>> = HashMap::new();
+    let mut stats = Stats::default();
+    let mut previous = std::mem::take(&mut zone.old_rrsigs);
+    if let Some(prev) = &args.incremental {
+        let p = parse::parse_file(prev, &origin)
+            .map_err(|e| Failure::BadInput(format!("--incremental: {e}")))?;
+        previous.extend(p.records.into_iter().filter(|r| r.rtype == rtype::RRSIG));
+    }
+    for r in previous {
+        old.entry((r.owner, rrsig_type_covered(&r.rdata)))
+            .or_default()
+            .push(r.rdata);
+    }
+
+    // Jobs: every RRset the zone signs, with every key that signs it,
+    // unless a signature that still fits can be kept.
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    let mut slots: Vec<(usize, usize)> = Vec::new();
+    let mut kept: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+    let refresh_before = rrsig_time(Timestamp::from_unix(now.unix() + i64::from(refresh)))?;
+    for (ni, node) in zone.nodes.iter().enumerate() {
+        for (si, set) in node.rrsets.iter().enumerate() {
+            if !node.signs(set.rtype) {
+                continue;
+            }
+            let signers = if set.rtype == rtype::DNSKEY {
+                &ksk_idx
+            } else {
+                &zsk_idx
+            };
+            let candidates = old
+                .remove(&(node.owner.clone(), set.rtype))
+                .unwrap_or_default();
+            for &k in signers {
+                let key = &engine_keys[k];
+                let reusable = candidates.iter().find(|sig| {
+                    reusable(
+                        sig,
+                        &node.owner,
+                        set,
+                        key,
+                        &origin,
+                        refresh_before,
+                        validity.inception,
+                    )
+                });
+                match reusable {
+                    Some(sig) => kept.push((ni, si, sig.clone())),
+                    None => {
+                        jobs.push(Job {
+                            owner: &node.owner,
+                            set,
+                            key: k,
+                        });
+                        slots.push((ni, si));
+                    }
+                }
+            }
+            stats.dropped += candidates
+                .len()
+                .saturating_sub(kept.iter().filter(|(a, b, _)| *a == ni && *b == si).count());
+        }
+    }
+    stats.dropped += old.values().map(Vec::len).sum::<usize>();
+    stats.retained = kept.len();
+    stats.generated = jobs.len();
+
+    // Sign.
+    let threads = args
+        .threads
+        .unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            match cfg.token.profile.max_sessions {
+                0 => cpus,
+                m => cpus.min(m as usize),
+            }
+        })
+        .max(1);
+    let pin = ctx.user_pin()?;
+    let mechs: Vec<(Vec<u8>, SignMechanism)> = signing
+        .iter()
+        .map(|k| {
+            (
+                k.cka_id.clone(),
+                mechanism(
+                    Algorithm::from_number(k.algorithm).unwrap_or(Algorithm::EcdsaP256Sha256),
+                ),
+            )
+        })
+        .collect();
+    let pool = token.signer_pool(&pin, threads, &mechs)?;
+    let total = jobs.len();
+    let show = std::io::stderr().is_terminal() && !ctx.quiet && total > 2_000;
+    let last = std::sync::Mutex::new(Instant::now());
+    let progress = move |n: usize| {
+        if let Ok(mut t) = last.lock() {
+            if t.elapsed().as_millis() >= 200 {
+                *t = Instant::now();
+                eprint!(
+                    "\rsigning: {n}/{total} signatures ({}%)   ",
+                    n * 100 / total.max(1)
+                );
+            }
+        }
+    };
+    let engine = Engine {
+        keys: &engine_keys,
+        signer_name: origin.wire(),
+        validity,
+        verify: !args.no_verify,
+        progress: if show { Some(&progress) } else { None },
+    };
+    let sign_started = Instant::now();
+    let sigs = engine.run(&jobs, &TokenSigner { pool: &pool })?;
+    let sign_secs = sign_started.elapsed().as_secs_f64();
+    if show {
+        eprintln!();
+    }
+    drop(jobs);
+    for ((ni, si), sig) in slots.into_iter().zip(sigs) {
+        zone.nodes[ni].rrsets[si].rrsigs.push(sig);
+    }
+    for (ni, si, sig) in kept {
+        zone.nodes[ni].rrsets[si].rrsigs.push(sig);
+    }
+    for node in &mut zone.nodes {
+        for set in &mut node.rrsets {
+            set.rrsigs.sort();
+        }
+    }
+
+    write_zone(&output, &zone)?;
+    let secs = started.elapsed().as_secs_f64();
+    let detail = format!(
+        "signed {} into {} (serial {} -> {}, {}, keys {}): {} signatures generated, {} retained, {} dropped",
+        args.zonefile.display(),
+        output.display(),
+        serial.0,
+        serial.1,
+        if let Some(p) = &nsec3 { format!("NSEC3 iterations {} salt {} opt-out {}", p.iterations, if p.salt.is_empty() { "-".into() } else { hex::encode(&p.salt) }, p.opt_out) } else { "NSEC".into() },
+        signing.iter().map(|k| k.key_tag.to_string()).collect::<Vec<_>>().join(","),
+        stats.generated,
+        stats.retained,
+        stats.dropped
+    );
+    ctx.audit(
+        &cfg,
+        &mut ks,
+        Event {
+            command: "sign".into(),
+            zone: Some(origin.to_string()),
+            detail: detail.clone(),
+            ..Event::default()
+        },
+    )?;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({
+            "zone": origin.to_string(),
+            "output": output,
+            "serial": serial.1,
+            "signatures_generated": stats.generated,
+            "signatures_retained": stats.retained,
+            "signatures_dropped": stats.dropped,
+            "seconds": secs,
+            "signing_seconds": sign_secs,
+            "signatures_per_second": stats.generated as f64 / sign_secs.max(1e-9),
+            "threads": pool.workers(),
+        }));
+    }
+    if !ctx.quiet {
+        eprintln!("{}", output.display());
+        eprintln!(
+            "Signatures generated: {:>10}\nSignatures retained:  {:>10}\nSignatures dropped:   {:>10}\nRuntime in seconds:   {:>10.3}\nSignatures per second:{:>10.0}",
+            stats.generated,
+            stats.retained,
+            stats.dropped,
+            secs,
+            stats.generated as f64 / sign_secs.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// NSEC3PARAM has no TTL rule of its own; dnsseal gives it the TTL of the
+/// DNSKEY RRset, another apex record that changes only with policy.
+fn zone_negative_ttl_hint(dnskey_ttl: u32) -> u32 {
+    dnskey_ttl
+}
+
+fn rrsig_type_covered(rdata: &[u8]) -> u16 {
+    if rdata.len() < 2 {
+        return 0;
+    }
+    u16::from_be_bytes([rdata[0], rdata[1]])
+}
+
+/// Whether an old signature can stay: same key, same RRset (it verifies
+/// over the RRset as it is now), not expiring within the refresh interval,
+/// and not made before the new inception window.
+fn reusable(
+    sig: &[u8],
+    owner: &[u8],
+    set: &RrSet,
+    key: &SigningKey,
+    origin: &ZoneName,
+    refresh_before: u32,
+    _inception: u32,
+) -> bool {
+    if sig.len() < 18 + origin.wire().len() {
+        return false;
+    }
+    let alg = sig[2];
+    let labels = sig[3];
+    let ttl = u32::from_be_bytes([sig[4], sig[5], sig[6], sig[7]]);
+    let expiration = u32::from_be_bytes([sig[8], sig[9], sig[10], sig[11]]);
+    let tag = u16::from_be_bytes([sig[16], sig[17]]);
+    let signer_end = 18 + origin.wire().len();
+    if alg != key.algorithm.number()
+        || tag != key.key_tag
+        || ttl != set.ttl
+        || &sig[18..signer_end] != origin.wire()
+    {
+        return false;
+    }
+    let mut want_labels = rr::label_count(owner);
+    if rr::is_wildcard(owner) {
+        want_labels -= 1;
+    }
+    if usize::from(labels) != want_labels {
+        return false;
+    }
+    // RFC 1982 comparison: expiring before the refresh point means replace.
+    if !dnssec::serial_lt(refresh_before, expiration) {
+        return false;
+    }
+    let mut msg = sig[..signer_end].to_vec();
+    crate::sign::engine::append_rrset(&mut msg, owner, set);
+    crate::sign::verify(key.algorithm, &key.public_key, &msg, &sig[signer_end..])
+}
+
+/// Puts the NSEC3 records into the zone's nodes, in canonical order.
+fn merge_nsec3(zone: &mut Zone, chain: Vec<dnssec::Nsec3Node>) {
+    let mut by_owner: HashMap<Vec<u8>, usize> = HashMap::new();
+    for (i, n) in zone.nodes.iter().enumerate() {
+        by_owner.insert(n.owner.clone(), i);
+    }
+    for n in chain {
+        match by_owner.get(&n.owner) {
+            Some(&i) => dnssec::insert_rrset(&mut zone.nodes[i], n.rrset),
+            None => zone.nodes.push(Node {
+                owner: n.owner,
+                kind: NodeKind::Authoritative,
+                rrsets: vec![n.rrset],
+            }),
+        }
+    }
+    zone.nodes.sort_by_cached_key(|n| rr::order_key(&n.owner));
+}
+
+/// Writes the zone to a temporary file beside `path`, syncs, renames.
+fn write_zone(path: &Path, zone: &Zone) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        writeln!(out, "; signed by dnsseal for {}", zone.origin)?;
+        for node in &zone.nodes {
+            present::write_node(&mut out, node)?;
+        }
+        out.flush()?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).with_context(|| {
+        format!(
+            "cannot move the signed zone into place at {}",
+            path.display()
+        )
+    })?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! The signing engine: RRSIG RDATA for a list of RRsets, made by a pool of
+//! token sessions working in parallel, every signature checked on the host.
+//!
+//! Each worker owns one token session. Workers take jobs in chunks from a
+//! shared counter, build the RFC 4034 §3.1.8.1 signing input (RRSIG RDATA
+//! without the signature, then the RRset in canonical form and order),
+//! hash it on the host, have the token sign the digest, verify the
+//! signature with `ring`, and keep the RRSIG RDATA. A token error or a
+//! signature that does not verify stops every worker; nothing is returned.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::{token_input, verify, TokenInput};
+use crate::zone::model::RrSet;
+use crate::zone::rr::{self, CLASS_IN};
+use crate::zone::Algorithm;
+
+/// Jobs a worker takes at a time.
+const CHUNK: usize = 64;
+
+/// What the engine needs from a key store: sessions that sign.
+pub trait Signer: Sync {
+    /// How many workers may sign at once (one session each).
+    fn workers(&self) -> usize;
+    /// Signs prepared input with key `key` on worker `worker`'s session.
+    fn sign(&self, worker: usize, key: usize, input: &TokenInput) -> Result<Vec<u8>, String>;
+}
+
+/// A key the engine signs with.
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    pub algorithm: Algorithm,
+    pub key_tag: u16,
+    /// DNSKEY public key field, for host verification.
+    pub public_key: Vec<u8>,
+}
+
+/// Validity of new signatures.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub inception: u32,
+    pub expiration: u32,
+    /// Expirations are spread over [expiration - jitter, expiration].
+    pub jitter: u32,
+}
+
+/// One RRset to sign with one key.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub owner: &'a [u8],
+    pub set: &'a RrSet,
+    pub key: usize,
+}
+
+/// Why signing stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    #[error("the token failed to sign: {0}")]
+    Token(String),
+    #[error("a signature by key {key_tag} over {owner} {rtype} does not verify with its public key; nothing was written")]
+    BadSignature {
+        key_tag: u16,
+        owner: String,
+        rtype: String,
+    },
+}
+
+/// Options of one engine run.
+pub struct Engine<'a> {
+    pub keys: &'a [SigningKey],
+    /// The zone apex (the signer name), canonical wire form.
+    pub signer_name: &'a [u8],
+    pub validity: Validity,
+    /// Verify every signature on the host (on unless `-P`).
+    pub verify: bool,
+    /// Called with the number of signatures done so far (from workers).
+    pub progress: Option<&'a (dyn Fn(usize) + Sync)>,
+}
+
+impl Engine<'_> {
+    /// RRSIG RDATA for every job, in job order.
+    pub fn run(&self, jobs: &[Job<'_>], signer: &dyn Signer) -> Result<Vec<Vec<u8>>, SignError> {
+        let workers = signer.workers().max(1).min(jobs.len().max(1));
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let failure: Mutex<Option<SignError>> = Mutex::new(None);
+        let mut results: Vec<Vec<u8>> = vec![Vec::new(); jobs.len()];
+        let parts: Vec<Vec<(usize, Vec<u8>)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (next, done, stop, failure) = (&next, &done, &stop, &failure);
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        let mut msg = Vec::with_capacity(512);
+                        loop {
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                            if start >= jobs.len() {
+                                break;
+                            }
+                            for (i, job) in jobs.iter().enumerate().skip(start).take(CHUNK) {
+                                match self.sign_one(w, i, job, signer, &mut msg) {
+                                    Ok(rdata) => out.push((i, rdata)),
+                                    Err(e) => {
+                                        stop.store(true, Ordering::Relaxed);
+                                        if let Ok(mut f) = failure.lock() {
+                                            f.get_or_insert(e);
+                                        }
+                                        return out;
+                                    }
+                                }
+                            }
+                            let n =
+                                done.fetch_add(CHUNK.min(jobs.len() - start), Ordering::Relaxed);
+                            if let Some(p) = self.progress {
+                                p(n + CHUNK.min(jobs.len() - start));
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        if let Some(e) = failure.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        for part in parts {
+            for (i, rdata) in part {
+                results[i] = rdata;
+            }
+        }
+        Ok(results)
+    }
+
+    fn sign_one(
+        &self,
+        worker: usize,
+        index: usize,
+        job: &Job<'_>,
+        signer: &dyn Signer,
+        msg: &mut Vec<u8>,
+    ) -> Result<Vec<u8>, SignError> {
+        let key = &self.keys[job.key];
+        let expiration = self
+            .validity
+            .expiration
+            .wrapping_sub(jitter(index, self.validity.jitter));
+        let mut rdata = rrsig_prefix(
+            job.owner,
+            job.set,
+            key.algorithm.number(),
+            key.key_tag,
+            self.validity.inception,
+            expiration,
+            self.signer_name,
+        );
+        msg.clear();
+        msg.extend_from_slice(&rdata);
+        append_rrset(msg, job.owner, job.set);
+        let input = token_input(key.algorithm, msg);
+        let sig = signer
+            .sign(worker, job.key, &input)
+            .map_err(SignError::Token)?;
+        if self.verify && !verify(key.algorithm, &key.public_key, msg, &sig) {
+            return Err(SignError::BadSignature {
+                key_tag: key.key_tag,
+                owner: crate::zone::model::display_name(job.owner),
+                rtype: crate::zone::model::type_name(job.set.rtype),
+            });
+        }
+        rdata.extend_from_slice(&sig);
+        Ok(rdata)
+    }
+}
+
+/// A spread in [0, jitter] that differs from signature to signature.
+fn jitter(index: usize, jitter: u32) -> u32 {
+    if jitter == 0 {
+        return 0;
+    }
+    // splitmix64 of the job index: cheap, well spread, reproducible.
+    let mut z = (index as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % (u64::from(jitter) + 1)) as u32
+}
+
+/// RRSIG RDATA without the signature (RFC 4034 §3.1).
+pub fn rrsig_prefix(
+    owner: &[u8],
+    set: &RrSet,
+    algorithm: u8,
+    key_tag: u16,
+    inception: u32,
+    expiration: u32,
+    signer: &[u8],
+) -> Vec<u8> {
+    let mut labels = rr::label_count(owner);
+    if rr::is_wildcard(owner) {
+        labels -= 1;
+    }
+    let mut v = Vec::with_capacity(18 + signer.len());
+    v.extend_from_slice(&set.rtype.to_be_bytes());
+    v.push(algorithm);
+    v.push(labels as u8);
+    v.extend_from_slice(&set.ttl.to_be_bytes());
+    v.extend_from_slice(&expiration.to_be_bytes());
+    v.extend_from_slice(&inception.to_be_bytes());
+    v.extend_from_slice(&key_tag.to_be_bytes());
+    v.extend_from_slice(signer);
+    v
+}
+
+/// The RRset in canonical form and order (RFC 4034 §6.2, §6.3), as it
+/// follows the RRSIG RDATA in the signed data.
+pub fn append_rrset(msg: &mut Vec<u8>, owner: &[u8], set: &RrSet) {
+    for rdata in &set.rdatas {
+        msg.extend_from_slice(owner);
+        msg.extend_from_slice(&set.rtype.to_be_bytes());
+        msg.extend_from_slice(&CLASS_IN.to_be_bytes());
+        msg.extend_from_slice(&set.ttl.to_be_bytes());
+        msg.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        msg.extend_from_slice(rdata);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::rr::Source;
+
+    #[test]
+    fn jitter_stays_in_range_and_spreads() {
+        let values: Vec<u32> = (0..1000).map(|i| jitter(i, 3600)).collect();
+        assert!(values.iter().all(|&v| v <= 3600));
+        let distinct: std::collections::BTreeSet<_> = values.iter().collect();
+        assert!(distinct.len() > 500);
+        assert_eq!(jitter(7, 0), 0);
+    }
+
+    /// The RFC 6605 §6.1 RRSIG's signed data, rebuilt by the engine's
+    /// helpers, verifies with the RFC's key and signature.
+    #[test]
+    fn signed_data_matches_rfc6605() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+        let owner = b"\x03www\x07example\x03net\x00";
+        let set = RrSet {
+            rtype: 1,
+            ttl: 3600,
+            rdatas: vec![vec![192, 0, 2, 1]],
+            source: Source::default(),
+            rrsigs: Vec::new(),
+        };
+        let mut msg = rrsig_prefix(
+            owner,
+            &set,
+            13,
+            55648,
+            1_281_607_479,
+            1_284_026_679,
+            b"\x07example\x03net\x00",
+        );
+        append_rrset(&mut msg, owner, &set);
+        let key = b64("GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==");
+        let sig = b64("qx6wLYqmh+l9oCKTN6qIc+bw6ya+KJ8oMz0YP107epXAyGmt+3SNruPFKG7tZoLBLlUzGGus7ZwmwWep666VCw==");
+        assert!(verify(Algorithm::EcdsaP256Sha256, &key, &msg, &sig));
+    }
+}

@@ -1,0 +1,379 @@
+//! The DNSSEC records a signer adds to a zone: the DNSKEY RRset, NSEC or
+//! NSEC3 chains (with opt-out), NSEC3PARAM, and the SOA serial.
+//!
+//! References: RFC 4034 §4 (NSEC, type bitmaps), RFC 4035 §2.3, RFC 5155
+//! (NSEC3: hashing §5, chain §7.1, opt-out §6), RFC 9276 (NSEC3 parameter
+//! guidance: 0 extra iterations, empty salt), RFC 9077 (NSEC TTL), RFC 1982
+//! (serial number arithmetic).
+
+use data_encoding::BASE32HEX_NOPAD;
+use sha1::{Digest, Sha1};
+
+use super::model::{Node, NodeKind, RrSet, Zone};
+use super::rr::{self, rtype, Source};
+
+/// NSEC3 parameters (RFC 5155 §3.1; hash algorithm 1, SHA-1, is the only one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nsec3Params {
+    pub iterations: u16,
+    pub salt: Vec<u8>,
+    pub opt_out: bool,
+}
+
+/// The RDATA of a type bitmap (RFC 4034 §4.1.2) for a sorted type list.
+pub fn type_bitmap(types: &[u16]) -> Vec<u8> {
+    let mut sorted: Vec<u16> = types.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let window = (sorted[i] >> 8) as u8;
+        let mut bits = [0u8; 32];
+        let mut len = 0;
+        while i < sorted.len() && (sorted[i] >> 8) as u8 == window {
+            let low = (sorted[i] & 0xFF) as usize;
+            bits[low / 8] |= 0x80 >> (low % 8);
+            len = low / 8 + 1;
+            i += 1;
+        }
+        out.push(window);
+        out.push(len as u8);
+        out.extend_from_slice(&bits[..len]);
+    }
+    out
+}
+
+/// The types in a bitmap (for verification).
+pub fn bitmap_types(bitmap: &[u8]) -> Option<Vec<u16>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bitmap.len() {
+        let window = u16::from(*bitmap.get(i)?);
+        let len = usize::from(*bitmap.get(i + 1)?);
+        if len == 0 || len > 32 {
+            return None;
+        }
+        let bits = bitmap.get(i + 2..i + 2 + len)?;
+        for (byte_i, b) in bits.iter().enumerate() {
+            for bit in 0..8 {
+                if b & (0x80 >> bit) != 0 {
+                    out.push((window << 8) | (byte_i * 8 + bit) as u16);
+                }
+            }
+        }
+        i += 2 + len;
+    }
+    Some(out)
+}
+
+/// RFC 5155 §5: IH(salt, x, 0) = H(x || salt), IH(k) = H(IH(k-1) || salt).
+pub fn nsec3_hash(owner: &[u8], salt: &[u8], iterations: u16) -> [u8; 20] {
+    let mut h = Sha1::new();
+    h.update(owner);
+    h.update(salt);
+    let mut digest: [u8; 20] = h.finalize().into();
+    for _ in 0..iterations {
+        let mut h = Sha1::new();
+        h.update(digest);
+        h.update(salt);
+        digest = h.finalize().into();
+    }
+    digest
+}
+
+/// The owner label of an NSEC3 record: base32hex without padding, lowercase.
+pub fn nsec3_label(hash: &[u8]) -> String {
+    BASE32HEX_NOPAD.encode(hash).to_ascii_lowercase()
+}
+
+/// Adds the NSEC chain (RFC 4035 §2.3): one NSEC per authoritative name and
+/// delegation point, in canonical order, the last pointing at the apex.
+pub fn add_nsec_chain(zone: &mut Zone) {
+    let ttl = zone.negative_ttl();
+    let in_chain: Vec<usize> = (0..zone.nodes.len())
+        .filter(|&i| zone.nodes[i].kind != NodeKind::Occluded)
+        .collect();
+    for (pos, &i) in in_chain.iter().enumerate() {
+        let next = in_chain[(pos + 1) % in_chain.len()];
+        let next_owner = zone.nodes[next].owner.clone();
+        let node = &mut zone.nodes[i];
+        let mut types = node.bitmap_types();
+        types.extend([rtype::NSEC, rtype::RRSIG]);
+        let mut rdata = next_owner;
+        rdata.extend(type_bitmap(&types));
+        insert_rrset(
+            node,
+            RrSet {
+                rtype: rtype::NSEC,
+                ttl,
+                rdatas: vec![rdata],
+                source: Source::default(),
+                rrsigs: Vec::new(),
+            },
+        );
+    }
+}
+
+/// One NSEC3 record to be.
+#[derive(Debug, Clone)]
+pub struct Nsec3Node {
+    pub hash: [u8; 20],
+    /// Owner: `<base32hex>.<origin>`, wire form.
+    pub owner: Vec<u8>,
+    pub rrset: RrSet,
+    /// The original name (for messages and tests).
+    pub original: Vec<u8>,
+}
+
+/// Builds the NSEC3 chain (RFC 5155 §7.1) and adds NSEC3PARAM to the apex.
+/// Returns the NSEC3 nodes in hash order.
+pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> {
+    let ttl = zone.negative_ttl();
+    let apex = zone.origin.wire().to_vec();
+    // (name, types) for every name that gets an NSEC3.
+    let mut names: Vec<(Vec<u8>, Vec<u16>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for node in &zone.nodes {
+        let types = match node.kind {
+            NodeKind::Occluded => continue,
+            NodeKind::Delegation { secure: false } if params.opt_out => continue,
+            NodeKind::Delegation { secure } => {
+                let mut t = node.bitmap_types();
+                if secure {
+                    t.push(rtype::RRSIG);
+                }
+                t
+            }
+            NodeKind::Apex => {
+                let mut t = node.bitmap_types();
+                t.extend([rtype::RRSIG, rtype::NSEC3PARAM]);
+                t
+            }
+            NodeKind::Authoritative => {
+                let mut t = node.bitmap_types();
+                t.push(rtype::RRSIG);
+                t
+            }
+        };
+        seen.insert(node.owner.clone());
+        names.push((node.owner.clone(), types));
+    }
+    // Empty non-terminals between each name and the apex (RFC 5155 §7.1).
+    let mut ents = Vec::new();
+    for (name, _) in &names {
+        let mut p = rr::parent(name);
+        while let Some(anc) = p {
+            if anc.len() <= apex.len() || seen.contains(anc) {
+                break;
+            }
+            seen.insert(anc.to_vec());
+            ents.push((anc.to_vec(), Vec::new()));
+            p = rr::parent(anc);
+        }
+    }
+    names.extend(ents);
+
+    let mut hashed: Vec<([u8; 20], Vec<u8>, Vec<u16>)> = names
+        .into_iter()
+        .map(|(n, t)| (nsec3_hash(&n, &params.salt, params.iterations), n, t))
+        .collect();
+    hashed.sort_by_key(|a| a.0);
+    let flags: u8 = if params.opt_out { 1 } else { 0 };
+    let count = hashed.len();
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let next = hashed[(i + 1) % count].0;
+        let (hash, original, types) = &hashed[i];
+        let mut rdata = vec![1, flags];
+        rdata.extend(params.iterations.to_be_bytes());
+        rdata.push(params.salt.len() as u8);
+        rdata.extend(&params.salt);
+        rdata.push(20);
+        rdata.extend(next);
+        rdata.extend(type_bitmap(types));
+        let label = nsec3_label(hash);
+        let mut owner = vec![label.len() as u8];
+        owner.extend(label.as_bytes());
+        owner.extend(&apex);
+        out.push(Nsec3Node {
+            hash: *hash,
+            owner,
+            rrset: RrSet {
+                rtype: rtype::NSEC3,
+                ttl,
+                rdatas: vec![rdata],
+                source: Source::default(),
+                rrsigs: Vec::new(),
+            },
+            original: original.clone(),
+        });
+    }
+    // NSEC3PARAM: flags 0 (RFC 5155 §4.1.2), TTL like the SOA's... RFC 5155
+    // leaves it open; the negative TTL keeps it with the chain.
+    let mut param = vec![1, 0];
+    param.extend(params.iterations.to_be_bytes());
+    param.push(params.salt.len() as u8);
+    param.extend(&params.salt);
+    insert_rrset(
+        zone.apex_mut(),
+        RrSet {
+            rtype: rtype::NSEC3PARAM,
+            ttl: 0,
+            rdatas: vec![param],
+            source: Source::default(),
+            rrsigs: Vec::new(),
+        },
+    );
+    out
+}
+
+/// Adds (or replaces) an RRset keeping the node's type order.
+pub fn insert_rrset(node: &mut Node, set: RrSet) {
+    match node.rrsets.binary_search_by_key(&set.rtype, |r| r.rtype) {
+        Ok(i) => node.rrsets[i] = set,
+        Err(i) => node.rrsets.insert(i, set),
+    }
+}
+
+/// SOA serial policies (`-N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialPolicy {
+    Keep,
+    Increment,
+    UnixTime,
+    Date,
+}
+
+/// RFC 1982: whether `a` is less than `b` in serial number arithmetic.
+pub fn serial_lt(a: u32, b: u32) -> bool {
+    a != b && ((a < b && b - a < 0x8000_0000) || (a > b && a - b > 0x8000_0000))
+}
+
+/// The next serial under a policy; never goes backwards (RFC 1982).
+pub fn next_serial(old: u32, policy: SerialPolicy, now_unix: i64, today_yyyymmdd: u32) -> u32 {
+    let candidate = match policy {
+        SerialPolicy::Keep => return old,
+        SerialPolicy::Increment => old.wrapping_add(1),
+        SerialPolicy::UnixTime => u32::try_from(now_unix).unwrap_or(u32::MAX),
+        SerialPolicy::Date => today_yyyymmdd.saturating_mul(100),
+    };
+    if serial_lt(old, candidate) {
+        candidate
+    } else {
+        old.wrapping_add(1)
+    }
+}
+
+/// The serial field of SOA RDATA (after MNAME and RNAME).
+pub fn soa_serial_offset(soa: &[u8]) -> Option<usize> {
+    let mname = name_len(soa)?;
+    let rname = name_len(soa.get(mname..)?)?;
+    let off = mname + rname;
+    (soa.len() >= off + 20).then_some(off)
+}
+
+fn name_len(wire: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let len = usize::from(*wire.get(i)?);
+        i += 1 + len;
+        if len == 0 {
+            return Some(i);
+        }
+    }
+}
+
+/// Sets the SOA serial of the zone; returns (old, new).
+pub fn set_serial(
+    zone: &mut Zone,
+    policy: SerialPolicy,
+    now_unix: i64,
+    today: u32,
+) -> Option<(u32, u32)> {
+    let apex = zone.apex_mut();
+    let i = apex.rrsets.iter().position(|r| r.rtype == rtype::SOA)?;
+    let soa = apex.rrsets[i].rdatas.first_mut()?;
+    let off = soa_serial_offset(soa)?;
+    let old = u32::from_be_bytes([soa[off], soa[off + 1], soa[off + 2], soa[off + 3]]);
+    let new = next_serial(old, policy, now_unix, today);
+    soa[off..off + 4].copy_from_slice(&new.to_be_bytes());
+    Some((old, new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::ZoneName;
+
+    /// RFC 5155 Appendix A: the example's hashed owner names (SHA-1, 12
+    /// iterations, salt aabbccdd).
+    #[test]
+    fn rfc5155_appendix_a_hashes() {
+        let salt = [0xaa, 0xbb, 0xcc, 0xdd];
+        for (name, expected) in [
+            ("example.", "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom"),
+            ("a.example.", "35mthgpgcu1qg68fab165klnsnk3dpvl"),
+            ("ai.example.", "gjeqe526plbf1g8mklp59enfd789njgi"),
+            ("ns1.example.", "2t7b4g4vsa5smi47k61mv5bv1a22bojr"),
+            ("ns2.example.", "q04jkcevqvmu85r014c7dkba38o0ji5r"),
+            ("w.example.", "k8udemvp1j2f7eg6jebps17vp3n8i58h"),
+            ("*.w.example.", "r53bq7cc2uvmubfu5ocmm6pers9tk9en"),
+            ("x.w.example.", "b4um86eghhds6nea196smvmlo4ors995"),
+            ("y.w.example.", "ji6neoaepv8b5o6k4ev33abha8ht9fgc"),
+            ("x.y.w.example.", "2vptu5timamqttgl4luu9kg21e0aor3s"),
+            ("xx.example.", "t644ebqk9bibcna874givr6joj62mlhv"),
+            (
+                "2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.",
+                "kohar7mbb8dc2ce8a9qvl8hon4k53uhi",
+            ),
+        ] {
+            let n: ZoneName = name.parse().unwrap();
+            assert_eq!(
+                nsec3_label(&nsec3_hash(n.wire(), &salt, 12)),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    /// RFC 4034 §4.3: "A MX RRSIG NSEC TYPE1234".
+    #[test]
+    fn rfc4034_bitmap_example() {
+        let bm = type_bitmap(&[1, 15, 46, 47, 1234]);
+        let mut expected = vec![0x00, 0x06, 0x40, 0x01, 0x00, 0x00, 0x00, 0x03, 0x04, 0x1b];
+        expected.extend([0u8; 26]);
+        expected.push(0x20);
+        assert_eq!(bm, expected);
+        assert_eq!(bitmap_types(&bm).unwrap(), vec![1, 15, 46, 47, 1234]);
+    }
+
+    #[test]
+    fn serials_never_go_backwards() {
+        assert!(serial_lt(1, 2));
+        assert!(serial_lt(0xFFFF_FFFF, 0));
+        assert!(!serial_lt(0, 0x8000_0001));
+        assert_eq!(next_serial(5, SerialPolicy::Keep, 0, 0), 5);
+        assert_eq!(next_serial(0xFFFF_FFFF, SerialPolicy::Increment, 0, 0), 0);
+        assert_eq!(
+            next_serial(100, SerialPolicy::UnixTime, 1_700_000_000, 0),
+            1_700_000_000
+        );
+        assert_eq!(
+            next_serial(1_800_000_000, SerialPolicy::UnixTime, 1_700_000_000, 0),
+            1_800_000_001
+        );
+        assert_eq!(
+            next_serial(2026112500, SerialPolicy::Date, 0, 20261125),
+            2026112501
+        );
+        assert_eq!(
+            next_serial(2026112407, SerialPolicy::Date, 0, 20261125),
+            2026112500
+        );
+        assert_eq!(
+            next_serial(2026112599, SerialPolicy::Date, 0, 20261125),
+            2026112600
+        );
+    }
+}

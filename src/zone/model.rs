@@ -1,0 +1,403 @@
+//! A zone as a signer sees it: RRsets grouped into nodes in canonical
+//! order, each node classified as apex, authoritative, delegation point or
+//! occluded, with the semantic checks a signer must make.
+//!
+//! Rules enforced here (errors name file and line of the offending record):
+//! - every owner at or below the origin; exactly one SOA RR, at the apex;
+//! - CNAME alone at its name (RFC 1034 §3.6.2, RFC 2181 §10.1), one CNAME
+//!   and one DNAME RR per name (RFC 6672 §2.4);
+//! - DS only at delegation points, never at the apex (RFC 4034 §5);
+//! - RRsets with mixed TTLs take the lowest, with a warning (RFC 2181 §5.2);
+//! - data below a delegation or a DNAME is occluded: kept (as glue where it
+//!   is glue), never signed, never in a chain; reported as a warning.
+//!
+//! DNSSEC records already in the input (RRSIG, NSEC, NSEC3, NSEC3PARAM,
+//! DNSKEY, CDS, CDNSKEY) are taken out: the keystore and the options decide
+//! them anew; old RRSIGs are handed back for incremental re-signing.
+
+use super::parse::{Parsed, ZoneError};
+use super::rr::{self, rtype, Record, Source};
+use super::ZoneName;
+
+/// Types a signer replaces rather than keeps.
+pub const DNSSEC_TYPES: [u16; 7] = [
+    rtype::RRSIG,
+    rtype::NSEC,
+    rtype::NSEC3,
+    rtype::NSEC3PARAM,
+    rtype::DNSKEY,
+    rtype::CDS,
+    rtype::CDNSKEY,
+];
+
+/// The records of one name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrSet {
+    pub rtype: u16,
+    pub ttl: u32,
+    /// Canonical RDATA, sorted and without duplicates (RFC 4034 §6.3).
+    pub rdatas: Vec<Vec<u8>>,
+    pub source: Source,
+    /// RRSIG RDATA over this RRset (filled in by the signer).
+    pub rrsigs: Vec<Vec<u8>>,
+}
+
+/// What a name is to the zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Apex,
+    /// Authoritative data below the apex.
+    Authoritative,
+    /// A zone cut (NS below the apex); `secure` when it has a DS RRset.
+    Delegation {
+        secure: bool,
+    },
+    /// Below a zone cut or a DNAME: not authoritative.
+    Occluded,
+}
+
+/// All RRsets of one owner name.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Owner, canonical wire form.
+    pub owner: Vec<u8>,
+    pub kind: NodeKind,
+    /// Sorted by type.
+    pub rrsets: Vec<RrSet>,
+}
+
+impl Node {
+    pub fn rrset(&self, t: u16) -> Option<&RrSet> {
+        self.rrsets.iter().find(|r| r.rtype == t)
+    }
+
+    pub fn has(&self, t: u16) -> bool {
+        self.rrset(t).is_some()
+    }
+
+    /// Whether an RRset of this node is signed (RFC 4035 §2.2): everything
+    /// authoritative; at a delegation only DS (and NSEC).
+    pub fn signs(&self, t: u16) -> bool {
+        if t == rtype::NSEC3 {
+            return true;
+        }
+        match self.kind {
+            NodeKind::Apex | NodeKind::Authoritative => true,
+            NodeKind::Delegation { .. } => t == rtype::DS || t == rtype::NSEC,
+            NodeKind::Occluded => false,
+        }
+    }
+
+    /// The types an NSEC/NSEC3 bitmap lists for this node's data (RFC 4035
+    /// §2.3: at a delegation only NS and DS), without NSEC/NSEC3/RRSIG.
+    pub fn bitmap_types(&self) -> Vec<u16> {
+        self.rrsets
+            .iter()
+            .map(|r| r.rtype)
+            .filter(|&t| match self.kind {
+                NodeKind::Delegation { .. } => t == rtype::NS || t == rtype::DS,
+                _ => true,
+            })
+            .collect()
+    }
+}
+
+/// A parsed, checked zone.
+#[derive(Debug)]
+pub struct Zone {
+    pub origin: ZoneName,
+    /// In canonical order; the apex first.
+    pub nodes: Vec<Node>,
+    pub warnings: Vec<String>,
+    /// RRSIG records found in the input (for incremental re-signing).
+    pub old_rrsigs: Vec<Record>,
+    /// How many DNSSEC records of the input were taken out.
+    pub stripped: usize,
+}
+
+impl Zone {
+    pub fn apex(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    pub fn apex_mut(&mut self) -> &mut Node {
+        &mut self.nodes[0]
+    }
+
+    /// SOA RDATA of the apex.
+    pub fn soa(&self) -> &[u8] {
+        self.apex()
+            .rrset(rtype::SOA)
+            .and_then(|r| r.rdatas.first())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn soa_ttl(&self) -> u32 {
+        self.apex().rrset(rtype::SOA).map(|r| r.ttl).unwrap_or(0)
+    }
+
+    /// SOA MINIMUM (the negative caching TTL, RFC 2308).
+    pub fn soa_minimum(&self) -> u32 {
+        let s = self.soa();
+        s.len()
+            .checked_sub(4)
+            .map(|i| u32::from_be_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]))
+            .unwrap_or(0)
+    }
+
+    /// TTL of NSEC/NSEC3 records: min(SOA MINIMUM, SOA TTL) (RFC 9077).
+    pub fn negative_ttl(&self) -> u32 {
+        self.soa_minimum().min(self.soa_ttl())
+    }
+}
+
+/// Builds and checks a zone from parsed records.
+pub fn build(parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
+    let apex = origin.wire().to_vec();
+    let mut warnings = Vec::new();
+    let mut old_rrsigs = Vec::new();
+    let mut stripped = 0;
+    let mut records = Vec::with_capacity(parsed.records.len());
+    for r in &parsed.records {
+        if !rr::is_at_or_below(&r.owner, &apex) {
+            return Err(parsed.error(
+                r.origin,
+                format!("{} is outside the zone {origin}", display_name(&r.owner)),
+            ));
+        }
+        if DNSSEC_TYPES.contains(&r.rtype) {
+            stripped += 1;
+            if r.rtype == rtype::RRSIG {
+                old_rrsigs.push(r.clone());
+            }
+            continue;
+        }
+        records.push(r);
+    }
+    // Canonical order: owner, type, RDATA.
+    let mut keyed: Vec<(Vec<u8>, &Record)> = records
+        .into_iter()
+        .map(|r| (rr::order_key(&r.owner), r))
+        .collect();
+    keyed.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.rtype.cmp(&b.1.rtype))
+            .then_with(|| a.1.rdata.cmp(&b.1.rdata))
+    });
+
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut i = 0;
+    while i < keyed.len() {
+        let key = &keyed[i].0;
+        let owner = keyed[i].1.owner.clone();
+        let mut node = Node {
+            owner,
+            kind: NodeKind::Authoritative,
+            rrsets: Vec::new(),
+        };
+        while i < keyed.len() && keyed[i].0 == *key {
+            let first = keyed[i].1;
+            let mut set = RrSet {
+                rtype: first.rtype,
+                ttl: first.ttl,
+                rdatas: Vec::new(),
+                source: first.origin,
+                rrsigs: Vec::new(),
+            };
+            let mut mixed = false;
+            while i < keyed.len() && keyed[i].0 == *key && keyed[i].1.rtype == set.rtype {
+                let r = keyed[i].1;
+                if r.ttl != set.ttl {
+                    mixed = true;
+                    set.ttl = set.ttl.min(r.ttl);
+                }
+                if set.rdatas.last() != Some(&r.rdata) {
+                    set.rdatas.push(r.rdata.clone());
+                }
+                i += 1;
+            }
+            if mixed {
+                warnings.push(format!(
+                    "{}: {} {} RRset has mixed TTLs; using the lowest, {} (RFC 2181 §5.2)",
+                    parsed.place(set.source),
+                    display_name(&node.owner),
+                    type_name(set.rtype),
+                    set.ttl
+                ));
+            }
+            node.rrsets.push(set);
+        }
+        nodes.push(node);
+    }
+
+    // The apex and its SOA.
+    if nodes.first().map(|n| n.owner != apex).unwrap_or(true) {
+        return Err(ZoneError {
+            file: parsed
+                .files
+                .first()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            line: 0,
+            message: format!("no SOA record at the apex {origin}"),
+        });
+    }
+    nodes[0].kind = NodeKind::Apex;
+    match nodes[0].rrset(rtype::SOA) {
+        None => {
+            return Err(ZoneError {
+                file: parsed
+                    .files
+                    .first()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                line: 0,
+                message: format!("no SOA record at the apex {origin}"),
+            })
+        }
+        Some(soa) if soa.rdatas.len() > 1 => {
+            return Err(parsed.error(
+                soa.source,
+                format!(
+                    "{} SOA records at the apex; a zone has exactly one",
+                    soa.rdatas.len()
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+
+    // Node by node: types, cuts and occlusion. Canonical order visits a
+    // name before everything below it, so one "current cut" suffices.
+    let mut cut: Option<Vec<u8>> = None;
+    let mut occluded_data = 0usize;
+    let mut first_occluded: Option<String> = None;
+    for node in nodes.iter_mut() {
+        let is_apex = node.kind == NodeKind::Apex;
+        if let Some(c) = &cut {
+            if rr::is_below(&node.owner, c) {
+                node.kind = NodeKind::Occluded;
+                let glue_only = node
+                    .rrsets
+                    .iter()
+                    .all(|r| r.rtype == rtype::A || r.rtype == rtype::AAAA);
+                if !glue_only {
+                    occluded_data += 1;
+                    first_occluded.get_or_insert_with(|| {
+                        format!(
+                            "{} ({})",
+                            parsed.place(node.rrsets[0].source),
+                            display_name(&node.owner)
+                        )
+                    });
+                }
+                continue;
+            }
+            cut = None;
+        }
+        if !is_apex {
+            if let Some(soa) = node.rrset(rtype::SOA) {
+                return Err(parsed.error(
+                    soa.source,
+                    format!(
+                        "SOA at {}, which is not the apex",
+                        display_name(&node.owner)
+                    ),
+                ));
+            }
+        }
+        if let Some(cname) = node.rrset(rtype::CNAME) {
+            if cname.rdatas.len() > 1 {
+                return Err(parsed.error(
+                    cname.source,
+                    format!(
+                        "{} has {} CNAME records; a name has at most one",
+                        display_name(&node.owner),
+                        cname.rdatas.len()
+                    ),
+                ));
+            }
+            if let Some(other) = node.rrsets.iter().find(|r| r.rtype != rtype::CNAME) {
+                return Err(parsed.error(
+                    cname.source,
+                    format!(
+                        "CNAME at {} beside {} data (line {}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
+                        display_name(&node.owner),
+                        type_name(other.rtype),
+                        other.source.line
+                    ),
+                ));
+            }
+        }
+        if let Some(dname) = node.rrset(rtype::DNAME) {
+            if dname.rdatas.len() > 1 {
+                return Err(parsed.error(
+                    dname.source,
+                    format!(
+                        "{} has {} DNAME records; a name has at most one (RFC 6672 §2.4)",
+                        display_name(&node.owner),
+                        dname.rdatas.len()
+                    ),
+                ));
+            }
+        }
+        if let Some(ds) = node.rrset(rtype::DS) {
+            if is_apex {
+                return Err(parsed.error(
+                    ds.source,
+                    "DS at the apex: DS records belong in the parent zone (RFC 4034 §5)",
+                ));
+            }
+            if !node.has(rtype::NS) {
+                return Err(parsed.error(
+                    ds.source,
+                    format!(
+                        "DS at {} without NS: DS only exists at a delegation (RFC 4034 §5)",
+                        display_name(&node.owner)
+                    ),
+                ));
+            }
+        }
+        if !is_apex && node.has(rtype::NS) {
+            node.kind = NodeKind::Delegation {
+                secure: node.has(rtype::DS),
+            };
+            if let Some(d) = node.rrset(rtype::DNAME) {
+                warnings.push(format!(
+                    "{}: DNAME at the delegation {} is not authoritative (the cut wins) and is not signed",
+                    parsed.place(d.source),
+                    display_name(&node.owner)
+                ));
+            }
+            cut = Some(node.owner.clone());
+        } else if node.has(rtype::DNAME) {
+            cut = Some(node.owner.clone());
+        }
+    }
+    if occluded_data > 0 {
+        warnings.push(format!(
+            "{occluded_data} name(s) below a delegation or DNAME hold non-glue data, e.g. {}: kept, not signed, not in the chain",
+            first_occluded.unwrap_or_default()
+        ));
+    }
+    Ok(Zone {
+        origin: origin.clone(),
+        nodes,
+        warnings,
+        old_rrsigs,
+        stripped,
+    })
+}
+
+/// A wire name in presentation format.
+pub fn display_name(wire: &[u8]) -> String {
+    ZoneName::from_wire(wire)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| hex::encode(wire))
+}
+
+/// The mnemonic of a type (TYPEnnn for unknown ones).
+pub fn type_name(t: u16) -> String {
+    domain::base::iana::Rtype::from_int(t).to_string()
+}

@@ -1,0 +1,119 @@
+//! Presentation format output (RFC 1035 §5.1) of a signed zone, in
+//! canonical order, one record a line, absolute names: loadable by BIND,
+//! Knot and ldns.
+
+use std::io::{self, Write};
+
+use domain::base::iana::Rtype;
+use domain::base::name::ParsedName;
+use domain::base::rdata::ParseRecordData;
+use domain::base::Name;
+use domain::rdata::ZoneRecordData;
+use octseq::Parser;
+
+use super::model::{type_name, Node};
+use super::rr::rtype;
+
+/// Writes one record line.
+pub fn write_record(
+    out: &mut impl Write,
+    owner: &str,
+    ttl: u32,
+    t: u16,
+    rdata: &[u8],
+) -> io::Result<()> {
+    write!(out, "{owner}\t{ttl}\tIN\t{}\t", type_name(t))?;
+    write_rdata(out, t, rdata)?;
+    out.write_all(b"\n")
+}
+
+/// RDATA in presentation format; RFC 3597 generic form when the type is
+/// unknown or the RDATA does not parse as its type.
+pub fn write_rdata(out: &mut impl Write, t: u16, rdata: &[u8]) -> io::Result<()> {
+    if t == rtype::RRSIG {
+        if let Some(()) = write_rrsig(out, rdata)? {
+            return Ok(());
+        }
+    }
+    let mut parser = Parser::from_ref(rdata);
+    let parsed =
+        ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(Rtype::from_int(t), &mut parser);
+    match parsed {
+        Ok(Some(data))
+            if parser.remaining() == 0 && !matches!(data, ZoneRecordData::Unknown(_)) =>
+        {
+            write!(out, "{data}")
+        }
+        _ => {
+            write!(out, "\\# {}", rdata.len())?;
+            if !rdata.is_empty() {
+                write!(out, " {}", hex::encode(rdata))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// RRSIG RDATA with the times as YYYYMMDDHHMMSS (RFC 4034 §3.2), the
+/// form operators read and every loader takes. None if malformed.
+fn write_rrsig(out: &mut impl Write, rdata: &[u8]) -> io::Result<Option<()>> {
+    if rdata.len() < 19 {
+        return Ok(None);
+    }
+    let Some(signer_len) = wire_name_len(&rdata[18..]) else {
+        return Ok(None);
+    };
+    let be32 = |i: usize| u32::from_be_bytes([rdata[i], rdata[i + 1], rdata[i + 2], rdata[i + 3]]);
+    let time = |v: u32| crate::clock::Timestamp::from_unix(i64::from(v)).compact();
+    use base64::Engine as _;
+    write!(
+        out,
+        "{} {} {} {} {} {} {} {} {}",
+        type_name(u16::from_be_bytes([rdata[0], rdata[1]])),
+        rdata[2],
+        rdata[3],
+        be32(4),
+        time(be32(8)),
+        time(be32(12)),
+        u16::from_be_bytes([rdata[16], rdata[17]]),
+        name_text(&rdata[18..18 + signer_len]),
+        base64::engine::general_purpose::STANDARD.encode(&rdata[18 + signer_len..])
+    )?;
+    Ok(Some(()))
+}
+
+fn wire_name_len(wire: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let len = usize::from(*wire.get(i)?);
+        if len > 63 {
+            return None;
+        }
+        i += 1 + len;
+        if len == 0 {
+            return (i <= wire.len()).then_some(i);
+        }
+    }
+}
+
+/// A wire name in presentation format with the trailing dot.
+pub fn name_text(wire: &[u8]) -> String {
+    match Name::from_slice(wire) {
+        Ok(n) => n.fmt_with_dot().to_string(),
+        Err(_) => hex::encode(wire),
+    }
+}
+
+/// Writes a node: each RRset followed by its signatures.
+pub fn write_node(out: &mut impl Write, node: &Node) -> io::Result<()> {
+    let owner = name_text(&node.owner);
+    for set in &node.rrsets {
+        for rdata in &set.rdatas {
+            write_record(out, &owner, set.ttl, set.rtype, rdata)?;
+        }
+        for sig in &set.rrsigs {
+            write_record(out, &owner, set.ttl, rtype::RRSIG, sig)?;
+        }
+    }
+    Ok(())
+}
