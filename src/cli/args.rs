@@ -58,6 +58,18 @@ pub enum Command {
     Audit(AuditCommand),
     /// Sign a zone file with the keys the keystore says are in use.
     Sign(SignArgs),
+    /// Check a signed zone: every signature, the DNSKEY RRset, the NSEC or
+    /// NSEC3 chain. Needs no token and no configuration.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The signed zone file.
+    pub zonefile: PathBuf,
+    /// Zone origin.
+    #[arg(short = 'o', long = "origin", value_name = "ORIGIN")]
+    pub origin: String,
 }
 
 /// `-N` of `sign`.

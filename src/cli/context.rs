@@ -224,6 +224,7 @@ fn command_name(c: &super::Command) -> String {
             K::Reconcile(_) => "keys reconcile",
         },
         C::Sign(_) => "sign",
+        C::Verify(_) => "verify",
         C::Audit(a) => match a {
             A::Verify(_) => "audit verify",
             A::Export(_) => "audit export",

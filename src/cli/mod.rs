@@ -82,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::KeysCommand::Reconcile(a) => reconcile::run(&ctx, a),
         },
         Command::Sign(a) => sign_cmd::run(&ctx, a),
+        Command::Verify(a) => sign_cmd::verify(&ctx, a),
         Command::Audit(a) => match a {
             args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),
             args::AuditCommand::Export(a) => audit_cmd::export(&ctx, a),
@@ -113,6 +114,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             return exit::CONFIG;
         }
         if cause.downcast_ref::<crate::zone::NameError>().is_some()
+            || cause
+                .downcast_ref::<crate::zone::parse::ZoneError>()
+                .is_some()
             || cause
                 .downcast_ref::<crate::clock::TimeParseError>()
                 .is_some()

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::args::{SerialArg, SignArgs};
+use super::args::{SerialArg, SignArgs, VerifyArgs};
 use super::context::{Context, Failure};
 use super::keys::{parse_zone, record_dnskey};
 use crate::audit::Event;
@@ -107,6 +107,23 @@ fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::
             if ksks.is_empty() { "KSK or CSK" } else { "ZSK or CSK" }
         ))
         .into());
+    }
+    // RFC 4035 §2.2: every algorithm in the DNSKEY RRset signs every RRset
+    // (and RFC 6781 §4.1.4 publishes a new algorithm only once it does).
+    for k in &published {
+        let signs_zone = zsks.iter().any(|z| z.algorithm == k.algorithm);
+        let signs_keys = ksks.iter().any(|z| z.algorithm == k.algorithm);
+        if !signs_zone || !signs_keys {
+            return Err(Failure::Refused(format!(
+                "key {} ({}) is published, but no active {} of algorithm {} signs the zone: every algorithm in the DNSKEY RRset must sign every RRset (RFC 4035 §2.2). Activate such keys, or remove key {} from the zone",
+                k.key_tag,
+                k.state,
+                if signs_zone { "KSK/CSK" } else { "ZSK/CSK" },
+                k.algorithm,
+                k.key_tag
+            ))
+            .into());
+        }
     }
     for k in ksks.iter().chain(&zsks) {
         if k.token_serial != serial {
@@ -590,5 +607,47 @@ fn write_zone(path: &Path, zone: &Zone) -> anyhow::Result<()> {
             path.display()
         )
     })?;
+    Ok(())
+}
+
+/// `dnsseal verify`.
+pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<()> {
+    let origin = parse_zone(&args.origin)?;
+    let parsed = parse::parse_file(&args.zonefile, &origin)?;
+    let now = rrsig_time(ctx.now())?;
+    let report = crate::sign::check::check_zone(parsed, &origin, now)?;
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({
+            "zone": origin.to_string(),
+            "denial": report.denial,
+            "rrsets_checked": report.rrsets_checked,
+            "signatures_checked": report.signatures_checked,
+            "errors": report.errors,
+        }))?;
+    } else {
+        for e in report.errors.iter().take(50) {
+            eprintln!("{}: {e}", args.zonefile.display());
+        }
+        if report.errors.len() > 50 {
+            eprintln!("... and {} more", report.errors.len() - 50);
+        }
+    }
+    if !report.errors.is_empty() {
+        return Err(Failure::Verify(format!(
+            "{}: {} problem(s) in the signed zone {origin}",
+            args.zonefile.display(),
+            report.errors.len()
+        ))
+        .into());
+    }
+    if !ctx.json && !ctx.quiet {
+        println!(
+            "{}: {origin} verifies: {} RRsets, {} signatures, {} chain complete",
+            args.zonefile.display(),
+            report.rrsets_checked,
+            report.signatures_checked,
+            report.denial
+        );
+    }
     Ok(())
 }

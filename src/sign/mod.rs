@@ -7,6 +7,7 @@
 //! Every signature is verified on the host with `ring` before it is used
 //! (invariant 5 of the design).
 
+pub mod check;
 pub mod engine;
 
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};

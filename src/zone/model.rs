@@ -8,8 +8,9 @@
 //!   and one DNAME RR per name (RFC 6672 §2.4);
 //! - DS only at delegation points, never at the apex (RFC 4034 §5);
 //! - RRsets with mixed TTLs take the lowest, with a warning (RFC 2181 §5.2);
-//! - data below a delegation or a DNAME is occluded: kept (as glue where it
-//!   is glue), never signed, never in a chain; reported as a warning.
+//! - data below a delegation is occluded: kept (as glue where it is glue),
+//!   never signed, never in a chain; non-glue is reported as a warning;
+//! - no data below a DNAME (RFC 6672 §2.3: MUST NOT), an error.
 //!
 //! DNSSEC records already in the input (RRSIG, NSEC, NSEC3, NSEC3PARAM,
 //! DNSKEY, CDS, CDNSKEY) are taken out: the keystore and the options decide
@@ -271,11 +272,23 @@ pub fn build(parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
     // Node by node: types, cuts and occlusion. Canonical order visits a
     // name before everything below it, so one "current cut" suffices.
     let mut cut: Option<Vec<u8>> = None;
+    let mut dname_cut = false;
     let mut occluded_data = 0usize;
     let mut first_occluded: Option<String> = None;
     for node in nodes.iter_mut() {
         let is_apex = node.kind == NodeKind::Apex;
         if let Some(c) = &cut {
+            if rr::is_below(&node.owner, c) && dname_cut {
+                let first = &node.rrsets[0];
+                return Err(parsed.error(
+                    first.source,
+                    format!(
+                        "{} is below the DNAME at {}: no data may exist below a DNAME (RFC 6672 §2.3)",
+                        display_name(&node.owner),
+                        display_name(c)
+                    ),
+                ));
+            }
             if rr::is_below(&node.owner, c) {
                 node.kind = NodeKind::Occluded;
                 let glue_only = node
@@ -371,8 +384,10 @@ pub fn build(parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
                 ));
             }
             cut = Some(node.owner.clone());
+            dname_cut = false;
         } else if node.has(rtype::DNAME) {
             cut = Some(node.owner.clone());
+            dname_cut = true;
         }
     }
     if occluded_data > 0 {

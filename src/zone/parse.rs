@@ -116,7 +116,18 @@ fn read_one(
     }
 
     let origin_text = format!("{}", origin.fmt_with_dot());
-    let text = expand_rdata_at(&text, &origin_text);
+    let (text, entry_lines, bad_directive) = prescan(&text, &origin_text);
+    if let Some(line) = bad_directive {
+        return Err(err(line, "$ORIGIN and $TTL need a value".into()));
+    }
+    let mut entries = 0usize;
+    let line_of_entry = |k: usize| {
+        entry_lines
+            .get(k)
+            .copied()
+            .or(entry_lines.last().copied())
+            .unwrap_or(1)
+    };
     let mut zf = Zonefile::new();
     zf.extend_from_slice(&text);
     if !text.ends_with(b"\n") {
@@ -125,19 +136,26 @@ fn read_one(
     zf.set_origin(origin);
     zf.set_default_class(Class::IN);
     loop {
-        let before = zf.current_offset();
         let entry = match zf.next_entry() {
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err(e) => {
-                // The scanner's message starts with "line:col: ".
+                // The scanner's message starts with "line:col: " where it
+                // stopped, often past the entry; the entry's first line is
+                // what names the record.
+                // A directive ($TTL, $ORIGIN) is no entry of ours, so the
+                // earlier of the two lines is the one to name.
                 let msg = e.to_string();
-                let (line, rest) = split_position(&msg)
-                    .unwrap_or((lines.first_token_line(&text, before), msg.as_str()));
+                let ours = line_of_entry(entries);
+                let (line, rest) = match split_position(&msg) {
+                    Some((l, r)) => (l.min(ours), r),
+                    None => (ours, msg.as_str()),
+                };
                 return Err(err(line, rest.to_string()));
             }
         };
-        let line = lines.first_token_line(&text, before);
+        let line = line_of_entry(entries);
+        entries += 1;
         match entry {
             Entry::Record(r) => {
                 let place = Source {
@@ -201,7 +219,8 @@ fn read_one(
     Ok(())
 }
 
-/// Replaces a free-standing `@` in RDATA with the current origin.
+/// Replaces a free-standing `@` in RDATA with the current origin, and
+/// finds where entries start.
 ///
 /// RFC 1035 §5.1 lets `@` stand for the origin anywhere a name goes; the
 /// scanner understands it only as an owner, and reads `CNAME @` as the
@@ -209,14 +228,47 @@ fn read_one(
 /// parentheses) are left alone; `$ORIGIN` lines are followed; quoted
 /// strings, escapes (`\@`) and comments are left as they are. Line breaks
 /// stay where they are, so line numbers do not change.
-fn expand_rdata_at<'a>(text: &'a [u8], origin: &str) -> std::borrow::Cow<'a, [u8]> {
-    if !text.contains(&b'@') {
-        return std::borrow::Cow::Borrowed(text);
-    }
+///
+/// It also lists the line on which each entry the scanner returns (a record
+/// or an `$INCLUDE`) starts: the scanner does not say where a record came
+/// from.
+fn prescan<'a>(
+    text: &'a [u8],
+    origin: &str,
+) -> (std::borrow::Cow<'a, [u8]>, Vec<u32>, Option<u32>) {
+    let mut entry_lines = Vec::new();
+    let mut bad_directive = None;
     let mut out = Vec::with_capacity(text.len() + 64);
     let mut origin = origin.to_string();
     let mut depth = 0usize;
-    for line in text.split_inclusive(|&b| b == b'\n') {
+    let mut in_quote = false;
+    for (n, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
+        // An entry starts on a line outside parentheses with a token on it;
+        // $ORIGIN and $TTL are handled inside the scanner, $INCLUDE is not.
+        if depth == 0 && !in_quote {
+            let first = line.iter().position(|b| !b.is_ascii_whitespace());
+            if let Some(i) = first.filter(|&i| line[i] != b';') {
+                let rest = &line[i..];
+                let directive =
+                    |d: &[u8]| rest.len() >= d.len() && rest[..d.len()].eq_ignore_ascii_case(d);
+                if directive(b"$ORIGIN") || directive(b"$TTL") {
+                    // The scanner reports a missing argument on a later
+                    // line; name the directive's own line.
+                    let body = rest.split(|&b| b == b';').next().unwrap_or(rest);
+                    if body
+                        .split(|b| b.is_ascii_whitespace())
+                        .filter(|t| !t.is_empty())
+                        .count()
+                        < 2
+                    {
+                        bad_directive.get_or_insert(line_no);
+                    }
+                } else {
+                    entry_lines.push(line_no);
+                }
+            }
+        }
         // $ORIGIN changes what `@` means for the lines after it.
         if depth == 0 && line.len() > 7 && line[..7].eq_ignore_ascii_case(b"$ORIGIN") {
             if let Some(tok) = line[7..]
@@ -235,9 +287,19 @@ fn expand_rdata_at<'a>(text: &'a [u8], origin: &str) -> std::borrow::Cow<'a, [u8
             out.extend_from_slice(line);
             continue;
         }
-        let owner_position = depth == 0 && line.first().is_some_and(|b| !b.is_ascii_whitespace());
+        let owner_position =
+            depth == 0 && !in_quote && line.first().is_some_and(|b| !b.is_ascii_whitespace());
         let mut token_index = 0;
         let mut i = 0;
+        if in_quote {
+            // The rest of a quoted string begun on an earlier line.
+            while i < line.len() && line[i] != b'"' {
+                i += if line[i] == b'\\' { 2 } else { 1 };
+            }
+            in_quote = i >= line.len();
+            i = (i + 1).min(line.len());
+            out.extend_from_slice(&line[..i]);
+        }
         while i < line.len() {
             let b = line[i];
             match b {
@@ -251,8 +313,10 @@ fn expand_rdata_at<'a>(text: &'a [u8], origin: &str) -> std::borrow::Cow<'a, [u8
                     while i < line.len() && line[i] != b'"' {
                         i += if line[i] == b'\\' { 2 } else { 1 };
                     }
+                    // A quoted string may run on to the next line.
+                    in_quote = i >= line.len();
                     i = (i + 1).min(line.len());
-                    out.extend_from_slice(&line[start..i]);
+                    out.extend_from_slice(&line[start..i.min(line.len())]);
                     token_index += 1;
                 }
                 b'(' | b')' => {
@@ -290,7 +354,7 @@ fn expand_rdata_at<'a>(text: &'a [u8], origin: &str) -> std::borrow::Cow<'a, [u8
             }
         }
     }
-    std::borrow::Cow::Owned(out)
+    (std::borrow::Cow::Owned(out), entry_lines, bad_directive)
 }
 
 /// Types that are not zone data, or that a DNSSEC signer must not carry.
@@ -340,24 +404,6 @@ impl LineIndex {
         u32::try_from(idx + 1).unwrap_or(u32::MAX)
     }
 
-    /// Line of the first byte at or after `pos` that is not white space or
-    /// inside a comment: where the next entry starts.
-    fn first_token_line(&self, text: &[u8], pos: usize) -> u32 {
-        let mut i = pos;
-        while i < text.len() {
-            match text[i] {
-                b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-                b';' => {
-                    while i < text.len() && text[i] != b'\n' {
-                        i += 1;
-                    }
-                }
-                _ => break,
-            }
-        }
-        self.line_of(i.min(text.len().saturating_sub(1)))
-    }
-
     /// The line of the first line that starts with a directive.
     fn find_directive(&self, text: &[u8], directive: &[u8]) -> Option<u32> {
         self.starts.iter().enumerate().find_map(|(n, &s)| {
@@ -375,7 +421,13 @@ mod tests {
     use super::*;
 
     fn expand(s: &str) -> String {
-        String::from_utf8(expand_rdata_at(s.as_bytes(), "example.com.").into_owned()).unwrap()
+        String::from_utf8(prescan(s.as_bytes(), "example.com.").0.into_owned()).unwrap()
+    }
+
+    #[test]
+    fn entry_lines_skip_comments_directives_and_continuations() {
+        let text = "; c\n$ORIGIN x.\n$TTL 1\n@ SOA a b (\n 1 2 3\n 4 5 )\n\n  A 1.2.3.4 ; c\nt TXT \"a\n b\"\n$INCLUDE f\nz A 1.1.1.1\n";
+        assert_eq!(prescan(text.as_bytes(), "x.").1, vec![4, 8, 9, 11, 12]);
     }
 
     #[test]

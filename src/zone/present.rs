@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use domain::base::iana::Rtype;
 use domain::base::name::ParsedName;
 use domain::base::rdata::ParseRecordData;
+use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
 use domain::base::Name;
 use domain::rdata::ZoneRecordData;
 use octseq::Parser;
@@ -42,7 +43,10 @@ pub fn write_rdata(out: &mut impl Write, t: u16, rdata: &[u8]) -> io::Result<()>
         Ok(Some(data))
             if parser.remaining() == 0 && !matches!(data, ZoneRecordData::Unknown(_)) =>
         {
-            write!(out, "{data}")
+            // The zone file formatter, not Display: Display leaves the
+            // trailing dot off some RDATA names (SRV, IPSECKEY), which a
+            // loader would then read as relative names.
+            write!(out, "{}", data.display_zonefile(DisplayKind::Simple))
         }
         _ => {
             write!(out, "\\# {}", rdata.len())?;

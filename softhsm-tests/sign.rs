@@ -1,0 +1,618 @@
+//! `dnsseal sign` and `dnsseal verify` against real SoftHSMv2 tokens, with
+//! every signed zone checked by BIND's dnssec-verify, ldns-verify-zone and
+//! Knot's kzonecheck as well as by dnsseal's own verifier.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{field, Project};
+
+const ALGORITHMS: [&str; 5] = [
+    "RSASHA256",
+    "RSASHA512",
+    "ECDSAP256SHA256",
+    "ECDSAP384SHA384",
+    "ED25519",
+];
+const ZONE: &str = include_str!("zones/example.zone");
+
+fn require_verifiers() {
+    common::require("dnssec-verify", "bind9-utils");
+    common::require("ldns-verify-zone", "ldnsutils");
+    common::require("kzonecheck", "knot-dnssecutils");
+}
+
+/// Runs the three independent verifiers; panics with their output on failure.
+pub fn independent_verifiers(file: &Path, origin: &str) {
+    let f = file.to_str().unwrap();
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("dnssec-verify", vec!["-q", "-o", origin, f]),
+        ("ldns-verify-zone", vec![f]),
+        ("kzonecheck", vec!["-o", origin, "-d", "on", f]),
+    ];
+    for (tool, args) in runs {
+        let out = Command::new(tool)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} rejects {f}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn rrsigs(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.split('\t').nth(3) == Some("RRSIG"))
+        .collect()
+}
+
+#[test]
+fn every_algorithm_with_nsec_nsec3_and_opt_out_passes_every_verifier() {
+    require_verifiers();
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    let original = std::fs::read(p.file("example.zone")).unwrap();
+    for alg in ALGORITHMS {
+        // A fresh key set per algorithm: retire the previous one first.
+        for k in p.keys().iter().filter(|k| field(k, "state") != "removed") {
+            let tag = field(k, "key_tag").to_string();
+            p.run(&["keys", "delete", "example", "--tag", &tag, "--force"])
+                .ok();
+        }
+        p.run(&[
+            "keys",
+            "create",
+            "example",
+            "--role",
+            "both",
+            "--algorithm",
+            alg,
+        ])
+        .ok();
+        for (name, flags) in [
+            ("nsec", vec![]),
+            ("nsec3", vec!["--nsec3"]),
+            ("optout", vec!["--nsec3", "--opt-out"]),
+        ] {
+            let out = p.file(&format!("{alg}.{name}.signed"));
+            let mut args = vec![
+                "sign",
+                "example.zone",
+                "-o",
+                "example",
+                "-f",
+                out.to_str().unwrap(),
+            ];
+            args.extend(flags.iter().copied());
+            p.run(&args).ok();
+            independent_verifiers(&out, "example.");
+            p.run(&["verify", out.to_str().unwrap(), "-o", "example"])
+                .ok();
+            let text = std::fs::read_to_string(&out).unwrap();
+            // Occluded data is kept but never signed; glue likewise.
+            assert!(text.contains("deep.sub.example.\t3600\tIN\tTXT"));
+            assert!(
+                !text.contains("RRSIG\tTXT")
+                    || !text
+                        .lines()
+                        .any(|l| l.starts_with("deep.sub.example.") && l.contains("RRSIG"))
+            );
+            assert!(!text
+                .lines()
+                .any(|l| l.starts_with("ns.sub.example.") && l.contains("RRSIG")));
+            assert!(text
+                .lines()
+                .any(|l| l.starts_with("old.example.") && l.contains("RRSIG\tDNAME")));
+            // At a delegation only DS (and NSEC) are signed.
+            assert!(!text
+                .lines()
+                .any(|l| l.starts_with("sub.example.") && l.contains("RRSIG\tNS ")));
+            assert!(text
+                .lines()
+                .any(|l| l.starts_with("secure.example.") && l.contains("RRSIG\tDS")));
+            // Wildcard: labels field excludes the '*'.
+            assert!(text.lines().any(|l| l.starts_with("*.wild.example.")
+                && l.contains("RRSIG\tTXT")
+                && l.contains(&format!(" {} 2 3600 ", alg_number(alg)))));
+            if name == "optout" {
+                assert!(text.contains("\tNSEC3\t1 1 0 - "), "opt-out flag");
+            }
+            if name == "nsec" {
+                assert!(!text.contains("NSEC3"));
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read(p.file("example.zone")).unwrap(),
+        original,
+        "the input was modified"
+    );
+}
+
+fn alg_number(alg: &str) -> u8 {
+    match alg {
+        "RSASHA256" => 8,
+        "RSASHA512" => 10,
+        "ECDSAP256SHA256" => 13,
+        "ECDSAP384SHA384" => 14,
+        _ => 15,
+    }
+}
+
+#[test]
+fn our_verifier_catches_what_the_others_catch() {
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    p.run(&["sign", "example.zone", "-o", "example", "-f", "good.signed"])
+        .ok();
+    let good = std::fs::read_to_string(p.file("good.signed")).unwrap();
+    let bad = |name: &str, text: String, expect: &str| {
+        std::fs::write(p.file(name), text).unwrap();
+        let err = p.run(&["verify", name, "-o", "example"]).fails(11);
+        assert!(err.contains(expect), "{name}: {err}");
+    };
+    bad(
+        "changed.signed",
+        good.replace("192.0.2.80", "192.0.2.81"),
+        "sip.example. A: no valid algorithm 13 signature (signature by key",
+    );
+    bad(
+        "unsigned-addition.signed",
+        format!("{good}extra.example.\t3600\tIN\tA\t192.0.2.7\n"),
+        "extra.example. A: no valid algorithm 13 signature (no signature)",
+    );
+    let no_nsec: String = good
+        .lines()
+        .filter(|l| !(l.starts_with("sip.example.") && l.contains("\tNSEC\t")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    bad(
+        "missing-nsec.signed",
+        no_nsec,
+        "sip.example.: no NSEC record",
+    );
+    std::fs::write(p.file("expired.signed"), &good).unwrap();
+    let err = p
+        .run(&[
+            "--now",
+            "20991231000000",
+            "verify",
+            "expired.signed",
+            "-o",
+            "example",
+        ])
+        .fails(11);
+    assert!(err.contains("expired"), "{err}");
+    let dnskey_unsigned: String = good
+        .lines()
+        .filter(|l| !l.contains("RRSIG\tDNSKEY"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    bad(
+        "dnskey.signed",
+        dnskey_unsigned,
+        "example. DNSKEY: no valid algorithm 13 signature (no signature)",
+    );
+}
+
+#[test]
+fn serial_validity_and_jitter_options_do_what_they_say() {
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "csk",
+        "--algorithm",
+        "15",
+    ])
+    .ok();
+    let now = "20300101000000";
+    p.run(&[
+        "--now",
+        now,
+        "sign",
+        "example.zone",
+        "-o",
+        "example",
+        "-N",
+        "increment",
+        "-s",
+        "20291231000000",
+        "-e",
+        "+864000",
+        "-f",
+        "a.signed",
+    ])
+    .ok();
+    let a = std::fs::read_to_string(p.file("a.signed")).unwrap();
+    assert!(
+        a.contains("hostmaster.example. 2026010102 7200"),
+        "increment"
+    );
+    for l in rrsigs(&a) {
+        assert!(l.contains(" 20300110000000 20291231000000 "), "{l}");
+    }
+    p.run(&["--now", now, "verify", "a.signed", "-o", "example"])
+        .ok();
+
+    // 2036-07-18T13:20:00Z is 2100000000, later than 2026010101 in serial
+    // arithmetic; 2030 (1893456000) is not, so the serial only steps by one.
+    p.run(&[
+        "--now",
+        now,
+        "sign",
+        "example.zone",
+        "-o",
+        "example",
+        "-N",
+        "unixtime",
+        "-f",
+        "u.signed",
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(p.file("u.signed"))
+        .unwrap()
+        .contains(" 2026010102 7200 "));
+    p.run(&[
+        "--now",
+        "20360718132000",
+        "sign",
+        "example.zone",
+        "-o",
+        "example",
+        "-N",
+        "unixtime",
+        "-f",
+        "u2.signed",
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(p.file("u2.signed"))
+        .unwrap()
+        .contains(" 2100000000 7200 "));
+    p.run(&[
+        "--now",
+        now,
+        "sign",
+        "example.zone",
+        "-o",
+        "example",
+        "-e",
+        "now+2592000",
+        "-j",
+        "86400",
+        "-f",
+        "b.signed",
+    ])
+    .ok();
+    let b = std::fs::read_to_string(p.file("b.signed")).unwrap();
+    let expirations: std::collections::BTreeSet<&str> = rrsigs(&b)
+        .iter()
+        .map(|l| l.split(' ').nth(4).unwrap())
+        .collect();
+    assert!(
+        expirations.len() > 3,
+        "jitter spreads expirations: {expirations:?}"
+    );
+    assert!(
+        expirations
+            .iter()
+            .all(|e| *e <= "20300131000000" && *e >= "20300130000000"),
+        "{expirations:?}"
+    );
+
+    p.run(&[
+        "--now",
+        now,
+        "sign",
+        "example.zone",
+        "-o",
+        "example",
+        "-N",
+        "date",
+        "-f",
+        "c.signed",
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(p.file("c.signed"))
+        .unwrap()
+        .contains(" 2030010100 7200 "));
+    // NSEC3 with a salt and iterations, as asked (with a warning).
+    let r = p.run(&[
+        "sign",
+        "example.zone",
+        "-o",
+        "example",
+        "--nsec3",
+        "--salt",
+        "aabbccdd",
+        "--iterations",
+        "5",
+        "-f",
+        "d.signed",
+    ]);
+    assert!(r.stderr.contains("RFC 9276"), "{}", r.stderr);
+    r.ok();
+    assert!(std::fs::read_to_string(p.file("d.signed"))
+        .unwrap()
+        .to_lowercase()
+        .contains("nsec3param\t1 0 5 aabbccdd"));
+    p.run(&["verify", "d.signed", "-o", "example"]).ok();
+}
+
+/// RFC 8080 §6.1 (errata 4935): Ed25519 is deterministic, so the RFC's key
+/// imported into the token gives the RFC's signature byte for byte.
+#[test]
+fn rfc8080_example_signature_comes_out_byte_for_byte() {
+    let p = Project::new();
+    let base = p.file("Kexample.com.+015+03613");
+    std::fs::write(
+        format!("{}.key", base.display()),
+        "example.com. 3600 IN DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=\n",
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{}.private", base.display()),
+        "Private-key-format: v1.2\nAlgorithm: 15 (ED25519)\nPrivateKey: ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI=\n",
+    )
+    .unwrap();
+    p.run(&[
+        "keys",
+        "import-bind",
+        "example.com",
+        &format!("{}.private", base.display()),
+        "--role",
+        "csk",
+        "--state",
+        "active",
+        "--yes",
+    ])
+    .ok();
+    std::fs::write(
+        p.file("rfc8080.zone"),
+        "example.com. 3600 IN SOA ns.example.com. host.example.com. 1 7200 3600 1209600 3600\nexample.com. 3600 IN NS ns.example.com.\nexample.com. 3600 IN MX 10 mail.example.com.\n",
+    )
+    .unwrap();
+    p.run(&[
+        "--now",
+        "20150801000000",
+        "sign",
+        "rfc8080.zone",
+        "-o",
+        "example.com",
+        "-s",
+        "20150729220000",
+        "-e",
+        "20150819220000",
+        "-f",
+        "rfc8080.signed",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(p.file("rfc8080.signed")).unwrap();
+    let mx = rrsigs(&text)
+        .into_iter()
+        .find(|l| l.contains("RRSIG\tMX"))
+        .unwrap()
+        .to_string();
+    assert!(
+        mx.ends_with("MX 15 2 3600 20150819220000 20150729220000 3613 example.com. oL9krJun7xfBOIWcGHi7mag5/hdZrKWw15jPGrHpjQeRAvTdszaPD+QLs3fx8A4M3e23mRZ9VrbpMngwcrqNAg=="),
+        "{mx}"
+    );
+}
+
+#[test]
+fn incremental_signing_keeps_what_is_still_good() {
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    let first = p
+        .run(&[
+            "--json",
+            "sign",
+            "example.zone",
+            "-o",
+            "example",
+            "-f",
+            "v1.signed",
+        ])
+        .ok();
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let total = first["signatures_generated"].as_u64().unwrap();
+    assert_eq!(first["signatures_retained"], 0);
+
+    // Change one record.
+    std::fs::write(
+        p.file("example.zone"),
+        ZONE.replace("192.0.2.80", "192.0.2.81"),
+    )
+    .unwrap();
+    let second = p
+        .run(&[
+            "--json",
+            "sign",
+            "example.zone",
+            "-o",
+            "example",
+            "-N",
+            "increment",
+            "--incremental",
+            "v1.signed",
+            "-f",
+            "v2.signed",
+        ])
+        .ok();
+    let second: serde_json::Value = serde_json::from_str(&second).unwrap();
+    // The changed A RRset and the SOA (new serial) are signed anew.
+    assert_eq!(second["signatures_generated"], 2, "{second}");
+    assert_eq!(second["signatures_retained"].as_u64().unwrap(), total - 2);
+    p.run(&["verify", "v2.signed", "-o", "example"]).ok();
+    if Path::new("/usr/bin/dnssec-verify").exists() {
+        independent_verifiers(&p.file("v2.signed"), "example.");
+    }
+    // Within the refresh interval everything is signed anew.
+    let third = p
+        .run(&[
+            "--json",
+            "sign",
+            "example.zone",
+            "-o",
+            "example",
+            "--incremental",
+            "v2.signed",
+            "-i",
+            "40000000",
+            "-f",
+            "v3.signed",
+        ])
+        .ok();
+    let third: serde_json::Value = serde_json::from_str(&third).unwrap();
+    assert_eq!(third["signatures_retained"], 0, "{third}");
+    // A signed zone as input carries its own signatures.
+    let fourth = p
+        .run(&[
+            "--json",
+            "sign",
+            "v2.signed",
+            "-o",
+            "example",
+            "-f",
+            "v4.signed",
+        ])
+        .ok();
+    let fourth: serde_json::Value = serde_json::from_str(&fourth).unwrap();
+    assert_eq!(fourth["signatures_generated"], 0, "{fourth}");
+    p.run(&["verify", "v4.signed", "-o", "example"]).ok();
+}
+
+#[test]
+fn broken_zone_files_are_refused_with_file_and_line_and_write_nothing() {
+    let p = Project::new();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    let head = "$ORIGIN example.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n";
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "cname-and-data",
+            format!("{head}www CNAME ns1\nwww A 192.0.2.2\n"),
+            ":6: CNAME at www.example. beside A data",
+        ),
+        (
+            "two-cnames",
+            format!("{head}www CNAME ns1\nwww CNAME ns2\n"),
+            "has 2 CNAME records",
+        ),
+        (
+            "two-soas",
+            format!("{head}@ SOA ns1 host 2 2 3 4 5\n"),
+            "2 SOA records at the apex",
+        ),
+        (
+            "no-soa",
+            "$ORIGIN example.\n$TTL 300\n@ NS ns1\n".to_string(),
+            "no SOA record at the apex",
+        ),
+        (
+            "out-of-zone",
+            format!("{head}foo.other. A 192.0.2.3\n"),
+            ":6: foo.other. is outside the zone",
+        ),
+        (
+            "ds-at-apex",
+            format!("{head}@ DS 1 13 2 00\n"),
+            ":6: DS at the apex",
+        ),
+        (
+            "ds-without-ns",
+            format!("{head}x DS 1 13 2 00\n"),
+            ":6: DS at x.example. without NS",
+        ),
+        (
+            "generate",
+            format!("{head}$GENERATE 1-10 h$ A 192.0.2.$\n"),
+            ":6: $GENERATE is a BIND extension",
+        ),
+        ("bad-a", format!("{head}bad A 192.0.2.256\n"), ":6:"),
+        (
+            "short-generic",
+            format!("{head}g A \\# 5 0A000001\n"),
+            ":6:",
+        ),
+        (
+            "meta-type",
+            format!("{head}t TYPE250 \\# 0\n"),
+            ":6: TYPE250 is a meta type",
+        ),
+        ("nul", format!("{head}n A 192.0.2.3\0\n"), ":6: NUL octet"),
+        (
+            "ttl-without-value",
+            "$ORIGIN example.\n$TTL\n@ SOA ns1 host 1 2 3 4 5\n".to_string(),
+            ":2:",
+        ),
+        ("class-ch", format!("{head}c CH TXT \"x\"\n"), ":6:"),
+        (
+            "sec-below-soa",
+            format!("{head}s SOA ns1 host 1 2 3 4 5\n"),
+            "SOA at s.example., which is not the apex",
+        ),
+        (
+            "below-dname",
+            format!("{head}d DNAME other.test.\nx.d A 192.0.2.9\n"),
+            ":7: x.d.example. is below the DNAME at d.example.",
+        ),
+    ];
+    for (name, text, expect) in cases {
+        let file = format!("{name}.zone");
+        std::fs::write(p.file(&file), text).unwrap();
+        std::fs::write(p.file(&format!("{file}.signed")), "previous output\n").unwrap();
+        let err = p.run(&["sign", &file, "-o", "example"]).fails(3);
+        assert!(
+            err.contains(&file) && err.contains(expect),
+            "{name}: expected '{expect}' in: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(p.file(&format!("{file}.signed"))).unwrap(),
+            "previous output\n",
+            "{name}: output touched"
+        );
+    }
+    // No keys for the zone: refused before anything is read.
+    std::fs::write(p.file("other.zone"), "@ 300 SOA ns host 1 2 3 4 5\n").unwrap();
+    let err = p.run(&["sign", "other.zone", "-o", "other.test"]).fails(10);
+    assert!(err.contains("has no active KSK or CSK"), "{err}");
+    assert!(!p.file("other.zone.signed").exists());
+}
