@@ -11,11 +11,15 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use domain::base::iana::Class;
+use domain::base::iana::{Class, Rtype};
+use domain::base::name::ParsedName;
 use domain::base::name::ToName;
 use domain::base::rdata::ComposeRecordData;
+use domain::base::rdata::ParseRecordData;
 use domain::base::Name;
+use domain::rdata::ZoneRecordData;
 use domain::zonefile::inplace::{Entry, Zonefile};
+use octseq::Parser;
 
 use super::rr::{Record, Source};
 use super::ZoneName;
@@ -25,7 +29,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// A problem in the input, with its place.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{file}{}: {message}", if *line > 0 { format!(":{line}") } else { String::new() })]
 pub struct ZoneError {
     pub file: String,
     pub line: u32,
@@ -151,7 +155,12 @@ fn read_one(
                     Some((l, r)) => (l.min(ours), r),
                     None => (ours, msg.as_str()),
                 };
-                return Err(err(line, rest.to_string()));
+                let hint = if rest.contains("unknown record type") {
+                    ": the parser does not know this type's presentation format; write it in RFC 3597 form (TYPEnnn \\# LENGTH HEX)"
+                } else {
+                    ""
+                };
+                return Err(err(line, format!("{rest}{hint}")));
             }
         };
         let line = line_of_entry(entries);
@@ -175,6 +184,7 @@ fn read_one(
                 r.data()
                     .compose_canonical_rdata(&mut rdata)
                     .map_err(|_| err(line, "RDATA does not fit".into()))?;
+                let rdata = checked_rdata(r.rtype(), rdata).map_err(|m| err(line, m))?;
                 if rdata.len() > usize::from(u16::MAX) {
                     return Err(err(
                         line,
@@ -219,19 +229,22 @@ fn read_one(
     Ok(())
 }
 
-/// Replaces a free-standing `@` in RDATA with the current origin, and
-/// finds where entries start.
+/// Rewrites the two things the scanner does not take and finds where
+/// entries start.
 ///
-/// RFC 1035 §5.1 lets `@` stand for the origin anywhere a name goes; the
-/// scanner understands it only as an owner, and reads `CNAME @` as the
-/// relative name `@`. Owners (the first token of a line outside
-/// parentheses) are left alone; `$ORIGIN` lines are followed; quoted
-/// strings, escapes (`\@`) and comments are left as they are. Line breaks
-/// stay where they are, so line numbers do not change.
+/// - RFC 1035 §5.1 lets `@` stand for the origin anywhere a name goes; the
+///   scanner understands it only as an owner and reads `CNAME @` as the
+///   relative name `@`. A free-standing `@` in RDATA becomes the current
+///   origin (`$ORIGIN` lines are followed).
+/// - TTLs with units (`1h30m`, `2D`, `1w`), as BIND and Knot accept them in
+///   `$TTL`, in a record's TTL and in the SOA timers, become seconds.
 ///
-/// It also lists the line on which each entry the scanner returns (a record
-/// or an `$INCLUDE`) starts: the scanner does not say where a record came
-/// from.
+/// Owners (the first token of a line outside parentheses), quoted strings,
+/// escapes and comments are left as they are; line breaks stay where they
+/// are, so line numbers do not change. It also lists the line on which each
+/// entry the scanner returns (a record or an `$INCLUDE`) starts, since the
+/// scanner does not say where a record came from, and the first `$ORIGIN`
+/// or `$TTL` without a value.
 fn prescan<'a>(
     text: &'a [u8],
     origin: &str,
@@ -242,10 +255,13 @@ fn prescan<'a>(
     let mut origin = origin.to_string();
     let mut depth = 0usize;
     let mut in_quote = false;
+    // Per entry: whether the type has been seen (and is SOA), and how many
+    // RDATA tokens came after it.
+    let mut rtype_seen: Option<bool> = None;
+    let mut rdata_tokens = 0usize;
     for (n, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
         let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
-        // An entry starts on a line outside parentheses with a token on it;
-        // $ORIGIN and $TTL are handled inside the scanner, $INCLUDE is not.
+        let mut directive_line = false;
         if depth == 0 && !in_quote {
             let first = line.iter().position(|b| !b.is_ascii_whitespace());
             if let Some(i) = first.filter(|&i| line[i] != b';') {
@@ -253,37 +269,35 @@ fn prescan<'a>(
                 let directive =
                     |d: &[u8]| rest.len() >= d.len() && rest[..d.len()].eq_ignore_ascii_case(d);
                 if directive(b"$ORIGIN") || directive(b"$TTL") {
-                    // The scanner reports a missing argument on a later
-                    // line; name the directive's own line.
+                    directive_line = true;
                     let body = rest.split(|&b| b == b';').next().unwrap_or(rest);
-                    if body
+                    let args: Vec<&[u8]> = body
                         .split(|b| b.is_ascii_whitespace())
                         .filter(|t| !t.is_empty())
-                        .count()
-                        < 2
-                    {
+                        .collect();
+                    if args.len() < 2 {
                         bad_directive.get_or_insert(line_no);
+                    } else if directive(b"$ORIGIN") {
+                        let tok = String::from_utf8_lossy(args[1]).to_string();
+                        origin = if tok.ends_with('.') && !tok.ends_with("\\.") {
+                            tok
+                        } else if origin == "." {
+                            format!("{tok}.")
+                        } else {
+                            format!("{tok}.{origin}")
+                        };
+                    } else if let Some(secs) = ttl_with_units(args[1]) {
+                        out.extend_from_slice(format!("$TTL {secs}\n").as_bytes());
+                        continue;
                     }
                 } else {
                     entry_lines.push(line_no);
+                    rtype_seen = None;
+                    rdata_tokens = 0;
                 }
             }
         }
-        // $ORIGIN changes what `@` means for the lines after it.
-        if depth == 0 && line.len() > 7 && line[..7].eq_ignore_ascii_case(b"$ORIGIN") {
-            if let Some(tok) = line[7..]
-                .split(|b| b.is_ascii_whitespace())
-                .find(|t| !t.is_empty())
-            {
-                let tok = String::from_utf8_lossy(tok).to_string();
-                origin = if tok.ends_with('.') && !tok.ends_with("\\.") {
-                    tok
-                } else if origin == "." {
-                    format!("{tok}.")
-                } else {
-                    format!("{tok}.{origin}")
-                };
-            }
+        if directive_line {
             out.extend_from_slice(line);
             continue;
         }
@@ -318,6 +332,9 @@ fn prescan<'a>(
                     i = (i + 1).min(line.len());
                     out.extend_from_slice(&line[start..i.min(line.len())]);
                     token_index += 1;
+                    if rtype_seen.is_some() {
+                        rdata_tokens += 1;
+                    }
                 }
                 b'(' | b')' => {
                     if b == b'(' {
@@ -343,10 +360,36 @@ fn prescan<'a>(
                     let i_end = i.min(line.len());
                     let tok = &line[start..i_end];
                     let is_owner = owner_position && token_index == 0;
-                    if tok == b"@" && !is_owner {
-                        out.extend_from_slice(origin.as_bytes());
+                    let replaced: Option<String> = if is_owner {
+                        None
                     } else {
-                        out.extend_from_slice(tok);
+                        match rtype_seen {
+                            // Before the type: TTL and class.
+                            None => {
+                                if let Some(secs) = ttl_with_units(tok) {
+                                    Some(secs.to_string())
+                                } else {
+                                    if !is_class(tok) && !tok.iter().all(u8::is_ascii_digit) {
+                                        rtype_seen = Some(tok.eq_ignore_ascii_case(b"SOA"));
+                                    }
+                                    None
+                                }
+                            }
+                            Some(soa) => {
+                                rdata_tokens += 1;
+                                if tok == b"@" {
+                                    Some(origin.clone())
+                                } else if soa && (4..=7).contains(&rdata_tokens) {
+                                    ttl_with_units(tok).map(|s| s.to_string())
+                                } else {
+                                    None
+                                }
+                            }
+                        }
+                    };
+                    match replaced {
+                        Some(r) => out.extend_from_slice(r.as_bytes()),
+                        None => out.extend_from_slice(tok),
                     }
                     i = i_end;
                     token_index += 1;
@@ -355,6 +398,70 @@ fn prescan<'a>(
         }
     }
     (std::borrow::Cow::Owned(out), entry_lines, bad_directive)
+}
+
+/// `1h30m`, `2D`, `1w` → seconds; None for plain numbers and other tokens.
+fn ttl_with_units(tok: &[u8]) -> Option<u32> {
+    if tok.is_empty() || tok.iter().all(u8::is_ascii_digit) || !tok[0].is_ascii_digit() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut num: u64 = 0;
+    let mut have_digits = false;
+    for &b in tok {
+        if b.is_ascii_digit() {
+            num = num.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            have_digits = true;
+        } else {
+            let unit = match b.to_ascii_lowercase() {
+                b'w' => 604_800,
+                b'd' => 86_400,
+                b'h' => 3_600,
+                b'm' => 60,
+                b's' => 1,
+                _ => return None,
+            };
+            if !have_digits {
+                return None;
+            }
+            total = total.checked_add(num.checked_mul(unit)?)?;
+            num = 0;
+            have_digits = false;
+        }
+    }
+    if have_digits {
+        return None;
+    }
+    u32::try_from(total).ok()
+}
+
+fn is_class(tok: &[u8]) -> bool {
+    [b"IN".as_slice(), b"CH", b"HS", b"CS", b"ANY"]
+        .iter()
+        .any(|c| tok.eq_ignore_ascii_case(c))
+        || (tok.len() > 5 && tok[..5].eq_ignore_ascii_case(b"CLASS"))
+}
+
+/// Parses RDATA back as its type: RFC 3597 generic data (`\\# 5 ...`) for
+/// a known type must be valid RDATA of that type (RFC 3597 §5), and once it
+/// is, its names are put into canonical form like any other.
+fn checked_rdata(t: Rtype, rdata: Vec<u8>) -> Result<Vec<u8>, String> {
+    let mut parser = Parser::from_ref(&rdata);
+    match ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(t, &mut parser) {
+        Ok(Some(ZoneRecordData::Unknown(_))) => Ok(rdata.clone()),
+        Ok(Some(data)) if parser.remaining() == 0 => {
+            let mut canonical = Vec::with_capacity(rdata.len());
+            data.compose_canonical_rdata(&mut canonical)
+                .map_err(|_| "RDATA does not fit".to_string())?;
+            Ok(canonical)
+        }
+        Ok(Some(_)) => Err(format!(
+            "{} RDATA has {} octets more than its format takes (RFC 3597 §5)",
+            t,
+            parser.remaining()
+        )),
+        Ok(None) | Err(_) => Err(format!("the RDATA is not valid {t} data (RFC 3597 §5)")),
+    }
 }
 
 /// Types that are not zone data, or that a DNSSEC signer must not carry.
@@ -450,5 +557,22 @@ mod tests {
             expand("$ORIGIN other.\nx CNAME @\n"),
             "$ORIGIN other.\nx CNAME other.\n"
         );
+    }
+
+    #[test]
+    fn ttl_units_become_seconds() {
+        assert_eq!(expand("$TTL 1h\n"), "$TTL 3600\n");
+        assert_eq!(
+            expand("a 1h30m IN A 192.0.2.1\n"),
+            "a 5400 IN A 192.0.2.1\n"
+        );
+        assert_eq!(expand("1d IN 2W TXT 1d\n"), "1d IN 1209600 TXT 1d\n");
+        assert_eq!(
+            expand("@ SOA ns h (\n 1 ; serial\n 6h 1H 1w 5M )\n"),
+            "@ SOA ns h (\n 1 ; serial\n 21600 3600 604800 300 )\n"
+        );
+        assert_eq!(ttl_with_units(b"1h30"), None);
+        assert_eq!(ttl_with_units(b"h"), None);
+        assert_eq!(ttl_with_units(b"300"), None);
     }
 }
