@@ -199,10 +199,25 @@ pub enum TokenCommand {
     /// Module, slot, token identity and which DNSSEC algorithms the token
     /// can generate and sign with (from its mechanism list). Needs no PIN.
     Info(TokenInfoArgs),
+    /// Measure the token's raw C_Sign rate with a zone's active ZSK (or
+    /// CSK): the ceiling `dnsseal sign` is measured against.
+    Bench(TokenBenchArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct TokenInfoArgs {}
+
+#[derive(Debug, Args)]
+pub struct TokenBenchArgs {
+    /// Zone whose active ZSK (or CSK) signs.
+    pub zone: String,
+    /// Sessions signing in parallel.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// How long to measure.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+}
 
 /// `--role` of `keys create`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -211,7 +211,8 @@ fn command_name(c: &super::Command) -> String {
     use super::Command as C;
     match c {
         C::Init(_) => "init",
-        C::Token(_) => "token info",
+        C::Token(super::args::TokenCommand::Info(_)) => "token info",
+        C::Token(super::args::TokenCommand::Bench(_)) => "token bench",
         C::Keys(k) => match k {
             K::Create(_) => "keys create",
             K::List(_) => "keys list",

@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Token(args::TokenCommand::Info(a)) => token_cmd::info(&ctx, a),
+        Command::Token(args::TokenCommand::Bench(a)) => token_cmd::bench(&ctx, a),
         Command::Keys(k) => match k {
             args::KeysCommand::Create(a) => keys::create(&ctx, a),
             args::KeysCommand::List(a) => keys::list(&ctx, a),

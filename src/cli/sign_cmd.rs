@@ -240,6 +240,7 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
         &origin,
         &token.identity.serial,
     )?;
+    let pin = ctx.user_pin()?;
 
     // The zone.
     let parsed =
@@ -321,18 +322,40 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
         expiration: rrsig_time(expiration)?,
         jitter: args.jitter,
     };
-    let mut old: HashMap<(Vec<u8>, u16), Vec<Vec<u8>>> = HashMap::new();
+    // Old signatures by (owner, type covered). Those carried by the input
+    // are checked cryptographically before they are kept; those of the
+    // --incremental zone (dnsseal's earlier output) are kept when the
+    // RRset they cover is byte for byte what it was then.
+    let mut old: HashMap<(Vec<u8>, u16), Vec<(Vec<u8>, bool)>> = HashMap::new();
+    let mut previous_sets: HashMap<(Vec<u8>, u16), [u8; 32]> = HashMap::new();
     let mut stats = Stats::default();
-    let mut previous = std::mem::take(&mut zone.old_rrsigs);
+    for r in std::mem::take(&mut zone.old_rrsigs) {
+        old.entry((r.owner, rrsig_type_covered(&r.rdata)))
+            .or_default()
+            .push((r.rdata, true));
+    }
     if let Some(prev) = &args.incremental {
         let p = parse::parse_file(prev, &origin)
             .map_err(|e| Failure::BadInput(format!("--incremental: {e}")))?;
-        previous.extend(p.records.into_iter().filter(|r| r.rtype == rtype::RRSIG));
-    }
-    for r in previous {
-        old.entry((r.owner, rrsig_type_covered(&r.rdata)))
-            .or_default()
-            .push(r.rdata);
+        let mut sets: HashMap<(Vec<u8>, u16), (u32, Vec<Vec<u8>>)> = HashMap::new();
+        for r in p.records {
+            if r.rtype == rtype::RRSIG {
+                old.entry((r.owner, rrsig_type_covered(&r.rdata)))
+                    .or_default()
+                    .push((r.rdata, false));
+            } else {
+                let e = sets
+                    .entry((r.owner, r.rtype))
+                    .or_insert((r.ttl, Vec::new()));
+                e.0 = e.0.min(r.ttl);
+                e.1.push(r.rdata);
+            }
+        }
+        for (k, (ttl, mut rdatas)) in sets {
+            rdatas.sort();
+            rdatas.dedup();
+            previous_sets.insert(k, rrset_digest(ttl, &rdatas));
+        }
     }
 
     // Jobs: every RRset the zone signs, with every key that signs it,
@@ -354,21 +377,17 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
             let candidates = old
                 .remove(&(node.owner.clone(), set.rtype))
                 .unwrap_or_default();
+            let unchanged = !candidates.is_empty()
+                && previous_sets.get(&(node.owner.clone(), set.rtype))
+                    == Some(&rrset_digest(set.ttl, &set.rdatas));
             for &k in signers {
                 let key = &engine_keys[k];
-                let reusable = candidates.iter().find(|sig| {
-                    reusable(
-                        sig,
-                        &node.owner,
-                        set,
-                        key,
-                        &origin,
-                        refresh_before,
-                        validity.inception,
-                    )
+                let reusable = candidates.iter().find(|(sig, verify)| {
+                    (*verify || unchanged)
+                        && reusable(sig, &node.owner, set, key, &origin, refresh_before, *verify)
                 });
                 match reusable {
-                    Some(sig) => kept.push((ni, si, sig.clone())),
+                    Some((sig, _)) => kept.push((ni, si, sig.clone())),
                     None => {
                         jobs.push(Job {
                             owner: &node.owner,
@@ -401,7 +420,6 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
             }
         })
         .max(1);
-    let pin = ctx.user_pin()?;
     let mechs: Vec<(Vec<u8>, SignMechanism)> = signing
         .iter()
         .map(|k| {
@@ -519,9 +537,22 @@ fn rrsig_type_covered(rdata: &[u8]) -> u16 {
     u16::from_be_bytes([rdata[0], rdata[1]])
 }
 
-/// Whether an old signature can stay: same key, same RRset (it verifies
-/// over the RRset as it is now), not expiring within the refresh interval,
-/// and not made before the new inception window.
+/// SHA-256 over an RRset's TTL and canonical RDATA, to tell whether it
+/// changed since the previous signing.
+fn rrset_digest(ttl: u32, rdatas: &[Vec<u8>]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(ttl.to_be_bytes());
+    for r in rdatas {
+        h.update((r.len() as u32).to_be_bytes());
+        h.update(r);
+    }
+    h.finalize().into()
+}
+
+/// Whether an old signature can stay: made by this key for this owner,
+/// TTL and signer, not expiring within the refresh interval, and (when
+/// `check`) verifying over the RRset as it is now.
 fn reusable(
     sig: &[u8],
     owner: &[u8],
@@ -529,7 +560,7 @@ fn reusable(
     key: &SigningKey,
     origin: &ZoneName,
     refresh_before: u32,
-    _inception: u32,
+    check: bool,
 ) -> bool {
     if sig.len() < 18 + origin.wire().len() {
         return false;
@@ -557,6 +588,9 @@ fn reusable(
     // RFC 1982 comparison: expiring before the refresh point means replace.
     if !dnssec::serial_lt(refresh_before, expiration) {
         return false;
+    }
+    if !check {
+        return true;
     }
     let mut msg = sig[..signer_end].to_vec();
     crate::sign::engine::append_rrset(&mut msg, owner, set);

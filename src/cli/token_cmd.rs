@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::args::TokenInfoArgs;
+use super::args::{TokenBenchArgs, TokenInfoArgs};
 use super::context::Context;
 use super::keys::key_spec;
 use crate::token::{Capability, ModuleInfo, TokenIdentity, TokenStatus};
@@ -126,5 +126,74 @@ pub fn info(ctx: &Context, _args: TokenInfoArgs) -> anyhow::Result<()> {
     for n in &report.profile.notes {
         println!("note         {n}");
     }
+    Ok(())
+}
+
+/// `dnsseal token bench`: C_Sign on random digests (or, for Ed25519, a
+/// 100-octet message), one session per thread, no host work beyond that.
+pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
+    use crate::keystore::{KeyState, Role};
+    use crate::sign::TokenInput;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    let zone = super::keys::parse_zone(&args.zone)?;
+    let cfg = ctx.config()?;
+    let ks = ctx.keystore(&cfg)?;
+    let key = ks
+        .keys(Some(&zone.to_string()))?
+        .into_iter()
+        .find(|k| k.state == KeyState::Active && matches!(k.role, Role::Zsk | Role::Csk))
+        .ok_or_else(|| super::Failure::BadInput(format!("{zone} has no active ZSK or CSK")))?;
+    let (alg, _) = super::keys::record_spec(&key)?;
+    let module = ctx.module(&cfg)?;
+    let token = module.find_token(&cfg.token.selector)?;
+    let pin = ctx.user_pin()?;
+    let input = crate::sign::token_input(alg, &[0x5a; 100]);
+    let (mech, data) = match input {
+        TokenInput::RsaPkcs(v) => (crate::token::SignMechanism::RsaPkcs, v),
+        TokenInput::Ecdsa(v) => (crate::token::SignMechanism::Ecdsa, v),
+        TokenInput::EdDsa(v) => (crate::token::SignMechanism::EdDsa, v),
+    };
+    let threads = args.threads.max(1);
+    let pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)])?;
+    let count = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let handles: Vec<_> = (0..threads)
+            .map(|w| {
+                let (pool, count, stop, data) = (&pool, &count, &stop, &data);
+                s.spawn(move || -> Result<(), crate::token::TokenError> {
+                    while !stop.load(Ordering::Relaxed) {
+                        pool.sign(w, 0, data)?;
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs_f64(args.seconds.max(0.1)));
+        stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a signing thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    let n = count.load(Ordering::Relaxed);
+    let rate = n as f64 / secs;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({
+            "algorithm": alg.mnemonic(), "key_tag": key.key_tag, "threads": threads,
+            "signatures": n, "seconds": secs, "signatures_per_second": rate,
+        }));
+    }
+    println!(
+        "{} key {} on {threads} session(s): {n} signatures in {secs:.2} s = {rate:.0} C_Sign/s",
+        alg.mnemonic(),
+        key.key_tag
+    );
     Ok(())
 }

@@ -154,13 +154,14 @@ impl Zone {
 }
 
 /// Builds and checks a zone from parsed records.
-pub fn build(parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
+pub fn build(mut parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
     let apex = origin.wire().to_vec();
     let mut warnings = Vec::new();
     let mut old_rrsigs = Vec::new();
     let mut stripped = 0;
-    let mut records = Vec::with_capacity(parsed.records.len());
-    for r in &parsed.records {
+    let input = std::mem::take(&mut parsed.records);
+    let mut keyed: Vec<(Vec<u8>, Record)> = Vec::with_capacity(input.len());
+    for r in input {
         if !rr::is_at_or_below(&r.owner, &apex) {
             return Err(parsed.error(
                 r.origin,
@@ -170,53 +171,64 @@ pub fn build(parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
         if DNSSEC_TYPES.contains(&r.rtype) {
             stripped += 1;
             if r.rtype == rtype::RRSIG {
-                old_rrsigs.push(r.clone());
+                old_rrsigs.push(r);
             }
             continue;
         }
-        records.push(r);
+        keyed.push((rr::order_key(&r.owner), r));
     }
     // Canonical order: owner, type, RDATA.
-    let mut keyed: Vec<(Vec<u8>, &Record)> = records
-        .into_iter()
-        .map(|r| (rr::order_key(&r.owner), r))
-        .collect();
-    keyed.sort_by(|a, b| {
+    keyed.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
             .then(a.1.rtype.cmp(&b.1.rtype))
             .then_with(|| a.1.rdata.cmp(&b.1.rdata))
     });
 
     let mut nodes: Vec<Node> = Vec::new();
-    let mut i = 0;
-    while i < keyed.len() {
-        let key = &keyed[i].0;
-        let owner = keyed[i].1.owner.clone();
+    let mut it = keyed.into_iter().peekable();
+    while let Some((key, first)) = it.next() {
+        let Record {
+            owner,
+            rtype: t,
+            ttl,
+            rdata,
+            origin: source,
+        } = first;
         let mut node = Node {
             owner,
             kind: NodeKind::Authoritative,
             rrsets: Vec::new(),
         };
-        while i < keyed.len() && keyed[i].0 == *key {
-            let first = keyed[i].1;
+        let mut pending = Some((t, ttl, rdata, source));
+        loop {
+            let Some((t, ttl, rdata, source)) = pending.take() else {
+                break;
+            };
             let mut set = RrSet {
-                rtype: first.rtype,
-                ttl: first.ttl,
-                rdatas: Vec::new(),
-                source: first.origin,
+                rtype: t,
+                ttl,
+                rdatas: vec![rdata],
+                source,
                 rrsigs: Vec::new(),
             };
             let mut mixed = false;
-            while i < keyed.len() && keyed[i].0 == *key && keyed[i].1.rtype == set.rtype {
-                let r = keyed[i].1;
+            while let Some((k, r)) = it.peek() {
+                if *k != key {
+                    break;
+                }
+                if r.rtype != set.rtype {
+                    let (_, r) = it.next().unwrap_or_default();
+                    pending = Some((r.rtype, r.ttl, r.rdata, r.origin));
+                    break;
+                }
+                let (_, r) = it.next().unwrap_or_default();
                 if r.ttl != set.ttl {
                     mixed = true;
                     set.ttl = set.ttl.min(r.ttl);
                 }
                 if set.rdatas.last() != Some(&r.rdata) {
-                    set.rdatas.push(r.rdata.clone());
+                    set.rdatas.push(r.rdata);
                 }
-                i += 1;
             }
             if mixed {
                 warnings.push(format!(
@@ -227,6 +239,7 @@ pub fn build(parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
                     set.ttl
                 ));
             }
+            set.rdatas.shrink_to_fit();
             node.rrsets.push(set);
         }
         nodes.push(node);

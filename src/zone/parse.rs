@@ -119,8 +119,11 @@ fn read_one(
         ));
     }
 
+    drop(lines);
     let origin_text = format!("{}", origin.fmt_with_dot());
-    let (text, entry_lines, bad_directive) = prescan(&text, &origin_text);
+    let (expanded, entry_lines, bad_directive) = prescan(&text, &origin_text);
+    let expanded: Vec<u8> = expanded.into_owned();
+    drop(text);
     if let Some(line) = bad_directive {
         return Err(err(line, "$ORIGIN and $TTL need a value".into()));
     }
@@ -132,11 +135,13 @@ fn read_one(
             .or(entry_lines.last().copied())
             .unwrap_or(1)
     };
-    let mut zf = Zonefile::new();
-    zf.extend_from_slice(&text);
-    if !text.ends_with(b"\n") {
+    // The scanner keeps its own copy; ours goes at once (big zones).
+    let mut zf = Zonefile::with_capacity(expanded.len() + 1);
+    zf.extend_from_slice(&expanded);
+    if !expanded.ends_with(b"\n") {
         zf.extend_from_slice(b"\n");
     }
+    drop(expanded);
     zf.set_origin(origin);
     zf.set_default_class(Class::IN);
     loop {

@@ -30,7 +30,7 @@ pub mod rtype {
 pub const CLASS_IN: u16 = 1;
 
 /// One record, canonical.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     /// Owner name in uncompressed wire form, lowercased.
     pub owner: Vec<u8>,
