@@ -148,6 +148,9 @@ fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::
     })
 }
 
+/// An RRset's owner (canonical wire form) and type.
+type RrsetKey = (Vec<u8>, u16);
+
 /// Counts reported at the end, like dnssec-signzone.
 #[derive(Default)]
 struct Stats {
@@ -326,8 +329,8 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
     // are checked cryptographically before they are kept; those of the
     // --incremental zone (dnsseal's earlier output) are kept when the
     // RRset they cover is byte for byte what it was then.
-    let mut old: HashMap<(Vec<u8>, u16), Vec<(Vec<u8>, bool)>> = HashMap::new();
-    let mut previous_sets: HashMap<(Vec<u8>, u16), [u8; 32]> = HashMap::new();
+    let mut old: HashMap<RrsetKey, Vec<(Vec<u8>, bool)>> = HashMap::new();
+    let mut previous_sets: HashMap<RrsetKey, [u8; 32]> = HashMap::new();
     let mut stats = Stats::default();
     for r in std::mem::take(&mut zone.old_rrsigs) {
         old.entry((r.owner, rrsig_type_covered(&r.rdata)))
@@ -337,7 +340,7 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
     if let Some(prev) = &args.incremental {
         let p = parse::parse_file(prev, &origin)
             .map_err(|e| Failure::BadInput(format!("--incremental: {e}")))?;
-        let mut sets: HashMap<(Vec<u8>, u16), (u32, Vec<Vec<u8>>)> = HashMap::new();
+        let mut sets: HashMap<RrsetKey, (u32, Vec<Vec<u8>>)> = HashMap::new();
         for r in p.records {
             if r.rtype == rtype::RRSIG {
                 old.entry((r.owner, rrsig_type_covered(&r.rdata)))

@@ -200,10 +200,7 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
             rrsets: Vec::new(),
         };
         let mut pending = Some((t, ttl, rdata, source));
-        loop {
-            let Some((t, ttl, rdata, source)) = pending.take() else {
-                break;
-            };
+        while let Some((t, ttl, rdata, source)) = pending.take() {
             let mut set = RrSet {
                 rtype: t,
                 ttl,
