@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what dnsseal's demo and tests need on a Debian machine, when it is
 # missing: SoftHSMv2 (the token), OpenSC's pkcs11-tool (an independent view
-# of the token), and the independent DNSSEC tools used as oracles (BIND's
-# dnssec-* utilities, ldns, Knot's kzonecheck). Idempotent; quiet when all
+# of the token), the independent DNSSEC tools used as oracles (BIND's
+# dnssec-* utilities, ldns, Knot's kzonecheck), and knotd and delv for the
+# end-to-end test. Idempotent; quiet when all
 # is there.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ have pkcs11-tool || need+=(opensc)
 have dnssec-dsfromkey || need+=(bind9-utils)
 have ldns-key2ds || need+=(ldnsutils)
 have kzonecheck || need+=(knot-dnssecutils)
+# End-to-end tests: an authoritative server and a validating resolver.
+have knotd || [ -x /usr/sbin/knotd ] || need+=(knot)
+have delv || need+=(bind9-dnsutils)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
