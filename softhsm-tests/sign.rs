@@ -418,6 +418,105 @@ fn rfc8080_example_signature_comes_out_byte_for_byte() {
     );
 }
 
+/// RFC 5702 §6.1 and §6.2: RSA PKCS#1 v1.5 is deterministic, so the RFC's
+/// (512- and 1024-bit) example keys imported into the token give the RFC's
+/// signatures byte for byte. Both algorithms sign one zone, each with its
+/// own KSK made in the token.
+#[test]
+fn rfc5702_example_signatures_come_out_byte_for_byte() {
+    let p = Project::new();
+    let keys = [
+        (
+            8,
+            "AwEAAcFcGsaxxdgiuuGmCkVImy4h99CqT7jwY3pexPGcnUFtR2Fh36BponcwtkZ4cAgtvd4Qs8PkxUdp6p/DlUmObdk=",
+            "Modulus: wVwaxrHF2CK64aYKRUibLiH30KpPuPBjel7E8ZydQW1HYWHfoGmidzC2RnhwCC293hCzw+TFR2nqn8OVSY5t2Q==\nPublicExponent: AQAB\nPrivateExponent: UR44xX6zB3eaeyvTRzmskHADrPCmPWnr8dxsNwiDGHzrMKLN+i/HAam+97HxIKVWNDH2ba9Mf1SA8xu9dcHZAQ==\nPrime1: 4c8IvFu1AVXGWeFLLFh5vs7fbdzdC6U82fduE6KkSWk=\nPrime2: 2zZpBE8ZXVnL74QjG4zINlDfH+EOEtjJJ3RtaYDugvE=\nExponent1: G2xAPFfK0KGxGANDVNxd1K1c9wOmmJ51mGbzKFFNMFk=\nExponent2: GYxP1Pa7CAwtHm8SAGX594qZVofOMhgd6YFCNyeVpKE=\nCoefficient: icQdNRjlZGPmuJm2TIadubcO8X7V4y07aVhX464tx8Q=\n",
+            "A 8 3 3600 20300101000000 20000101000000 9033 example.net. kRCOH6u7l0QGy9qpC9l1sLncJcOKFLJ7GhiUOibu4teYp5VE9RncriShZNz85mwlMgNEacFYK/lPtPiVYP4bwg==",
+            9033,
+        ),
+        (
+            10,
+            "AwEAAdHoNTOW+et86KuJOWRDp1pndvwb6Y83nSVXXyLA3DLroROUkN6X0O6pnWnjJQujX/AyhqFDxj13tOnD9u/1kTg7cV6rklMrZDtJCQ5PCl/D7QNPsgVsMu1J2Q8gpMpztNFLpPBz1bWXjDtaR7ZQBlZ3PFY12ZTSncorffcGmhOL",
+            "Modulus: 0eg1M5b563zoq4k5ZEOnWmd2/BvpjzedJVdfIsDcMuuhE5SQ3pfQ7qmdaeMlC6Nf8DKGoUPGPXe06cP27/WRODtxXquSUytkO0kJDk8KX8PtA0+yBWwy7UnZDyCkynO00Uuk8HPVtZeMO1pHtlAGVnc8VjXZlNKdyit99waaE4s=\nPublicExponent: AQAB\nPrivateExponent: rFS1IPbJllFFgFc33B5DDlC1egO8e81P4fFadODbp56V7sphKa6AZQCx8NYAew6VXFFPAKTw41QdHnK5kIYOwxvfFDjDcUGza88qbjyrDPSJenkeZbISMUSSqy7AMFzEolkk6WSn6k3thUVRgSlqDoOV3SEIAsrB043XzGrKIVE=\nPrime1: 8mbtsu9Tl9v7tKSHdCIeprLIQXQLzxlSZun5T1n/OjvXSUtvD7xnZJ+LHqaBj1dIgMbCq2U8O04QVcK3TS9GiQ==\nPrime2: 3a6gkfs74d0Jb7yL4j4adAif4fcp7ZrGt7G5NRVDDY/Mv4TERAKMa0TKN3okKE0A7X+Rv2K84mhT4QLDlllEcw==\nExponent1: v3D5A9uuCn5rgVR7wgV8ba0/KSpsdSiLgsoA42GxiB1gvvs7gJMMmVTDu/ZG1p1ZnpLbhh/S/Qd/MSwyNlxC+Q==\nExponent2: m+ezf9dsDvYQK+gzjOLWYeKq5xWYBEYFGa3BLocMiF4oxkzOZ3JPZSWU/h1Fjp5RV7aPP0Vmx+hNjYMPIQ8Y5w==\nCoefficient: Je5YhYpUron/WdOXjxNAxDubAp3i5X7UOUfhJcyIggqwY86IE0Q/Bk0Dw4SC9zxnsimmdBXW2Izd8Lwuk8FQcQ==\n",
+            "A 10 3 3600 20300101000000 20000101000000 3740 example.net. tsb4wnjRUDnB1BUi+t6TMTXThjVnG+eCkWqjvvjhzQL1d0YRoOe0CbxrVDYd0xDtsuJRaeUw1ep94PzEWzr0iGYgZBWm/zpq+9fOuagYJRfDqfReKBzMweOLDiNa8iP5g9vMhpuv6OPlvpXwm9Sa9ZXIbNl1MBGk0fthPgxdDLw=",
+            3740,
+        ),
+    ];
+    for (alg, public, private, _, tag) in keys {
+        let base = p.file(&format!("Kexample.net.+{alg:03}+{tag:05}"));
+        std::fs::write(
+            format!("{}.key", base.display()),
+            format!("example.net. 3600 IN DNSKEY 256 3 {alg} {public}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            format!("{}.private", base.display()),
+            format!("Private-key-format: v1.2\nAlgorithm: {alg} (X)\n{private}"),
+        )
+        .unwrap();
+        p.run(&[
+            "keys",
+            "import-bind",
+            "example.net",
+            &format!("{}.private", base.display()),
+            "--state",
+            "active",
+            "--yes",
+        ])
+        .ok();
+        p.run(&[
+            "keys",
+            "create",
+            "example.net",
+            "--role",
+            "ksk",
+            "--algorithm",
+            &alg.to_string(),
+            "--state",
+            "active",
+        ])
+        .ok();
+    }
+    std::fs::write(
+        p.file("rfc5702.zone"),
+        "example.net. 3600 IN SOA ns.example.net. host.example.net. 1 7200 3600 1209600 3600\nexample.net. 3600 IN NS ns.example.net.\nwww.example.net. 3600 IN A 192.0.2.91\n",
+    )
+    .unwrap();
+    p.run(&[
+        "--now",
+        "20150101000000",
+        "sign",
+        "rfc5702.zone",
+        "-o",
+        "example.net",
+        "-s",
+        "20000101000000",
+        "-e",
+        "20300101000000",
+        "-f",
+        "rfc5702.signed",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(p.file("rfc5702.signed")).unwrap();
+    for (_, _, _, expected, _) in keys {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("www.example.net.\t3600\tIN\tRRSIG\t")
+                    && l.ends_with(expected)),
+            "missing {expected} in\n{}",
+            rrsigs(&text).join("\n")
+        );
+    }
+    p.run(&[
+        "--now",
+        "20150101000000",
+        "verify",
+        "rfc5702.signed",
+        "-o",
+        "example.net",
+    ])
+    .ok();
+}
+
 #[test]
 fn incremental_signing_keeps_what_is_still_good() {
     let p = Project::new();

@@ -65,6 +65,9 @@ pub fn verify(algorithm: Algorithm, public_key: &[u8], message: &[u8], sig: &[u8
             let Some((e, n)) = rsa_components(public_key) else {
                 return false;
             };
+            if modulus_bits(n) < 1024 {
+                return verify_small_rsa(algorithm, n, e, message, sig);
+            }
             let params = if algorithm == Algorithm::RsaSha256 {
                 &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY
             } else {
@@ -90,6 +93,41 @@ pub fn verify(algorithm: Algorithm, public_key: &[u8], message: &[u8], sig: &[u8
         Algorithm::Ed25519 => UnparsedPublicKey::new(&signature::ED25519, public_key)
             .verify(message, sig)
             .is_ok(),
+    }
+}
+
+fn modulus_bits(n: &[u8]) -> usize {
+    let start = n.iter().position(|&b| b != 0).unwrap_or(n.len());
+    match n.get(start) {
+        Some(&top) => (n.len() - start) * 8 - top.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// RSA keys below 1024 bits (legacy keys met in migrations, and the RFC
+/// 5702 examples) are below what `ring` verifies; RustCrypto's `rsa`
+/// checks them. dnsseal never creates such keys.
+fn verify_small_rsa(algorithm: Algorithm, n: &[u8], e: &[u8], message: &[u8], sig: &[u8]) -> bool {
+    let Ok(key) = rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(n),
+        rsa::BigUint::from_bytes_be(e),
+    ) else {
+        return false;
+    };
+    if algorithm == Algorithm::RsaSha256 {
+        key.verify(
+            rsa::Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message),
+            sig,
+        )
+        .is_ok()
+    } else {
+        key.verify(
+            rsa::Pkcs1v15Sign::new::<Sha512>(),
+            &Sha512::digest(message),
+            sig,
+        )
+        .is_ok()
     }
 }
 
