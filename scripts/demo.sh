@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, from a fresh machine: install what
 # is missing, build dnsseal, make a SoftHSMv2 token in ./demo, create keys
-# for an example zone inside the token, and print the DNSKEY RRset and the
-# DS records for the parent.
+# for an example zone inside the token, print the DNSKEY RRset and the DS
+# records for the parent, sign the zone with the token, and verify the
+# signed zone with dnsseal's own verifier and three independent ones.
 #
 # PINs: taken from DNSSEAL_PIN / DNSSEAL_SO_PIN when set; otherwise the demo
 # uses throw-away PINs (this token holds demo keys only).
@@ -14,7 +15,9 @@ cargo build --release --quiet
 bin="$PWD/target/release/dnsseal"
 
 demo="${DEMO_DIR:-$PWD/demo}"
-zone="${DEMO_ZONE:-example.com}"
+zone=example.com
+zonefile="$PWD/scripts/example.com.zone"
+oracles="$PWD/scripts/verify-oracles.sh"
 export DNSSEAL_PIN="${DNSSEAL_PIN:-1234}"
 export DNSSEAL_SO_PIN="${DNSSEAL_SO_PIN:-12345678}"
 
@@ -41,7 +44,17 @@ echo "== cross-check: BIND's dnssec-dsfromkey on the same DNSKEY RRset"
 "$bin" keys dnskey "$zone" > "$demo/$zone.dnskey"
 dnssec-dsfromkey -a SHA-256 -f "$demo/$zone.dnskey" "$zone"
 echo
+echo "== dnsseal sign $zone.zone -o $zone -N unixtime"
+cp "$zonefile" "$demo/$zone.zone"
+"$bin" sign "$zone.zone" -o "$zone" -N unixtime
+echo
+echo "== dnsseal verify $zone.zone.signed -o $zone"
+"$bin" verify "$zone.zone.signed" -o "$zone"
+echo
+echo "== independent verifiers"
+"$oracles" "$demo/$zone.zone.signed" "$zone"
+echo
 echo "== dnsseal audit verify"
 "$bin" audit verify
 echo
-echo "demo directory: $demo (dnsseal.toml, keystore.sqlite, audit.log, softhsm/)"
+echo "demo directory: $demo (dnsseal.toml, keystore.sqlite, audit.log, softhsm/, $zone.zone.signed)"

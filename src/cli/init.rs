@@ -106,9 +106,9 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
             "token": cfg.token.selector.to_string(),
             "module": cfg.token.module,
         }))?;
-    } else {
+    } else if !ctx.quiet {
         println!("dnsseal is set up in {}", dir.display());
-        println!("  config     {}", config_path.display());
+        println!("  config     {}", std::fs::canonicalize(&config_path).unwrap_or(config_path.clone()).display());
         println!("  keystore   {}", keystore_path.display());
         println!("  audit log  {}", audit_path.display());
         println!(
