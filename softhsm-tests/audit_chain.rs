@@ -115,10 +115,20 @@ fn cutting_records_off_the_configured_log_is_caught() {
     std::fs::write(p.file("audit.log"), lines.join("\n") + "\n").unwrap();
     let err = p.run(&["audit", "verify"]).fails(11);
     assert!(err.contains("cut off the end"), "{err}");
-    // The shortened copy on its own still chains: only the head catches it.
+    // The shortened copy on its own still chains: only the head catches it,
+    // also when the configured log is named on the command line.
     let copy = p.file("short.log");
     std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
     p.run(&["audit", "verify", copy.to_str().unwrap()]).ok();
+    let err = p
+        .run(&["audit", "verify", p.file("audit.log").to_str().unwrap()])
+        .fails(11);
+    assert!(err.contains("cut off the end"), "{err}");
+    // A log missing its first records is no excerpt unless asked.
+    let headless = p.file("headless.log");
+    std::fs::write(&headless, lines[2..].join("\n") + "\n").unwrap();
+    p.run(&["audit", "verify", headless.to_str().unwrap()])
+        .fails(11);
     // Removing the first line breaks the chain of the configured log.
     std::fs::write(p.file("audit.log"), lines[1..].join("\n") + "\n").unwrap();
     let err = p.run(&["audit", "verify"]).fails(11);

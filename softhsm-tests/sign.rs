@@ -715,3 +715,56 @@ fn broken_zone_files_are_refused_with_file_and_line_and_write_nothing() {
     assert!(err.contains("has no active KSK or CSK"), "{err}");
     assert!(!p.file("other.zone.signed").exists());
 }
+
+/// A key record written into the keystore behind dnsseal's back (a
+/// published key the token does not hold) is not published: signing stops
+/// with the drift exit code. A broken audit log stops signing too.
+#[test]
+fn signing_publishes_only_keys_the_token_holds_and_needs_a_sound_audit_log() {
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    let conn = rusqlite::Connection::open(p.file("keystore.sqlite")).unwrap();
+    conn.execute(
+        "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key, token_serial, token_label,
+            cka_id, cka_label, state, origin, created, published)
+         SELECT zone, 4242, 'zsk', algorithm, bits, 256, randomblob(64), token_serial, token_label,
+            randomblob(16), 'planted', 'published', 'generated', created, published FROM keys LIMIT 1",
+        [],
+    )
+    .unwrap();
+    let err = p.run(&["sign", "example.zone", "-o", "example"]).fails(12);
+    assert!(
+        err.contains("published key 4242") && err.contains("reconcile"),
+        "{err}"
+    );
+    assert!(!p.file("example.zone.signed").exists());
+    conn.execute("DELETE FROM keys WHERE key_tag = 4242", [])
+        .unwrap();
+    p.run(&["sign", "example.zone", "-o", "example"]).ok();
+    let last = p.audit_lines().last().unwrap().clone();
+    assert!(
+        last.contains("\"command\":\"sign\"") && last.contains("host verification on"),
+        "{last}"
+    );
+
+    let mut lines = p.audit_lines();
+    lines.remove(1);
+    std::fs::write(p.file("audit.log"), lines.join("\n") + "\n").unwrap();
+    std::fs::remove_file(p.file("example.zone.signed")).unwrap();
+    let err = p.run(&["sign", "example.zone", "-o", "example"]).fails(11);
+    assert!(
+        err.contains("audit log") && err.contains("broken at line 2"),
+        "{err}"
+    );
+    assert!(!p.file("example.zone.signed").exists());
+}

@@ -248,7 +248,14 @@ impl Config {
             (None, Some(l)) => TokenSelector::Label(l.clone()),
             (None, None) => return Err(invalid("[token] needs a label or a serial".into())),
         };
-        let profile = Profile::load(&raw.token.profile)?;
+        // A profile given as a relative path is relative to this file too.
+        let profile = if builtin_profile_names().contains(&raw.token.profile.as_str())
+            || Path::new(&raw.token.profile).is_absolute()
+        {
+            Profile::load(&raw.token.profile)?
+        } else {
+            Profile::load(&base.join(&raw.token.profile).to_string_lossy())?
+        };
         let module = raw
             .token
             .module

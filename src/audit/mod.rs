@@ -121,7 +121,8 @@ pub fn operator() -> String {
     });
     let sudo = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
     match (account, sudo) {
-        (Some(a), Some(s)) => format!("{a} (sudo by {s})"),
+        // SUDO_USER is only what the environment claims; say so.
+        (Some(a), Some(s)) => format!("{a} (SUDO_USER={s})"),
         (Some(a), None) => a,
         (None, _) => ["USER", "LOGNAME"]
             .iter()

@@ -109,7 +109,7 @@ pub struct SignArgs {
     /// Signature inception [default: one hour ago].
     #[arg(short = 's', long = "start", value_name = "TIME")]
     pub start: Option<String>,
-    /// Signature expiration [default: 30 days after the inception... from now].
+    /// Signature expiration [default: 30 days from now].
     #[arg(short = 'e', long = "end", value_name = "TIME")]
     pub end: Option<String>,
     /// Spread expirations over this many seconds before the end time.
@@ -391,6 +391,11 @@ pub enum AuditCommand {
 pub struct AuditVerifyArgs {
     /// A log or an export to check [default: the configured audit log].
     pub file: Option<PathBuf>,
+    /// Accept a file that starts after record 1 (made by `audit export
+    /// --since`): it is checked from its first record on, and the hash it
+    /// is anchored to is printed, to compare with the full log.
+    #[arg(long)]
+    pub excerpt: bool,
 }
 
 /// `--format` of `audit export`.
@@ -406,7 +411,8 @@ pub enum ExportFormat {
 pub struct AuditExportArgs {
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: ExportFormat,
-    /// Only records at or after T (YYYYMMDDHHMMSS or RFC 3339).
+    /// Start at the first record made at or after T (YYYYMMDDHHMMSS or
+    /// RFC 3339); every record after it follows, so the excerpt chains.
     #[arg(long, value_name = "T")]
     pub since: Option<String>,
     /// Write to FILE (atomically) instead of standard output.

@@ -8,19 +8,34 @@ use crate::audit::{self, Verdict};
 use crate::clock::Timestamp;
 
 pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
+    // The configured log, named or not, is checked against the head the
+    // keystore remembers.
+    let configured = ctx.config().ok();
+    let is_configured = |f: &std::path::Path| {
+        configured.as_ref().is_some_and(|c| {
+            std::fs::canonicalize(f).ok() == std::fs::canonicalize(&c.audit_log).ok()
+        })
+    };
     let (path, head) = match &args.file {
-        Some(f) => (f.clone(), None),
-        None => {
+        Some(f) if !is_configured(f) => (f.clone(), None),
+        _ => {
             let cfg = ctx.config()?;
             let head = ctx.keystore(&cfg)?.audit_head()?;
             (cfg.audit_log.clone(), head)
         }
     };
+    if !path.exists() && head.is_some() {
+        return Err(Failure::Verify(format!(
+            "{} is missing, but the keystore saw records in it",
+            path.display()
+        ))
+        .into());
+    }
     let file = std::fs::File::open(&path)
         .map_err(|e| Failure::BadInput(format!("cannot open {}: {e}", path.display())))?;
     // The configured log must chain from its first record; a file given
     // on the command line may be an excerpt made by `audit export --since`.
-    let (records, verdict) = if args.file.is_some() {
+    let (records, verdict) = if args.excerpt && head.is_none() {
         audit::verify_reader_from(BufReader::new(file))?
     } else {
         audit::verify_reader(BufReader::new(file))?
@@ -107,10 +122,16 @@ pub fn export(ctx: &Context, args: AuditExportArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let selected = records.iter().filter(|r| match since {
-        None => true,
-        Some(t) => Timestamp::parse(&r.time).map(|rt| rt >= t).unwrap_or(true),
-    });
+    // From the first record at or after T to the end: records made with
+    // --now may carry earlier times, and an excerpt must not have holes.
+    let start = match since {
+        None => 0,
+        Some(t) => records
+            .iter()
+            .position(|r| Timestamp::parse(&r.time).map(|rt| rt >= t).unwrap_or(false))
+            .unwrap_or(records.len()),
+    };
+    let selected = records[start..].iter();
     let mut out = String::new();
     match args.format {
         ExportFormat::Jsonl => {

@@ -75,6 +75,11 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     }
 
     let mut ks = Keystore::create(&keystore_path)?;
+    // Keystore and audit log are for the operator's eyes only.
+    std::fs::File::create(&audit_path)
+        .with_context(|| format!("cannot create {}", audit_path.display()))?;
+    restrict_file(&keystore_path);
+    restrict_file(&audit_path);
     let text = format!(
         "# dnsseal configuration (written by `dnsseal init`).\n\
          # Paths are relative to this file. Reference: docs/operator-guide.md\n{}",
@@ -108,7 +113,12 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
         }))?;
     } else if !ctx.quiet {
         println!("dnsseal is set up in {}", dir.display());
-        println!("  config     {}", std::fs::canonicalize(&config_path).unwrap_or(config_path.clone()).display());
+        println!(
+            "  config     {}",
+            std::fs::canonicalize(&config_path)
+                .unwrap_or(config_path.clone())
+                .display()
+        );
         println!("  keystore   {}", keystore_path.display());
         println!("  audit log  {}", audit_path.display());
         println!(
@@ -198,3 +208,12 @@ fn restrict(dir: &Path) {
 
 #[cfg(not(unix))]
 fn restrict(_dir: &Path) {}
+
+#[cfg(unix)]
+fn restrict_file(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_file(_file: &Path) {}

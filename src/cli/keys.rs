@@ -110,8 +110,23 @@ fn covers(have: Role, want: Role) -> bool {
     want == Role::Csk || have == want || have == Role::Csk
 }
 
-/// The state a new key starts in when the operator does not say.
-fn default_state(existing: &[KeyRecord], planned: &[(Role, KeyState)], role: Role) -> KeyState {
+/// The state a new key starts in when the operator does not say: active
+/// when nothing does its job yet, a published standby when something
+/// does, and only generated when the zone is signed with another algorithm
+/// (publishing it before it signs would break RFC 4035 §2.2; an algorithm
+/// rollover introduces it).
+fn default_state(
+    existing: &[KeyRecord],
+    planned: &[(Role, KeyState)],
+    role: Role,
+    alg: u8,
+) -> KeyState {
+    let other_algorithm_active = existing
+        .iter()
+        .any(|r| r.state == KeyState::Active && r.algorithm != alg);
+    if other_algorithm_active {
+        return KeyState::Generated;
+    }
     let active_now = existing
         .iter()
         .filter(|r| r.state == KeyState::Active)
@@ -248,7 +263,7 @@ fn create_keys(
         for &role in roles {
             let state = state
                 .map(initial_state)
-                .unwrap_or_else(|| default_state(&existing, &planned, role));
+                .unwrap_or_else(|| default_state(&existing, &planned, role, alg.number()));
             let label = format!("{zone_s} {role} {} {}", alg.mnemonic(), now.compact());
             let (id, dnskey) = generate_unique(
                 &session,
@@ -718,7 +733,14 @@ pub fn restore(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
         let (alg, spec) = record_spec(&rec)?;
         let module = ctx.module(&cfg)?;
         let (_token, session) = ctx.login(&cfg, &module)?;
-        let pk = session.public_key(&rec.cka_id, spec)?;
+        let pk = session.public_key(&rec.cka_id, spec).map_err(|e| match e {
+            crate::token::TokenError::KeyNotFound { .. } => Failure::Drift(format!(
+                "key {}: {e}; it cannot be restored (run `dnsseal keys reconcile`)",
+                rec.key_tag
+            ))
+            .into(),
+            other => anyhow::Error::from(other),
+        })?;
         if dnskey_public_key(alg, &pk)? != rec.public_key {
             return Err(Failure::Drift(format!(
                 "the token object with CKA_ID {} holds another public key than the record: run `dnsseal keys reconcile`",

@@ -124,6 +124,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         {
             return exit::BAD_INPUT;
         }
+        if let Some(e) = cause.downcast_ref::<crate::sign::engine::SignError>() {
+            return match e {
+                crate::sign::engine::SignError::BadSignature { .. } => exit::VERIFY,
+                _ => exit::FAILURE,
+            };
+        }
         if let Some(a) = cause.downcast_ref::<crate::audit::AuditError>() {
             if matches!(
                 a,

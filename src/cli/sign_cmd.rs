@@ -125,7 +125,7 @@ fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::
             .into());
         }
     }
-    for k in ksks.iter().chain(&zsks) {
+    for k in published.iter() {
         if k.token_serial != serial {
             return Err(Failure::Refused(format!(
                 "key {} of {zone} lives in token serial {}, not in the configured token {serial}",
@@ -159,7 +159,15 @@ struct Stats {
     dropped: usize,
 }
 
+/// `dnsseal sign`: refuses to start on a broken audit log, and a failed
+/// run is audited like any other failed operation.
 pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let zone = args.origin.clone();
+    ctx.audited(&cfg, zone, || sign(ctx, &cfg, args))
+}
+
+fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let origin_text = match &args.origin {
         Some(o) => o.clone(),
@@ -234,9 +242,8 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
     });
 
     // Keys first: no point reading a big zone for a zone without keys.
-    let cfg = ctx.config()?;
-    let mut ks = ctx.keystore(&cfg)?;
-    let module = ctx.module(&cfg)?;
+    let mut ks = ctx.keystore(cfg)?;
+    let module = ctx.module(cfg)?;
     let token = module.find_token(&cfg.token.selector)?;
     let keys = zone_keys(
         ks.keys(Some(&origin.to_string()))?,
@@ -435,6 +442,25 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
         })
         .collect();
     let pool = token.signer_pool(&pin, threads, &mechs)?;
+    // What goes into the DNSKEY RRset must be what the token holds: a
+    // keystore record is not trusted to name a public key on its own.
+    for k in &keys.published {
+        let (alg, spec) = super::keys::record_spec(k)?;
+        let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
+            Failure::Drift(format!(
+                "published key {} of {origin}: {e}; run `dnsseal keys reconcile`",
+                k.key_tag
+            ))
+        })?;
+        if super::keys::dnskey_public_key(alg, &held)? != k.public_key {
+            return Err(Failure::Drift(format!(
+                "published key {} of {origin}: the token holds another public key under CKA_ID {}; run `dnsseal keys reconcile`",
+                k.key_tag,
+                hex::encode(&k.cka_id)
+            ))
+            .into());
+        }
+    }
     let total = jobs.len();
     let show = std::io::stderr().is_terminal() && !ctx.quiet && total > 2_000;
     let last = std::sync::Mutex::new(Instant::now());
@@ -478,19 +504,20 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
     write_zone(&output, &zone)?;
     let secs = started.elapsed().as_secs_f64();
     let detail = format!(
-        "signed {} into {} (serial {} -> {}, {}, keys {}): {} signatures generated, {} retained, {} dropped",
+        "signed {} into {} (serial {} -> {}, {}, keys {}, host verification {}): {} signatures generated, {} retained, {} dropped",
         args.zonefile.display(),
         output.display(),
         serial.0,
         serial.1,
         if let Some(p) = &nsec3 { format!("NSEC3 iterations {} salt {} opt-out {}", p.iterations, if p.salt.is_empty() { "-".into() } else { hex::encode(&p.salt) }, p.opt_out) } else { "NSEC".into() },
         signing.iter().map(|k| k.key_tag.to_string()).collect::<Vec<_>>().join(","),
+        if args.no_verify { "OFF (-P)" } else { "on" },
         stats.generated,
         stats.retained,
         stats.dropped
     );
     ctx.audit(
-        &cfg,
+        cfg,
         &mut ks,
         Event {
             command: "sign".into(),

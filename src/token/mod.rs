@@ -326,7 +326,7 @@ impl Module {
         };
         if !path.exists() {
             return Err(load_err(
-                "no such file (install the HSM's PKCS#11 library, e.g. `apt-get install softhsm2`, or set [token] module in dnsseal.toml)".into(),
+                "no such file (install the HSM vendor's PKCS#11 library, or set [token] module in dnsseal.toml; for SoftHSMv2: apt-get install softhsm2)".into(),
             ));
         }
         let ctx = Pkcs11::new(path).map_err(|e| load_err(e.to_string()))?;
@@ -514,6 +514,27 @@ impl SignerPool {
         self.sessions.len()
     }
 
+    /// The public key of the pair with this CKA_ID, read on the first
+    /// session (to check what is about to be published).
+    pub fn public_key(&self, id: &[u8], spec: KeySpec) -> Result<PublicKey, TokenError> {
+        let session = self.sessions[0].lock().map_err(|_| TokenError::Pkcs11 {
+            function: "session".into(),
+            rv: "a worker panicked".into(),
+        })?;
+        let template = [
+            Attribute::Token(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+        ];
+        let h = ck(session.find_objects(&template))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| TokenError::KeyNotFound {
+                id: hex::encode(id),
+            })?;
+        read_public(&session, h, spec)
+    }
+
     /// Signs with key `key` on worker `worker`'s session.
     pub fn sign(&self, worker: usize, key: usize, input: &[u8]) -> Result<Vec<u8>, TokenError> {
         let (handle, mech) = self.keys.get(key).ok_or_else(|| TokenError::KeyNotFound {
@@ -653,42 +674,7 @@ impl UserSession {
     }
 
     fn read_public(&self, h: ObjectHandle, spec: KeySpec) -> Result<PublicKey, TokenError> {
-        match spec {
-            KeySpec::Rsa { .. } => {
-                let attrs = ck(self
-                    .session
-                    .get_attributes(h, &[AttributeType::Modulus, AttributeType::PublicExponent]))?;
-                let (mut modulus, mut exponent) = (None, None);
-                for a in attrs {
-                    match a {
-                        Attribute::Modulus(m) => modulus = Some(m),
-                        Attribute::PublicExponent(e) => exponent = Some(e),
-                        _ => {}
-                    }
-                }
-                match (modulus, exponent) {
-                    (Some(modulus), Some(exponent)) => Ok(PublicKey::Rsa { modulus, exponent }),
-                    _ => Err(TokenError::BadPublicKey(
-                        "RSA key without modulus or exponent".into(),
-                    )),
-                }
-            }
-            _ => {
-                let attrs = ck(self.session.get_attributes(h, &[AttributeType::EcPoint]))?;
-                let raw = attrs
-                    .into_iter()
-                    .find_map(|a| match a {
-                        Attribute::EcPoint(p) => Some(p),
-                        _ => None,
-                    })
-                    .ok_or_else(|| TokenError::BadPublicKey("no CKA_EC_POINT".into()))?;
-                let point = parse_ec_point(&raw, spec)?;
-                Ok(match spec {
-                    KeySpec::Ed25519 => PublicKey::Ed25519 { point },
-                    _ => PublicKey::Ec { point },
-                })
-            }
-        }
+        read_public(&self.session, h, spec)
     }
 
     /// Signs prepared input with the private key of this CKA_ID.
@@ -844,6 +830,46 @@ impl UserSession {
         }
         tracing::warn!(id = %hex::encode(id), "imported key material into token");
         Ok(())
+    }
+}
+
+/// Reads the public key of a public key object.
+fn read_public(session: &Session, h: ObjectHandle, spec: KeySpec) -> Result<PublicKey, TokenError> {
+    match spec {
+        KeySpec::Rsa { .. } => {
+            let attrs =
+                ck(session
+                    .get_attributes(h, &[AttributeType::Modulus, AttributeType::PublicExponent]))?;
+            let (mut modulus, mut exponent) = (None, None);
+            for a in attrs {
+                match a {
+                    Attribute::Modulus(m) => modulus = Some(m),
+                    Attribute::PublicExponent(e) => exponent = Some(e),
+                    _ => {}
+                }
+            }
+            match (modulus, exponent) {
+                (Some(modulus), Some(exponent)) => Ok(PublicKey::Rsa { modulus, exponent }),
+                _ => Err(TokenError::BadPublicKey(
+                    "RSA key without modulus or exponent".into(),
+                )),
+            }
+        }
+        _ => {
+            let attrs = ck(session.get_attributes(h, &[AttributeType::EcPoint]))?;
+            let raw = attrs
+                .into_iter()
+                .find_map(|a| match a {
+                    Attribute::EcPoint(p) => Some(p),
+                    _ => None,
+                })
+                .ok_or_else(|| TokenError::BadPublicKey("no CKA_EC_POINT".into()))?;
+            let point = parse_ec_point(&raw, spec)?;
+            Ok(match spec {
+                KeySpec::Ed25519 => PublicKey::Ed25519 { point },
+                _ => PublicKey::Ec { point },
+            })
+        }
     }
 }
 
