@@ -163,7 +163,11 @@ struct Stats {
 /// run is audited like any other failed operation.
 pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
-    let zone = args.origin.clone();
+    let zone = args.origin.as_deref().map(|o| {
+        parse_zone(o)
+            .map(|z| z.to_string())
+            .unwrap_or_else(|_| o.to_string())
+    });
     ctx.audited(&cfg, zone, || sign(ctx, &cfg, args))
 }
 
@@ -348,26 +352,49 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             .push((r.rdata, true));
     }
     if let Some(prev) = &args.incremental {
-        let p = parse::parse_file(prev, &origin)
-            .map_err(|e| Failure::BadInput(format!("--incremental: {e}")))?;
-        let mut sets: HashMap<RrsetKey, (u32, Vec<Vec<u8>>)> = HashMap::new();
-        for r in p.records {
+        // Streamed: only the signatures and one digest per RRset are kept.
+        // dnsseal writes each RRset's records together; an RRset met in
+        // two places of a hand-edited file gets a digest that matches
+        // nothing, so its signatures are made anew.
+        let mut group: Option<(RrsetKey, u32, Vec<Vec<u8>>)> = None;
+        let mut split: std::collections::HashSet<RrsetKey> = std::collections::HashSet::new();
+        let mut finish =
+            |g: Option<(RrsetKey, u32, Vec<Vec<u8>>)>,
+             previous_sets: &mut HashMap<RrsetKey, [u8; 32]>| {
+                if let Some((key, ttl, mut rdatas)) = g {
+                    rdatas.sort();
+                    rdatas.dedup();
+                    if previous_sets
+                        .insert(key.clone(), rrset_digest(ttl, &rdatas))
+                        .is_some()
+                    {
+                        split.insert(key);
+                    }
+                }
+            };
+        parse::for_each_record(prev, &origin, |r| {
             if r.rtype == rtype::RRSIG {
                 old.entry((r.owner, rrsig_type_covered(&r.rdata)))
                     .or_default()
                     .push((r.rdata, false));
-            } else {
-                let e = sets
-                    .entry((r.owner, r.rtype))
-                    .or_insert((r.ttl, Vec::new()));
-                e.0 = e.0.min(r.ttl);
-                e.1.push(r.rdata);
+                return;
             }
-        }
-        for (k, (ttl, mut rdatas)) in sets {
-            rdatas.sort();
-            rdatas.dedup();
-            previous_sets.insert(k, rrset_digest(ttl, &rdatas));
+            match &mut group {
+                Some((key, ttl, rdatas)) if key.0 == r.owner && key.1 == r.rtype => {
+                    *ttl = (*ttl).min(r.ttl);
+                    rdatas.push(r.rdata);
+                }
+                _ => {
+                    let done = group.take();
+                    finish(done, &mut previous_sets);
+                    group = Some(((r.owner, r.rtype), r.ttl, vec![r.rdata]));
+                }
+            }
+        })
+        .map_err(|e| Failure::BadInput(format!("--incremental: {e}")))?;
+        finish(group.take(), &mut previous_sets);
+        for key in split {
+            previous_sets.insert(key, [0xFF; 32]);
         }
     }
 
@@ -393,6 +420,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             let unchanged = !candidates.is_empty()
                 && previous_sets.get(&(node.owner.clone(), set.rtype))
                     == Some(&rrset_digest(set.ttl, &set.rdatas));
+            let mut kept_here = 0;
             for &k in signers {
                 let key = &engine_keys[k];
                 let reusable = candidates.iter().find(|(sig, verify)| {
@@ -400,7 +428,10 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
                         && reusable(sig, &node.owner, set, key, &origin, refresh_before, *verify)
                 });
                 match reusable {
-                    Some((sig, _)) => kept.push((ni, si, sig.clone())),
+                    Some((sig, _)) => {
+                        kept.push((ni, si, sig.clone()));
+                        kept_here += 1;
+                    }
                     None => {
                         jobs.push(Job {
                             owner: &node.owner,
@@ -411,9 +442,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
                     }
                 }
             }
-            stats.dropped += candidates
-                .len()
-                .saturating_sub(kept.iter().filter(|(a, b, _)| *a == ni && *b == si).count());
+            stats.dropped += candidates.len().saturating_sub(kept_here);
         }
     }
     stats.dropped += old.values().map(Vec::len).sum::<usize>();

@@ -532,6 +532,18 @@ impl SignerPool {
             .ok_or_else(|| TokenError::KeyNotFound {
                 id: hex::encode(id),
             })?;
+        // A public object alone proves nothing (some tokens let any session
+        // create one); the private half must be there too.
+        let private = [
+            Attribute::Token(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+        ];
+        if ck(session.find_objects(&private))?.is_empty() {
+            return Err(TokenError::KeyNotFound {
+                id: hex::encode(id),
+            });
+        }
         read_public(&session, h, spec)
     }
 

@@ -70,6 +70,20 @@ impl Parsed {
 
 /// Reads a zone file with `origin` as the initial origin.
 pub fn parse_file(path: &Path, origin: &ZoneName) -> Result<Parsed, ZoneError> {
+    let mut records = Vec::new();
+    let mut parsed = for_each_record(path, origin, |r| records.push(r))?;
+    parsed.records = records;
+    Ok(parsed)
+}
+
+/// Reads a zone file and hands each record to `sink` as it is read,
+/// without keeping them (for big files that are only scanned). The
+/// returned `Parsed` lists the files read and holds no records.
+pub fn for_each_record(
+    path: &Path,
+    origin: &ZoneName,
+    mut sink: impl FnMut(Record),
+) -> Result<Parsed, ZoneError> {
     let mut parsed = Parsed::default();
     let origin_name =
         Name::<Bytes>::from_octets(Bytes::copy_from_slice(origin.wire())).map_err(|e| {
@@ -79,7 +93,7 @@ pub fn parse_file(path: &Path, origin: &ZoneName) -> Result<Parsed, ZoneError> {
                 message: format!("origin: {e}"),
             }
         })?;
-    read_one(path, origin_name, &mut parsed, 0)?;
+    read_one(path, origin_name, &mut parsed, &mut sink, 0)?;
     Ok(parsed)
 }
 
@@ -87,6 +101,7 @@ fn read_one(
     path: &Path,
     origin: Name<Bytes>,
     out: &mut Parsed,
+    sink: &mut dyn FnMut(Record),
     depth: usize,
 ) -> Result<(), ZoneError> {
     let fname = path.display().to_string();
@@ -196,7 +211,7 @@ fn read_one(
                         format!("RDATA of {} octets exceeds 65535", rdata.len()),
                     ));
                 }
-                out.records.push(Record {
+                sink(Record {
                     owner: owner.into_octets(),
                     rtype,
                     ttl: r.ttl().as_secs(),
@@ -218,7 +233,7 @@ fn read_one(
                     Some(o) => o,
                     None => zf.origin().map_err(|e| err(line, e.to_string()))?,
                 };
-                read_one(&inc_path, o, out, depth + 1).map_err(|e| {
+                read_one(&inc_path, o, out, sink, depth + 1).map_err(|e| {
                     if e.line == 0 {
                         err(
                             line,
