@@ -14,4 +14,7 @@ else
 fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets
+# Everything but the conformance suite, then that suite with its report
+# (what it signed, what it refused and why, or why it skipped) shown.
+cargo test --all-targets -- --skip conformance_
+cargo test --test conformance -- --nocapture --test-threads 1

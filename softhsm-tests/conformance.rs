@@ -170,7 +170,7 @@ fn sign(s: &Setup, dir: &Path) -> (common::Run, PathBuf, String) {
 }
 
 #[test]
-fn valid_zones_sign_and_pass_every_verifier() {
+fn conformance_valid_zones_sign_and_pass_every_verifier() {
     let Some(s) = setup() else { return };
     let mut signed = 0;
     for dir in cases(&s.root, "valid") {
@@ -196,7 +196,7 @@ fn valid_zones_sign_and_pass_every_verifier() {
 }
 
 #[test]
-fn must_reject_zones_are_refused_with_file_and_line() {
+fn conformance_must_reject_zones_are_refused_with_file_and_line() {
     let Some(s) = setup() else { return };
     for dir in cases(&s.root, "invalid/must-reject") {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
@@ -222,7 +222,7 @@ fn must_reject_zones_are_refused_with_file_and_line() {
 }
 
 #[test]
-fn other_groups_are_reported_and_what_signs_verifies() {
+fn conformance_other_groups_are_reported_and_what_signs_verifies() {
     let Some(s) = setup() else { return };
     for group in [
         "valid-verifier-limited",
@@ -261,7 +261,7 @@ fn other_groups_are_reported_and_what_signs_verifies() {
 }
 
 #[test]
-fn signed_zones_are_stripped_and_resigned() {
+fn conformance_signed_zones_are_stripped_and_resigned() {
     let Some(s) = setup() else { return };
     let old_tags = ["25674", "61806", "36952", "34876"];
     for dir in cases(&s.root, "resign") {

@@ -697,21 +697,38 @@ fn reusable(
 
 /// Puts the NSEC3 records into the zone's nodes, in canonical order.
 fn merge_nsec3(zone: &mut Zone, chain: Vec<dnssec::Nsec3Node>) {
-    let mut by_owner: HashMap<Vec<u8>, usize> = HashMap::new();
-    for (i, n) in zone.nodes.iter().enumerate() {
-        by_owner.insert(n.owner.clone(), i);
-    }
-    for n in chain {
-        match by_owner.get(&n.owner) {
-            Some(&i) => dnssec::insert_rrset(&mut zone.nodes[i], n.rrset),
-            None => zone.nodes.push(Node {
+    // Both lists are already in canonical order: the zone's nodes by
+    // construction, the chain by hash (every NSEC3 owner is a child of the
+    // apex whose one label, base32hex, sorts like the hash bytes). A linear
+    // merge needs no sort keys and no index of owners.
+    use std::cmp::Ordering;
+    let old = std::mem::take(&mut zone.nodes);
+    let mut out = Vec::with_capacity(old.len() + chain.len());
+    let mut a = old.into_iter().peekable();
+    let mut b = chain.into_iter().peekable();
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => rr::cmp_names(&x.owner, &y.owner),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        match order {
+            Ordering::Less => out.extend(a.next()),
+            Ordering::Greater => out.extend(b.next().map(|n| Node {
                 owner: n.owner,
                 kind: NodeKind::Authoritative,
                 rrsets: vec![n.rrset],
-            }),
+            })),
+            Ordering::Equal => {
+                if let (Some(mut x), Some(y)) = (a.next(), b.next()) {
+                    dnssec::insert_rrset(&mut x, y.rrset);
+                    out.push(x);
+                }
+            }
         }
     }
-    zone.nodes.sort_by_cached_key(|n| rr::order_key(&n.owner));
+    zone.nodes = out;
 }
 
 /// Writes the zone to a temporary file beside `path`, syncs, renames.

@@ -122,8 +122,6 @@ pub struct Nsec3Node {
     /// Owner: `<base32hex>.<origin>`, wire form.
     pub owner: Vec<u8>,
     pub rrset: RrSet,
-    /// The original name (for messages and tests).
-    pub original: Vec<u8>,
 }
 
 /// Builds the NSEC3 chain (RFC 5155 §7.1) and adds NSEC3PARAM to the apex.
@@ -131,9 +129,10 @@ pub struct Nsec3Node {
 pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> {
     let ttl = zone.negative_ttl();
     let apex = zone.origin.wire().to_vec();
-    // (name, types) for every name that gets an NSEC3.
-    let mut names: Vec<(Vec<u8>, Vec<u16>)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    // (name, types) for every name that gets an NSEC3, borrowed from the
+    // zone: big zones should not hold their names twice.
+    let mut names: Vec<(&[u8], Vec<u16>)> = Vec::new();
+    let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
     for node in &zone.nodes {
         let types = match node.kind {
             NodeKind::Occluded => continue,
@@ -156,8 +155,8 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> 
                 t
             }
         };
-        seen.insert(node.owner.clone());
-        names.push((node.owner.clone(), types));
+        seen.insert(&node.owner);
+        names.push((&node.owner, types));
     }
     // Empty non-terminals between each name and the apex (RFC 5155 §7.1).
     let mut ents = Vec::new();
@@ -167,16 +166,17 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> 
             if anc.len() <= apex.len() || seen.contains(anc) {
                 break;
             }
-            seen.insert(anc.to_vec());
-            ents.push((anc.to_vec(), Vec::new()));
+            seen.insert(anc);
+            ents.push((anc, Vec::new()));
             p = rr::parent(anc);
         }
     }
     names.extend(ents);
+    drop(seen);
 
-    let mut hashed: Vec<([u8; 20], Vec<u8>, Vec<u16>)> = names
+    let mut hashed: Vec<([u8; 20], Vec<u16>)> = names
         .into_iter()
-        .map(|(n, t)| (nsec3_hash(&n, &params.salt, params.iterations), n, t))
+        .map(|(n, t)| (nsec3_hash(n, &params.salt, params.iterations), t))
         .collect();
     hashed.sort_by_key(|a| a.0);
     let flags: u8 = if params.opt_out { 1 } else { 0 };
@@ -184,7 +184,7 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> 
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let next = hashed[(i + 1) % count].0;
-        let (hash, original, types) = &hashed[i];
+        let (hash, types) = &hashed[i];
         let mut rdata = vec![1, flags];
         rdata.extend(params.iterations.to_be_bytes());
         rdata.push(params.salt.len() as u8);
@@ -206,7 +206,6 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> 
                 source: Source::default(),
                 rrsigs: Vec::new(),
             },
-            original: original.clone(),
         });
     }
     // NSEC3PARAM: flags 0 (RFC 5155 §4.1.2), TTL like the SOA's... RFC 5155
