@@ -190,15 +190,10 @@ pub fn check_zone(
     Ok(report)
 }
 
+/// Where the signer name of RRSIG RDATA ends (the signature follows).
 fn signer_end(rdata: &[u8]) -> Option<usize> {
-    let mut i = 18;
-    loop {
-        let len = usize::from(*rdata.get(i)?);
-        i += 1 + len;
-        if len == 0 {
-            return (i < rdata.len()).then_some(i);
-        }
-    }
+    let end = 18 + rr::name_len(rdata.get(18..)?)?;
+    (end < rdata.len()).then_some(end)
 }
 
 fn check_sig(
@@ -275,7 +270,7 @@ fn check_nsec(zone: &Zone, by_type: &HashMap<(Vec<u8>, u16), Vec<&Record>>, repo
             continue;
         };
         let rd = &recs[0].rdata;
-        let Some(next_len) = name_len(rd) else {
+        let Some(next_len) = rr::name_len(rd) else {
             report
                 .errors
                 .push(format!("{}: malformed NSEC", display_name(&node.owner)));
@@ -340,17 +335,6 @@ fn check_bitmap(owner: &[u8], bitmap: &[u8], mut want: Vec<u16>, report: &mut Re
         None => report
             .errors
             .push(format!("{}: malformed type bitmap", display_name(owner))),
-    }
-}
-
-fn name_len(wire: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    loop {
-        let len = usize::from(*wire.get(i)?);
-        i += 1 + len;
-        if len == 0 {
-            return Some(i);
-        }
     }
 }
 

@@ -266,21 +266,10 @@ pub fn next_serial(old: u32, policy: SerialPolicy, now_unix: i64, today_yyyymmdd
 
 /// The serial field of SOA RDATA (after MNAME and RNAME).
 pub fn soa_serial_offset(soa: &[u8]) -> Option<usize> {
-    let mname = name_len(soa)?;
-    let rname = name_len(soa.get(mname..)?)?;
+    let mname = rr::name_len(soa)?;
+    let rname = rr::name_len(soa.get(mname..)?)?;
     let off = mname + rname;
     (soa.len() >= off + 20).then_some(off)
-}
-
-fn name_len(wire: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    loop {
-        let len = usize::from(*wire.get(i)?);
-        i += 1 + len;
-        if len == 0 {
-            return Some(i);
-        }
-    }
 }
 
 /// Sets the SOA serial of the zone; returns (old, new).

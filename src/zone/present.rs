@@ -64,7 +64,7 @@ fn write_rrsig(out: &mut impl Write, rdata: &[u8]) -> io::Result<Option<()>> {
     if rdata.len() < 19 {
         return Ok(None);
     }
-    let Some(signer_len) = wire_name_len(&rdata[18..]) else {
+    let Some(signer_len) = super::rr::name_len(&rdata[18..]) else {
         return Ok(None);
     };
     let be32 = |i: usize| u32::from_be_bytes([rdata[i], rdata[i + 1], rdata[i + 2], rdata[i + 3]]);
@@ -84,20 +84,6 @@ fn write_rrsig(out: &mut impl Write, rdata: &[u8]) -> io::Result<Option<()>> {
         base64::engine::general_purpose::STANDARD.encode(&rdata[18 + signer_len..])
     )?;
     Ok(Some(()))
-}
-
-fn wire_name_len(wire: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    loop {
-        let len = usize::from(*wire.get(i)?);
-        if len > 63 {
-            return None;
-        }
-        i += 1 + len;
-        if len == 0 {
-            return (i <= wire.len()).then_some(i);
-        }
-    }
 }
 
 /// A wire name in presentation format with the trailing dot.

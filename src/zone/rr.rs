@@ -65,6 +65,22 @@ pub fn labels(name: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// Length of the uncompressed wire name at the start of `wire` (labels of
+/// at most 63 octets, ending in the root label); None if it is not one.
+pub fn name_len(wire: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let len = usize::from(*wire.get(i)?);
+        if len > 63 {
+            return None;
+        }
+        i += 1 + len;
+        if len == 0 {
+            return (i <= wire.len()).then_some(i);
+        }
+    }
+}
+
 /// Number of labels (root not counted).
 pub fn label_count(name: &[u8]) -> usize {
     labels(name).len()
