@@ -188,28 +188,43 @@ fn exports_verify_and_carry_the_chain() {
     );
 
     // An excerpt made with --since verifies as an excerpt anchored to the
-    // record before it.
-    let first_time = serde_json::from_str::<serde_json::Value>(&p.audit_lines()[1]).unwrap()
-        ["time"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // record before it, and only when asked to: a log that does not start
+    // at record 1 is otherwise a log with its head cut off.
     let far_future = p
         .run(&["audit", "export", "--since", "20991231000000"])
         .ok();
     assert!(far_future.is_empty());
+    p.run(&[
+        "--now",
+        "20300101000000",
+        "keys",
+        "create",
+        "late.example",
+        "--role",
+        "csk",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
     let part = p.file("part.jsonl");
     p.run(&[
         "audit",
         "export",
         "--since",
-        &first_time,
+        "20300101000000",
         "-o",
         part.to_str().unwrap(),
     ])
     .ok();
-    let verdict = p.run(&["audit", "verify", part.to_str().unwrap()]).ok();
-    assert!(verdict.contains("intact"), "{verdict}");
+    assert_eq!(std::fs::read_to_string(&part).unwrap().lines().count(), 1);
+    let err = p
+        .run(&["audit", "verify", part.to_str().unwrap()])
+        .fails(11);
+    assert!(err.contains("line 1"), "{err}");
+    let verdict = p
+        .run(&["audit", "verify", "--excerpt", part.to_str().unwrap()])
+        .ok();
+    assert!(verdict.contains("excerpt intact"), "{verdict}");
 
     // A broken log is not exported.
     let mut lines = p.audit_lines();
