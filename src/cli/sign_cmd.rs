@@ -300,15 +300,9 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     match &nsec3 {
         None => dnssec::add_nsec_chain(&mut zone),
         Some(p) => {
-            let chain = dnssec::add_nsec3_chain(&mut zone, p);
-            if let Some(set) = zone
-                .apex_mut()
-                .rrsets
-                .iter_mut()
-                .find(|r| r.rtype == rtype::NSEC3PARAM)
-            {
-                set.ttl = zone_negative_ttl_hint(dnskey_ttl);
-            }
+            // NSEC3PARAM has no TTL rule of its own; it gets the DNSKEY
+            // RRset's, another apex record that changes only with policy.
+            let chain = dnssec::add_nsec3_chain(&mut zone, p, dnskey_ttl);
             merge_nsec3(&mut zone, chain);
         }
     }
@@ -620,12 +614,6 @@ fn phase(name: &str) {
         };
         tracing::debug!(phase = name, rss = %field("VmRSS:"), peak = %field("VmHWM:"), "memory");
     }
-}
-
-/// NSEC3PARAM has no TTL rule of its own; dnsseal gives it the TTL of the
-/// DNSKEY RRset, another apex record that changes only with policy.
-fn zone_negative_ttl_hint(dnskey_ttl: u32) -> u32 {
-    dnskey_ttl
 }
 
 fn rrsig_type_covered(rdata: &[u8]) -> u16 {

@@ -127,9 +127,10 @@ impl Engine<'_> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+                .map(|h| h.join())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|_| SignError::Token("a signing worker panicked".into()))?;
         if let Some(e) = failure.into_inner().ok().flatten() {
             return Err(e);
         }
@@ -137,6 +138,13 @@ impl Engine<'_> {
             for (i, rdata) in part {
                 results[i] = rdata;
             }
+        }
+        // Every job has its signature, or nothing is returned.
+        if let Some(i) = results.iter().position(Vec::is_empty) {
+            return Err(SignError::Token(format!(
+                "signature {i} of {} was not made",
+                jobs.len()
+            )));
         }
         Ok(results)
     }
@@ -238,6 +246,104 @@ pub fn append_rrset(msg: &mut Vec<u8>, owner: &[u8], set: &RrSet) {
 mod tests {
     use super::*;
     use crate::zone::rr::Source;
+
+    /// A software Ed25519 key standing in for the token; `corrupt` flips a
+    /// bit of every signature, as a faulty token would.
+    struct FakeSigner {
+        key: ring::signature::Ed25519KeyPair,
+        corrupt: bool,
+    }
+
+    impl Signer for FakeSigner {
+        fn workers(&self) -> usize {
+            2
+        }
+        fn sign(&self, _worker: usize, _key: usize, input: &TokenInput) -> Result<Vec<u8>, String> {
+            let TokenInput::EdDsa(msg) = input else {
+                return Err("not an Ed25519 input".into());
+            };
+            let mut sig = self.key.sign(msg).as_ref().to_vec();
+            if self.corrupt {
+                sig[0] ^= 1;
+            }
+            Ok(sig)
+        }
+    }
+
+    fn fake(corrupt: bool) -> (FakeSigner, SigningKey) {
+        use ring::signature::KeyPair as _;
+        let key = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+        let public_key = key.public_key().as_ref().to_vec();
+        (
+            FakeSigner { key, corrupt },
+            SigningKey {
+                algorithm: Algorithm::Ed25519,
+                key_tag: 4242,
+                public_key,
+            },
+        )
+    }
+
+    #[test]
+    fn engine_signs_every_job_in_order_and_checks_each_signature() {
+        let (signer, key) = fake(false);
+        let keys = [key];
+        let owners: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| format!("\x04n{i:03}\x07example\x00").into_bytes())
+            .collect();
+        let set = RrSet {
+            rtype: 1,
+            ttl: 300,
+            rdatas: vec![vec![192, 0, 2, 1]],
+            source: Source::default(),
+            rrsigs: Vec::new(),
+        };
+        let jobs: Vec<Job<'_>> = owners
+            .iter()
+            .map(|o| Job {
+                owner: o,
+                set: &set,
+                key: 0,
+            })
+            .collect();
+        let engine = Engine {
+            keys: &keys,
+            signer_name: b"\x07example\x00",
+            validity: Validity {
+                inception: 1,
+                expiration: 1000,
+                jitter: 0,
+            },
+            verify: true,
+            progress: None,
+        };
+        let sigs = engine.run(&jobs, &signer).unwrap();
+        assert_eq!(sigs.len(), 300);
+        for (job, sig) in jobs.iter().zip(&sigs) {
+            let end = sig.len() - 64;
+            let mut msg = sig[..end].to_vec();
+            append_rrset(&mut msg, job.owner, job.set);
+            assert!(verify(
+                Algorithm::Ed25519,
+                &keys[0].public_key,
+                &msg,
+                &sig[end..]
+            ));
+        }
+
+        // A signer that returns bad signatures stops the run: no output.
+        let (bad, _) = fake(true);
+        match engine.run(&jobs, &bad) {
+            Err(SignError::BadSignature { key_tag: 4242, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        // With -P the engine does not look (and so returns them).
+        let unchecked = Engine {
+            verify: false,
+            ..engine
+        };
+        assert_eq!(unchecked.run(&jobs, &bad).unwrap().len(), 300);
+    }
 
     #[test]
     fn jitter_stays_in_range_and_spreads() {

@@ -126,7 +126,7 @@ pub struct Nsec3Node {
 
 /// Builds the NSEC3 chain (RFC 5155 §7.1) and adds NSEC3PARAM to the apex.
 /// Returns the NSEC3 nodes in hash order.
-pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> {
+pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) -> Vec<Nsec3Node> {
     let ttl = zone.negative_ttl();
     let apex = zone.origin.wire().to_vec();
     // (name, types) for every name that gets an NSEC3, borrowed from the
@@ -208,8 +208,8 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> 
             },
         });
     }
-    // NSEC3PARAM: flags 0 (RFC 5155 §4.1.2), TTL like the SOA's... RFC 5155
-    // leaves it open; the negative TTL keeps it with the chain.
+    // NSEC3PARAM: flags 0 (RFC 5155 §4.1.2); RFC 5155 sets no TTL for it,
+    // the caller chooses.
     let mut param = vec![1, 0];
     param.extend(params.iterations.to_be_bytes());
     param.push(params.salt.len() as u8);
@@ -218,7 +218,7 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params) -> Vec<Nsec3Node> 
         zone.apex_mut(),
         RrSet {
             rtype: rtype::NSEC3PARAM,
-            ttl: 0,
+            ttl: param_ttl,
             rdatas: vec![param],
             source: Source::default(),
             rrsigs: Vec::new(),
