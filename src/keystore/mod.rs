@@ -342,8 +342,13 @@ impl Keystore {
         }
     }
 
-    /// Inserts several keys in one transaction; returns their row ids.
-    pub fn insert_keys(&mut self, keys: &[NewKey]) -> Result<Vec<i64>, StoreError> {
+    /// Runs `work` in one IMMEDIATE transaction (the write lock is taken at
+    /// the start, so concurrent writers queue on the busy timeout) and
+    /// commits it; an error rolls all of it back.
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -353,41 +358,48 @@ impl Keystore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
-        let mut ids = Vec::with_capacity(keys.len());
-        for k in keys {
-            tx.execute(
-                "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key,
+        let out = work(&tx).map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok(out)
+    }
+
+    /// Inserts several keys in one transaction; returns their row ids.
+    pub fn insert_keys(&mut self, keys: &[NewKey]) -> Result<Vec<i64>, StoreError> {
+        self.write(|tx| {
+            let mut ids = Vec::with_capacity(keys.len());
+            for k in keys {
+                tx.execute(
+                    "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key,
                     token_serial, token_label, cka_id, cka_label, state, origin,
                     created, published, active, inactive, removed, destroyed)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
                     ?14, ?15, ?16, ?17, ?18, ?19)",
-                params![
-                    k.zone,
-                    k.key_tag,
-                    k.role.as_str(),
-                    k.algorithm,
-                    k.bits,
-                    k.flags,
-                    k.public_key,
-                    k.token_serial,
-                    k.token_label,
-                    k.cka_id,
-                    k.cka_label,
-                    k.state.as_str(),
-                    k.origin.as_str(),
-                    k.timings.created.map(Timestamp::unix),
-                    k.timings.published.map(Timestamp::unix),
-                    k.timings.active.map(Timestamp::unix),
-                    k.timings.inactive.map(Timestamp::unix),
-                    k.timings.removed.map(Timestamp::unix),
-                    k.timings.destroyed.map(Timestamp::unix),
-                ],
-            )
-            .map_err(sq)?;
-            ids.push(tx.last_insert_rowid());
-        }
-        tx.commit().map_err(sq)?;
-        Ok(ids)
+                    params![
+                        k.zone,
+                        k.key_tag,
+                        k.role.as_str(),
+                        k.algorithm,
+                        k.bits,
+                        k.flags,
+                        k.public_key,
+                        k.token_serial,
+                        k.token_label,
+                        k.cka_id,
+                        k.cka_label,
+                        k.state.as_str(),
+                        k.origin.as_str(),
+                        k.timings.created.map(Timestamp::unix),
+                        k.timings.published.map(Timestamp::unix),
+                        k.timings.active.map(Timestamp::unix),
+                        k.timings.inactive.map(Timestamp::unix),
+                        k.timings.removed.map(Timestamp::unix),
+                        k.timings.destroyed.map(Timestamp::unix),
+                    ],
+                )?;
+                ids.push(tx.last_insert_rowid());
+            }
+            Ok(ids)
+        })
     }
 
     /// Changes a key's state and timings, but only if it is still in the
@@ -400,17 +412,8 @@ impl Keystore {
         new: KeyState,
         timings: &Timings,
     ) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
-        let n = tx
-            .execute(
+        self.write(|tx| {
+            let n = tx.execute(
                 "UPDATE keys SET state = ?1, published = ?2, active = ?3, inactive = ?4,
                     removed = ?5, destroyed = ?6
                  WHERE id = ?7 AND state = ?8",
@@ -424,10 +427,9 @@ impl Keystore {
                     id,
                     expected.as_str(),
                 ],
-            )
-            .map_err(sq)?;
-        tx.commit().map_err(sq)?;
-        Ok(n == 1)
+            )?;
+            Ok(n == 1)
+        })
     }
 
     /// All keys, or the keys of one zone, ordered by zone, role, creation.
@@ -485,38 +487,29 @@ impl Keystore {
     /// Remembers the audit log's head after an append.
     pub fn set_audit_head(&mut self, seq: u64, hash: &str) -> Result<(), StoreError> {
         let value = format!("{seq} {hash}");
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
-        // Never move the head backwards: a slower process may finish later.
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT value FROM meta WHERE name = 'audit_head'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sq)?;
-        let current_seq = current
-            .as_deref()
-            .and_then(|v| v.split(' ').next())
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-        if seq > current_seq {
-            tx.execute(
-                "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
+        self.write(|tx| {
+            // Never move the head backwards: a slower process may finish later.
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE name = 'audit_head'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let current_seq = current
+                .as_deref()
+                .and_then(|v| v.split(' ').next())
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+            if seq > current_seq {
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![value],
-            )
-            .map_err(sq)?;
-        }
-        tx.commit().map_err(sq)
+                    params![value],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// The audit head last recorded, if any.
