@@ -859,3 +859,81 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
         );
     }
 }
+
+/// `dnsseal verify --ds`: the parent's DS must lead to a key that signs
+/// the DNSKEY RRset.
+#[test]
+fn verify_checks_the_parents_ds_against_the_signing_ksk() {
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    p.run(&["sign", "example.zone", "-o", "example"]).ok();
+    let ds = p
+        .run(&["keys", "ds", "example", "--digest", "sha256,sha384"])
+        .ok();
+    std::fs::write(p.file("good.ds"), &ds).unwrap();
+    p.run(&[
+        "verify",
+        "example.zone.signed",
+        "-o",
+        "example",
+        "--ds",
+        "good.ds",
+    ])
+    .ok();
+    // A DS whose digest is off leads nowhere.
+    let line = ds.lines().next().unwrap();
+    let digest = line
+        .split(';')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(7)
+        .unwrap();
+    let flipped = format!(
+        "{}{}",
+        if digest.starts_with('0') { "1" } else { "0" },
+        &digest[1..]
+    );
+    std::fs::write(p.file("bad.ds"), line.replace(digest, &flipped)).unwrap();
+    let err = p
+        .run(&[
+            "verify",
+            "example.zone.signed",
+            "-o",
+            "example",
+            "--ds",
+            "bad.ds",
+        ])
+        .fails(11);
+    assert!(err.contains("no DS of the parent matches"), "{err}");
+    // An extra DS beside a good one (a double-DS rollover) is only a warning.
+    std::fs::write(
+        p.file("both.ds"),
+        format!("{ds}{}\n", line.replace(digest, &flipped)),
+    )
+    .unwrap();
+    let r = p.run(&[
+        "verify",
+        "example.zone.signed",
+        "-o",
+        "example",
+        "--ds",
+        "both.ds",
+    ]);
+    assert!(
+        r.stderr.contains("fine during a KSK rollover"),
+        "{}",
+        r.stderr
+    );
+    r.ok();
+}

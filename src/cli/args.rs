@@ -70,6 +70,11 @@ pub struct VerifyArgs {
     /// Zone origin.
     #[arg(short = 'o', long = "origin", value_name = "ORIGIN")]
     pub origin: String,
+    /// DS records the parent publishes (a file with DS lines, e.g. from
+    /// `dnsseal keys ds`): at least one must match a KSK/CSK of the zone
+    /// that signs its DNSKEY RRset (others draw a warning).
+    #[arg(long, value_name = "FILE")]
+    pub ds: Option<PathBuf>,
 }
 
 /// `-N` of `sign`.

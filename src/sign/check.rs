@@ -28,6 +28,9 @@ pub struct Report {
     pub rrsets_checked: usize,
     pub signatures_checked: usize,
     pub denial: String,
+    /// SEP keys whose signature over the DNSKEY RRset verifies: the keys a
+    /// parent's DS may point at.
+    pub dnskey_signers: Vec<Dnskey>,
 }
 
 struct Sig<'a> {
@@ -171,6 +174,26 @@ pub fn check_zone(
                     display_name(owner),
                     type_name(set.rtype)
                 ));
+            }
+        }
+    }
+
+    // Which SEP keys really sign the DNSKEY RRset (for DS checks).
+    if let (Some(set), Some(candidates)) = (
+        rrset_of(apex, rtype::DNSKEY),
+        sigs.get(&(apex.to_vec(), rtype::DNSKEY)),
+    ) {
+        for s in candidates {
+            let tag = u16::from_be_bytes([s.rdata[16], s.rdata[17]]);
+            if check_sig(s, apex, &set, &keys, apex, now, true).is_ok() {
+                for k in keys
+                    .iter()
+                    .filter(|k| k.is_sep() && k.key_tag() == tag && k.algorithm == s.rdata[2])
+                {
+                    if !report.dnskey_signers.contains(k) {
+                        report.dnskey_signers.push(k.clone());
+                    }
+                }
             }
         }
     }
