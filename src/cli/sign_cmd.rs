@@ -283,7 +283,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         RrSet {
             rtype: rtype::DNSKEY,
             ttl: dnskey_ttl,
-            rdatas: dnskeys,
+            rdatas: crate::zone::model::Rdatas::from_sorted(dnskeys.iter().map(Vec::as_slice)),
             source: Source::default(),
             rrsigs: Vec::new(),
         },
@@ -359,7 +359,10 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
                     rdatas.sort();
                     rdatas.dedup();
                     if previous_sets
-                        .insert(key.clone(), rrset_digest(ttl, &rdatas))
+                        .insert(
+                            key.clone(),
+                            rrset_digest(ttl, rdatas.iter().map(Vec::as_slice)),
+                        )
                         .is_some()
                     {
                         split.insert(key);
@@ -413,7 +416,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
                 .unwrap_or_default();
             let unchanged = !candidates.is_empty()
                 && previous_sets.get(&(node.owner.clone(), set.rtype))
-                    == Some(&rrset_digest(set.ttl, &set.rdatas));
+                    == Some(&rrset_digest(set.ttl, set.rdatas.iter()));
             let mut kept_here = 0;
             for &k in signers {
                 let key = &engine_keys[k];
@@ -625,7 +628,7 @@ fn rrsig_type_covered(rdata: &[u8]) -> u16 {
 
 /// SHA-256 over an RRset's TTL and canonical RDATA, to tell whether it
 /// changed since the previous signing.
-fn rrset_digest(ttl: u32, rdatas: &[Vec<u8>]) -> [u8; 32] {
+fn rrset_digest<'a>(ttl: u32, rdatas: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(ttl.to_be_bytes());

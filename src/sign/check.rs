@@ -114,7 +114,7 @@ pub fn check_zone(
         Some(RrSet {
             rtype: t,
             ttl: recs.iter().map(|r| r.ttl).min().unwrap_or(0),
-            rdatas,
+            rdatas: crate::zone::model::Rdatas::from_sorted(rdatas.iter().map(Vec::as_slice)),
             source: recs[0].origin,
             rrsigs: Vec::new(),
         })
@@ -207,7 +207,12 @@ pub fn check_zone(
         }
         Some(p) => {
             report.denial = "NSEC3".into();
-            check_nsec3(&zone, &by_type, &p.rdatas[0], &mut report);
+            check_nsec3(
+                &zone,
+                &by_type,
+                p.rdatas.first().unwrap_or(&[]),
+                &mut report,
+            );
         }
     }
     Ok(report)

@@ -232,7 +232,7 @@ pub fn rrsig_prefix(
 /// The RRset in canonical form and order (RFC 4034 §6.2, §6.3), as it
 /// follows the RRSIG RDATA in the signed data.
 pub fn append_rrset(msg: &mut Vec<u8>, owner: &[u8], set: &RrSet) {
-    for rdata in &set.rdatas {
+    for rdata in set.rdatas.iter() {
         msg.extend_from_slice(owner);
         msg.extend_from_slice(&set.rtype.to_be_bytes());
         msg.extend_from_slice(&CLASS_IN.to_be_bytes());
@@ -294,7 +294,7 @@ mod tests {
         let set = RrSet {
             rtype: 1,
             ttl: 300,
-            rdatas: vec![vec![192, 0, 2, 1]],
+            rdatas: crate::zone::model::Rdatas::one(&[192, 0, 2, 1]),
             source: Source::default(),
             rrsigs: Vec::new(),
         };
@@ -364,7 +364,7 @@ mod tests {
         let set = RrSet {
             rtype: 1,
             ttl: 3600,
-            rdatas: vec![vec![192, 0, 2, 1]],
+            rdatas: crate::zone::model::Rdatas::one(&[192, 0, 2, 1]),
             source: Source::default(),
             rrsigs: Vec::new(),
         };

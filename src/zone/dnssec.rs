@@ -9,7 +9,7 @@
 use data_encoding::BASE32HEX_NOPAD;
 use sha1::{Digest, Sha1};
 
-use super::model::{Node, NodeKind, RrSet, Zone};
+use super::model::{Node, NodeKind, Rdatas, RrSet, Zone};
 use super::rr::{self, rtype, Source};
 
 /// NSEC3 parameters (RFC 5155 §3.1; hash algorithm 1, SHA-1, is the only one).
@@ -107,7 +107,7 @@ pub fn add_nsec_chain(zone: &mut Zone) {
             RrSet {
                 rtype: rtype::NSEC,
                 ttl,
-                rdatas: vec![rdata],
+                rdatas: Rdatas::one(&rdata),
                 source: Source::default(),
                 rrsigs: Vec::new(),
             },
@@ -202,7 +202,7 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) ->
             rrset: RrSet {
                 rtype: rtype::NSEC3,
                 ttl,
-                rdatas: vec![rdata],
+                rdatas: Rdatas::one(&rdata),
                 source: Source::default(),
                 rrsigs: Vec::new(),
             },
@@ -219,7 +219,7 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) ->
         RrSet {
             rtype: rtype::NSEC3PARAM,
             ttl: param_ttl,
-            rdatas: vec![param],
+            rdatas: Rdatas::one(&param),
             source: Source::default(),
             rrsigs: Vec::new(),
         },

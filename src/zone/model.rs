@@ -31,13 +31,97 @@ pub const DNSSEC_TYPES: [u16; 7] = [
     rtype::CDNSKEY,
 ];
 
+/// The RDATA of an RRset, in one buffer: each item is a 16-bit length and
+/// the octets. A zone of 100k names has some 300k of them; one allocation
+/// per RRset instead of one per record keeps big zones small in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rdatas {
+    buf: Vec<u8>,
+    /// Where the last item starts (for the de-duplication while building).
+    last: usize,
+}
+
+impl Rdatas {
+    /// One RDATA item.
+    pub fn one(rdata: &[u8]) -> Self {
+        let mut r = Rdatas::default();
+        r.push(rdata);
+        r
+    }
+
+    /// Items already sorted and de-duplicated.
+    pub fn from_sorted<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut r = Rdatas::default();
+        for i in items {
+            r.push(i);
+        }
+        r
+    }
+
+    pub fn push(&mut self, rdata: &[u8]) {
+        self.last = self.buf.len();
+        // RDATA is at most 65535 octets (checked when parsed).
+        self.buf
+            .extend_from_slice(&(rdata.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        self.buf.extend_from_slice(rdata);
+    }
+
+    pub fn iter(&self) -> RdataIter<'_> {
+        RdataIter { buf: &self.buf }
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn first(&self) -> Option<&[u8]> {
+        self.iter().next()
+    }
+
+    pub fn last(&self) -> Option<&[u8]> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        self.buf.get(self.last + 2..)
+    }
+
+    /// The first item, to change in place (the SOA serial).
+    pub fn first_mut(&mut self) -> Option<&mut [u8]> {
+        let len = usize::from(u16::from_be_bytes([*self.buf.first()?, *self.buf.get(1)?]));
+        self.buf.get_mut(2..2 + len)
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+}
+
+/// The items of [`Rdatas`].
+pub struct RdataIter<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Iterator for RdataIter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let len = usize::from(u16::from_be_bytes([*self.buf.first()?, *self.buf.get(1)?]));
+        let item = self.buf.get(2..2 + len)?;
+        self.buf = &self.buf[2 + len..];
+        Some(item)
+    }
+}
+
 /// The records of one name and type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RrSet {
     pub rtype: u16,
     pub ttl: u32,
     /// Canonical RDATA, sorted and without duplicates (RFC 4034 §6.3).
-    pub rdatas: Vec<Vec<u8>>,
+    pub rdatas: Rdatas,
     pub source: Source,
     /// RRSIG RDATA over this RRset (filled in by the signer).
     pub rrsigs: Vec<Vec<u8>>,
@@ -130,7 +214,6 @@ impl Zone {
         self.apex()
             .rrset(rtype::SOA)
             .and_then(|r| r.rdatas.first())
-            .map(Vec::as_slice)
             .unwrap_or(&[])
     }
 
@@ -204,7 +287,7 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
             let mut set = RrSet {
                 rtype: t,
                 ttl,
-                rdatas: vec![rdata],
+                rdatas: Rdatas::one(&rdata),
                 source,
                 rrsigs: Vec::new(),
             };
@@ -223,8 +306,8 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
                     mixed = true;
                     set.ttl = set.ttl.min(r.ttl);
                 }
-                if set.rdatas.last() != Some(&r.rdata) {
-                    set.rdatas.push(r.rdata);
+                if set.rdatas.last() != Some(r.rdata.as_slice()) {
+                    set.rdatas.push(&r.rdata);
                 }
             }
             if mixed {
@@ -425,4 +508,29 @@ pub fn display_name(wire: &[u8]) -> String {
 /// The mnemonic of a type (TYPEnnn for unknown ones).
 pub fn type_name(t: u16) -> String {
     domain::base::iana::Rtype::from_int(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rdatas_keep_items_in_order_in_one_buffer() {
+        let mut r = Rdatas::default();
+        assert!(r.is_empty() && r.first().is_none() && r.last().is_none());
+        r.push(&[1, 2, 3]);
+        r.push(&[]);
+        r.push(&[9; 300]);
+        assert_eq!(r.len(), 3);
+        let items: Vec<&[u8]> = r.iter().collect();
+        assert_eq!(items, vec![&[1u8, 2, 3][..], &[][..], &[9u8; 300][..]]);
+        assert_eq!(r.last(), Some(&[9u8; 300][..]));
+        r.first_mut().unwrap()[0] = 7;
+        assert_eq!(r.first(), Some(&[7u8, 2, 3][..]));
+        assert_eq!(Rdatas::from_sorted(items_of(&r)), r);
+    }
+
+    fn items_of(r: &Rdatas) -> Vec<&[u8]> {
+        r.iter().collect()
+    }
 }

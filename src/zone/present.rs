@@ -98,7 +98,7 @@ pub fn name_text(wire: &[u8]) -> String {
 pub fn write_node(out: &mut impl Write, node: &Node) -> io::Result<()> {
     let owner = name_text(&node.owner);
     for set in &node.rrsets {
-        for rdata in &set.rdatas {
+        for rdata in set.rdatas.iter() {
             write_record(out, &owner, set.ttl, set.rtype, rdata)?;
         }
         for sig in &set.rrsigs {
