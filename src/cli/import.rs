@@ -22,7 +22,7 @@ use crate::clock::Timestamp;
 use crate::keystore::{KeyState, NewKey, Origin, Role};
 use crate::sign::{self, TokenInput};
 use crate::token::{EcCurve, ImportKey, SignMechanism};
-use crate::zone::dnskey::rsa_components;
+use crate::zone::dnskey::{rsa_components, strip_leading_zeros};
 use crate::zone::{Algorithm, Dnskey, ZoneName};
 
 /// A parsed `K*.private` file: the algorithm, the key, and BIND's timing
@@ -314,7 +314,8 @@ fn read_private_file(path: &Path, dnskey: &Dnskey) -> anyhow::Result<BindPrivate
             } = &key
             {
                 let matches = rsa_components(&dnskey.public_key).is_some_and(|(e, n)| {
-                    strip(e) == strip(public_exponent) && strip(n) == strip(modulus)
+                    strip_leading_zeros(e) == strip_leading_zeros(public_exponent)
+                        && strip_leading_zeros(n) == strip_leading_zeros(modulus)
                 });
                 if !matches {
                     return Err(bad(
@@ -373,9 +374,4 @@ fn read_private_file(path: &Path, dnskey: &Dnskey) -> anyhow::Result<BindPrivate
         publish: time("Publish")?,
         activate: time("Activate")?,
     })
-}
-
-fn strip(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    &b[start..]
 }

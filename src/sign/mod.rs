@@ -13,7 +13,7 @@ pub mod engine;
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use crate::zone::dnskey::rsa_components;
+use crate::zone::dnskey::{modulus_bits, rsa_components};
 use crate::zone::Algorithm;
 
 /// DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1).
@@ -93,14 +93,6 @@ pub fn verify(algorithm: Algorithm, public_key: &[u8], message: &[u8], sig: &[u8
         Algorithm::Ed25519 => UnparsedPublicKey::new(&signature::ED25519, public_key)
             .verify(message, sig)
             .is_ok(),
-    }
-}
-
-fn modulus_bits(n: &[u8]) -> usize {
-    let start = n.iter().position(|&b| b != 0).unwrap_or(n.len());
-    match n.get(start) {
-        Some(&top) => (n.len() - start) * 8 - top.leading_zeros() as usize,
-        None => 0,
     }
 }
 

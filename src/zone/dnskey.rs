@@ -106,9 +106,19 @@ pub fn rsa_components(public_key: &[u8]) -> Option<(&[u8], &[u8])> {
     Some(rest.split_at(len))
 }
 
-fn strip_leading_zeros(b: &[u8]) -> &[u8] {
+/// A big-endian integer without its leading zero octets.
+pub fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     &b[start..]
+}
+
+/// Size in bits of a big-endian RSA modulus.
+pub fn modulus_bits(n: &[u8]) -> u32 {
+    let n = strip_leading_zeros(n);
+    match n.first() {
+        Some(&top) => (n.len() as u32) * 8 - top.leading_zeros(),
+        None => 0,
+    }
 }
 
 /// Checks that a public key field has the shape its algorithm requires.
@@ -175,13 +185,7 @@ impl Dnskey {
         match Algorithm::from_number(self.algorithm) {
             Some(a) if a.fixed_bits().is_some() => a.fixed_bits().unwrap_or(0),
             _ => rsa_components(&self.public_key)
-                .map(|(_, n)| {
-                    let n = strip_leading_zeros(n);
-                    match n.first() {
-                        Some(&top) => (n.len() as u32) * 8 - top.leading_zeros(),
-                        None => 0,
-                    }
-                })
+                .map(|(_, n)| modulus_bits(n))
                 .unwrap_or(0),
         }
     }

@@ -326,30 +326,21 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
     }
 
     // The apex and its SOA.
+    let no_soa = || ZoneError {
+        file: parsed
+            .files
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        line: 0,
+        message: format!("no SOA record at the apex {origin}"),
+    };
     if nodes.first().map(|n| n.owner != apex).unwrap_or(true) {
-        return Err(ZoneError {
-            file: parsed
-                .files
-                .first()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            line: 0,
-            message: format!("no SOA record at the apex {origin}"),
-        });
+        return Err(no_soa());
     }
     nodes[0].kind = NodeKind::Apex;
     match nodes[0].rrset(rtype::SOA) {
-        None => {
-            return Err(ZoneError {
-                file: parsed
-                    .files
-                    .first()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                line: 0,
-                message: format!("no SOA record at the apex {origin}"),
-            })
-        }
+        None => return Err(no_soa()),
         Some(soa) if soa.rdatas.len() > 1 => {
             return Err(parsed.error(
                 soa.source,
