@@ -10,6 +10,7 @@
 //! | [`token`]  | the only code that talks PKCS#11 (through `cryptoki`)            |
 //! | [`keystore`] | durable key records in SQLite: handles and attributes only     |
 //! | [`zone`]   | DNS data: names, DNSKEY RDATA, key tags, DS digests              |
+//! | [`policy`] | per-zone policy and the rollover state machine (RFC 7583)   |
 //! | [`audit`]  | the append-only, hash-chained audit log                         |
 //! | [`clock`]  | the one place that says what time it is (`--now`)                |
 //! | [`cli`]    | wires the modules together for the `dnsseal` command            |
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod keystore;
+pub mod policy;
 pub mod sign;
 pub mod token;
 pub mod zone;

@@ -53,7 +53,7 @@ pub enum Outcome {
 
 /// What an operation tells the log; the log adds sequence, time, operator
 /// and the chain.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub command: String,
     pub zone: Option<String>,
@@ -170,14 +170,16 @@ pub fn append(
         .open(path)
         .map_err(io)?;
     file.lock().map_err(io)?;
-    let result = append_locked(path, &mut file, at, event, known_head);
+    let result = append_locked(path, &mut file, at, event, known_head, false);
     let _ = file.unlock();
     result
 }
 
-fn append_locked(
+/// Appends an event from the keystore's outbox unless the log already
+/// holds it after `known_head` (the previous run wrote it and was stopped
+/// before it could clear the outbox): each outbox event lands exactly once.
+pub fn append_once(
     path: &Path,
-    file: &mut File,
     at: Timestamp,
     event: &Event,
     known_head: Option<&Head>,
@@ -186,9 +188,57 @@ fn append_locked(
         path: path.to_path_buf(),
         source,
     };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    file.lock().map_err(io)?;
+    let result = append_locked(path, &mut file, at, event, known_head, true);
+    let _ = file.unlock();
+    result
+}
+
+fn same_event(r: &Record, at: Timestamp, e: &Event) -> bool {
+    r.time == at.rfc3339()
+        && r.command == e.command
+        && r.zone == e.zone
+        && r.key_tag == e.key_tag
+        && r.key_id == e.key_id
+        && r.old_state == e.old_state
+        && r.new_state == e.new_state
+        && (r.outcome == Outcome::Failed) == e.failed
+        && r.detail == e.detail
+}
+
+fn append_locked(
+    path: &Path,
+    file: &mut File,
+    at: Timestamp,
+    event: &Event,
+    known_head: Option<&Head>,
+    once: bool,
+) -> Result<Head, AuditError> {
+    let io = |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     let checked = verify_reader(BufReader::new(&mut *file)).map_err(io)?;
     let records = sound(path, checked, known_head)?;
+    if once {
+        let after = known_head.map_or(0, |h| h.seq);
+        if let Some(r) = records
+            .iter()
+            .find(|r| r.seq > after && same_event(r, at, event))
+        {
+            return Ok(Head {
+                seq: r.seq,
+                hash: r.hash.clone(),
+            });
+        }
+    }
     let (seq, prev) = match records.last() {
         None => (1, GENESIS.to_string()),
         Some(r) => (r.seq + 1, r.hash.clone()),

@@ -58,6 +58,12 @@ pub enum Command {
     Audit(AuditCommand),
     /// Sign a zone file with the keys the keystore says are in use.
     Sign(SignArgs),
+    /// Show, set and run the per-zone key and signing policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Roll keys step by step, each step no earlier than caches allow.
+    #[command(subcommand)]
+    Rollover(RolloverCommand),
     /// Check a signed zone: every signature, the DNSKEY RRset, the NSEC or
     /// NSEC3 chain. Needs no token and no configuration.
     Verify(VerifyArgs),
@@ -114,22 +120,21 @@ pub struct SignArgs {
     /// Signature inception [default: one hour ago].
     #[arg(short = 's', long = "start", value_name = "TIME")]
     pub start: Option<String>,
-    /// Signature expiration [default: 30 days from now].
+    /// Signature expiration [default: the zone policy's signature-validity
+    /// from now, or 30 days without a policy].
     #[arg(short = 'e', long = "end", value_name = "TIME")]
     pub end: Option<String>,
-    /// Spread expirations over this many seconds before the end time.
-    #[arg(
-        short = 'j',
-        long = "jitter",
-        value_name = "SECONDS",
-        default_value_t = 0
-    )]
-    pub jitter: u32,
+    /// Spread expirations over this many seconds before the end time
+    /// [default: the policy's signature-jitter, or 0].
+    #[arg(short = 'j', long = "jitter", value_name = "SECONDS")]
+    pub jitter: Option<u32>,
     /// Refresh interval: kept signatures expiring sooner than this are
-    /// replaced [default: a quarter of the validity period].
+    /// replaced [default: the policy's signature-refresh, or a quarter of
+    /// the validity period].
     #[arg(short = 'i', long = "interval", value_name = "SECONDS")]
     pub interval: Option<u32>,
-    /// Authenticated denial with NSEC3 instead of NSEC.
+    /// Authenticated denial with NSEC3 instead of NSEC [default: what the
+    /// zone's policy says, else NSEC].
     #[arg(long)]
     pub nsec3: bool,
     /// NSEC3 salt in hex, or '-' for none [default: none, RFC 9276].
@@ -148,7 +153,8 @@ pub struct SignArgs {
     /// Token sessions signing in parallel [default: CPU count, capped by the profile].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// TTL of the DNSKEY RRset [default: the SOA MINIMUM].
+    /// TTL of the DNSKEY, CDS and CDNSKEY RRsets [default: the policy's
+    /// dnskey-ttl, or the SOA MINIMUM without a policy].
     #[arg(long, value_name = "SECONDS")]
     pub dnskey_ttl: Option<u32>,
     /// Do not verify signatures on the host (for measurement, or when the
@@ -423,4 +429,150 @@ pub struct AuditExportArgs {
     /// Write to FILE (atomically) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the policy in force for a zone (the defaults, if none was set).
+    Show(PolicyShowArgs),
+    /// Check a policy file and make it the zone's policy (audited).
+    #[command(after_long_help = "\
+The file is TOML; fields left out take the defaults that `dnsseal policy
+show --defaults` prints with their documentation.
+
+Example:
+  dnsseal policy show --defaults > example.com.policy
+  $EDITOR example.com.policy
+  dnsseal policy set example.com example.com.policy")]
+    Set(PolicySetArgs),
+    /// Advance every zone with a policy to what is safe now: create keys,
+    /// start rollovers when keys reach their lifetime, run every rollover
+    /// step whose time has come. For cron or a systemd timer, followed by
+    /// `dnsseal sign`.
+    #[command(after_long_help = "\
+A step that needs the parent (ds-seen) is not taken here: confirm it with
+`dnsseal rollover ds-seen ZONE` once the parent serves the new DS RRset.
+Sign the zone after every run that changed something: waits count from
+the first signing that carries a change.
+
+Example (crontab):
+  17 * * * *  cd /srv/dnsseal && dnsseal policy run && dnsseal sign db.example -o example.com -N unixtime")]
+    Run(PolicyRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyShowArgs {
+    /// Zone name (omit with --defaults).
+    #[arg(required_unless_present = "defaults")]
+    pub zone: Option<String>,
+    /// Print the shipped defaults with their documentation.
+    #[arg(long)]
+    pub defaults: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicySetArgs {
+    /// Zone name.
+    pub zone: String,
+    /// Policy file (TOML).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyRunArgs {
+    /// Zones to advance [default: every zone with a policy].
+    pub zones: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloverCommand {
+    /// ZSK rollover: pre-publication (start, activate, finish) or
+    /// double-signature (start, finish).
+    Zsk(RolloverArgs),
+    /// KSK rollover: double-ksk (start, submit, ds-seen, finish), double-ds
+    /// (start, ds-seen, swap, withdraw, ds-seen), double-rrset (start,
+    /// ds-seen, finish, ds-seen) or rfc5011 (start, submit, ds-seen,
+    /// revoke, finish).
+    Ksk(RolloverArgs),
+    /// CSK rollover: start, submit, ds-seen, finish.
+    Csk(RolloverArgs),
+    /// Algorithm rollover (RFC 6781 §4.1.4): start, publish, submit,
+    /// ds-seen, retire, finish.
+    Algorithm(AlgorithmRolloverArgs),
+    /// Emergency rollover of a compromised key: the standby (or a new) key
+    /// takes over at once; `finish` removes the compromised key once
+    /// caches allow.
+    Emergency(EmergencyArgs),
+    /// Take the zone insecure: CDS/CDNSKEY delete form (RFC 8078), then
+    /// ds-seen, then finish.
+    Insecure(RolloverArgs),
+    /// Confirm that the parent's servers publish the DS RRset the zone asks
+    /// for (the next step of a rollover, or a first DS).
+    #[command(name = "ds-seen")]
+    DsSeen(ZoneArg),
+    /// Print the timeline of the zone's rollover: each step done, each step
+    /// to come with its earliest time and the wait it comes from; and the
+    /// next rollovers the policy's key lifetimes call for.
+    Plan(ZoneArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ZoneArg {
+    /// Zone name.
+    pub zone: String,
+}
+
+/// Steps are named; `next` means whichever step comes next.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+A step asked for before its earliest safe time is refused (exit 10) with
+the wait that is not over, the time it ends and the TTL it comes from.
+--force runs it anyway; it is audited as forced. Sign the zone after
+every step: waits count from the first signing that carries a change.
+
+Examples:
+  dnsseal rollover zsk example.com start
+  dnsseal rollover zsk example.com next
+  dnsseal rollover ksk example.com start --method double-ds
+  dnsseal rollover plan example.com")]
+pub struct RolloverArgs {
+    /// Zone name.
+    pub zone: String,
+    /// The step: start, next, or the name of the next step.
+    #[arg(default_value = "next")]
+    pub step: String,
+    /// Method (on start) [default: the zone policy's].
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Run the step even before its safe time (audited as forced).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AlgorithmRolloverArgs {
+    #[command(flatten)]
+    pub common: RolloverArgs,
+    /// The new algorithm (on start) [default: the zone policy's].
+    #[arg(long, value_name = "ALG")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EmergencyArgs {
+    #[command(flatten)]
+    pub common: RolloverArgs,
+    /// The role of the compromised key (on start).
+    #[arg(long, value_enum)]
+    pub role: Option<EmergencyRole>,
+    /// Key tag of the compromised key [default: the one active key of the role].
+    #[arg(long, short = 't')]
+    pub tag: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EmergencyRole {
+    Zsk,
+    Ksk,
+    Csk,
 }

@@ -56,6 +56,9 @@ pub struct Context {
     pub command: String,
     /// The token lock, held from the first token use to the end of the run.
     token_lock: std::cell::RefCell<Option<std::fs::File>>,
+    /// The user PIN once read (DNSSEAL_PIN is cleared after the first read;
+    /// a run that logs in twice asks once).
+    pin: std::cell::RefCell<Option<SecretString>>,
 }
 
 impl Context {
@@ -83,6 +86,7 @@ impl Context {
             quiet: cli.quiet,
             command: command_name(&cli.command),
             token_lock: std::cell::RefCell::new(None),
+            pin: std::cell::RefCell::new(None),
         })
     }
 
@@ -131,7 +135,12 @@ impl Context {
 
     /// The user PIN from the usual sources.
     pub fn user_pin(&self) -> anyhow::Result<SecretString> {
-        pin::read(self.pin_file.as_deref(), pin::USER_PIN_VAR, "User PIN: ")
+        if let Some(p) = self.pin.borrow().as_ref() {
+            return Ok(p.clone());
+        }
+        let p = pin::read(self.pin_file.as_deref(), pin::USER_PIN_VAR, "User PIN: ")?;
+        *self.pin.borrow_mut() = Some(p.clone());
+        Ok(p)
     }
 
     /// Finds the token and logs in.
@@ -150,7 +159,33 @@ impl Context {
     /// operation that cannot be audited must not happen.
     pub fn check_audit(&self, cfg: &Config, ks: &Keystore) -> anyhow::Result<()> {
         let known = known_head(ks)?;
-        Ok(audit::check(&cfg.audit_log, known.as_ref())?)
+        audit::check(&cfg.audit_log, known.as_ref())?;
+        if !ks.outbox()?.is_empty() {
+            self.flush_outbox(cfg, &mut self.keystore(cfg)?)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the audit events that the keystore committed with a change
+    /// into the log, each exactly once (also those of a run that was
+    /// stopped between its commit and its log write).
+    pub fn flush_outbox(&self, cfg: &Config, ks: &mut Keystore) -> anyhow::Result<()> {
+        for (id, at, text) in ks.outbox()? {
+            let event: Event = serde_json::from_str(&text)
+                .with_context(|| format!("keystore audit outbox entry {id} is unreadable"))?;
+            let known = known_head(ks)?;
+            let head = audit::append_once(&cfg.audit_log, at, &event, known.as_ref())?;
+            ks.outbox_done(id, head.seq, &head.hash)?;
+        }
+        Ok(())
+    }
+
+    /// An audit event as the keystore's outbox holds it.
+    pub fn outbox_event(&self, event: &Event) -> (Timestamp, String) {
+        (
+            self.now(),
+            serde_json::to_string(event).unwrap_or_else(|_| event.detail.clone()),
+        )
     }
 
     /// Appends an audit record and remembers the new head in the keystore.
@@ -225,6 +260,24 @@ fn command_name(c: &super::Command) -> String {
             K::Reconcile(_) => "keys reconcile",
         },
         C::Sign(_) => "sign",
+        C::Policy(p) => match p {
+            super::args::PolicyCommand::Show(_) => "policy show",
+            super::args::PolicyCommand::Set(_) => "policy set",
+            super::args::PolicyCommand::Run(_) => "policy run",
+        },
+        C::Rollover(r) => {
+            use super::args::RolloverCommand as R;
+            match r {
+                R::Zsk(_) => "rollover zsk",
+                R::Ksk(_) => "rollover ksk",
+                R::Csk(_) => "rollover csk",
+                R::Algorithm(_) => "rollover algorithm",
+                R::Emergency(_) => "rollover emergency",
+                R::Insecure(_) => "rollover insecure",
+                R::DsSeen(_) => "rollover ds-seen",
+                R::Plan(_) => "rollover plan",
+            }
+        }
         C::Verify(_) => "verify",
         C::Audit(a) => match a {
             A::Verify(_) => "audit verify",

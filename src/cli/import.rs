@@ -16,7 +16,9 @@ use zeroize::Zeroizing;
 
 use super::args::ImportArgs;
 use super::context::{confirm, Context, Failure};
-use super::keys::{dnskey_public_key, initial_state, key_spec, parse_zone, timings_for};
+use super::keys::{
+    dnskey_public_key, initial_ds, initial_state, key_spec, parse_zone, timings_for,
+};
 use crate::audit::Event;
 use crate::clock::Timestamp;
 use crate::keystore::{KeyState, NewKey, Origin, Role};
@@ -145,8 +147,9 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
                 cka_id: id.clone(),
                 cka_label: label.clone(),
                 state,
+                ds: initial_ds(role, state),
                 origin: Origin::Imported,
-                timings: timings_for(state, now),
+                timings: timings_for(role, state, now),
             }])?;
             Ok(())
         })();

@@ -9,7 +9,7 @@ use super::context::{confirm, Context, Failure};
 use crate::audit::Event;
 use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role, Timings};
+use crate::keystore::{DsState, KeyRecord, KeyState, Keystore, NewKey, Origin, Role, Timings};
 use crate::token::{KeySpec, PublicKey, UserSession};
 use crate::zone::dnskey::{check_public_key, rsa_public_key};
 use crate::zone::{Algorithm, DigestType, Dnskey, ZoneName};
@@ -141,12 +141,24 @@ fn default_state(
     }
 }
 
-pub fn timings_for(state: KeyState, now: Timestamp) -> Timings {
+pub fn timings_for(role: Role, state: KeyState, now: Timestamp) -> Timings {
     Timings {
         created: Some(now),
         published: state.is_published().then_some(now),
         active: (state == KeyState::Active).then_some(now),
+        ds_submitted: initial_ds(role, state).pending().then_some(now),
         ..Timings::default()
+    }
+}
+
+/// A KSK or CSK that goes straight into the zone needs its DS at the
+/// parent: it starts as submitted (CDS/CDNSKEY ask for it, and `dnsseal
+/// keys ds` prints it) until `dnsseal rollover ds-seen` confirms it.
+pub fn initial_ds(role: Role, state: KeyState) -> DsState {
+    if role.is_sep() && state.is_published() {
+        DsState::Submitted
+    } else {
+        DsState::None
     }
 }
 
@@ -250,6 +262,7 @@ fn create_keys(
         .into());
     }
     let zone_s = zone.to_string();
+    recover_pending(ctx, cfg, ks, &session, &token.identity.serial)?;
     let existing: Vec<KeyRecord> = ks
         .keys(Some(&zone_s))?
         .into_iter()
@@ -266,7 +279,9 @@ fn create_keys(
                 .unwrap_or_else(|| default_state(&existing, &planned, role, alg.number()));
             let label = format!("{zone_s} {role} {} {}", alg.mnemonic(), now.compact());
             let (id, dnskey) = generate_unique(
+                ks,
                 &session,
+                &token.identity.serial,
                 cfg.token.profile.cka_id_len,
                 spec,
                 alg,
@@ -275,6 +290,7 @@ fn create_keys(
                 &existing,
                 &new_keys,
                 &mut made_ids,
+                now,
             )?;
             planned.push((role, state));
             new_keys.push(NewKey {
@@ -290,8 +306,9 @@ fn create_keys(
                 cka_id: id,
                 cka_label: label,
                 state,
+                ds: initial_ds(role, state),
                 origin: Origin::Generated,
-                timings: timings_for(state, now),
+                timings: timings_for(role, state, now),
             });
         }
         ks.insert_keys(&new_keys)?;
@@ -299,11 +316,7 @@ fn create_keys(
     })();
     if let Err(e) = result {
         // Nothing recorded them: take the new objects out of the token again.
-        for id in &made_ids {
-            if let Err(d) = session.destroy(id) {
-                tracing::error!(id = %hex::encode(id), "could not remove an unrecorded key pair: {d}");
-            }
-        }
+        forget_objects(ks, &session, &token.identity.serial, &made_ids);
         return Err(e);
     }
     let all = ks.keys(Some(&zone_s))?;
@@ -319,9 +332,15 @@ fn create_keys(
 
 /// Generates a key pair whose key tag clashes with no other key of the
 /// zone (a clash is legal but confuses operators and some validators).
+///
+/// Each CKA_ID is noted in the keystore's journal before the token makes
+/// the pair, so that a run killed before the key is recorded leaves a trace
+/// that [`recover_pending`] cleans up.
 #[allow(clippy::too_many_arguments)]
 fn generate_unique(
+    ks: &mut Keystore,
     session: &UserSession,
+    serial: &str,
     id_len: usize,
     spec: KeySpec,
     alg: Algorithm,
@@ -330,11 +349,13 @@ fn generate_unique(
     existing: &[KeyRecord],
     planned: &[NewKey],
     made_ids: &mut Vec<Vec<u8>>,
+    now: Timestamp,
 ) -> anyhow::Result<(Vec<u8>, Dnskey)> {
     for _ in 0..TAG_ATTEMPTS {
         let id = session.fresh_id(id_len)?;
-        let pk = session.generate(spec, &id, label)?;
+        ks.add_pending(serial, &id, now)?;
         made_ids.push(id.clone());
+        let pk = session.generate(spec, &id, label)?;
         let dnskey = Dnskey::new(alg, role.is_sep(), dnskey_public_key(alg, &pk)?);
         let tag = dnskey.key_tag();
         let clash =
@@ -344,11 +365,144 @@ fn generate_unique(
         }
         tracing::info!(tag, "key tag already used in the zone; drawing another key");
         session.destroy(&id)?;
+        ks.remove_pending(serial, &id)?;
         made_ids.pop();
     }
     Err(anyhow::anyhow!(
         "could not draw a key with an unused key tag in {TAG_ATTEMPTS} attempts"
     ))
+}
+
+/// Generates key pairs in the token for a zone and returns them as records
+/// still to be stored (by the caller, in its own transaction). On an
+/// error every pair made is destroyed again.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_keys(
+    cfg: &Config,
+    ks: &mut Keystore,
+    token: &crate::token::Token<'_>,
+    session: &UserSession,
+    zone: &ZoneName,
+    alg: Algorithm,
+    spec: KeySpec,
+    roles: &[(Role, KeyState)],
+    now: Timestamp,
+) -> anyhow::Result<Vec<NewKey>> {
+    let cap = token.capability(spec)?;
+    if !cap.supported {
+        return Err(crate::token::TokenError::Unsupported {
+            what: format!("{alg} ({spec})"),
+            reason: format!("mechanisms missing: {}", cap.missing.join(", ")),
+        }
+        .into());
+    }
+    let zone_s = zone.to_string();
+    let existing: Vec<KeyRecord> = ks
+        .keys(Some(&zone_s))?
+        .into_iter()
+        .filter(|r| r.state != KeyState::Destroyed)
+        .collect();
+    let mut new_keys: Vec<NewKey> = Vec::new();
+    let mut made_ids: Vec<Vec<u8>> = Vec::new();
+    let serial = token.identity.serial.clone();
+    let result = (|| -> anyhow::Result<()> {
+        for &(role, state) in roles {
+            let label = format!("{zone_s} {role} {} {}", alg.mnemonic(), now.compact());
+            let (id, dnskey) = generate_unique(
+                ks,
+                session,
+                &serial,
+                cfg.token.profile.cka_id_len,
+                spec,
+                alg,
+                role,
+                &label,
+                &existing,
+                &new_keys,
+                &mut made_ids,
+                now,
+            )?;
+            new_keys.push(NewKey {
+                zone: zone_s.clone(),
+                key_tag: dnskey.key_tag(),
+                role,
+                algorithm: alg.number(),
+                bits: dnskey.bits(),
+                flags: dnskey.flags,
+                public_key: dnskey.public_key.clone(),
+                token_serial: serial.clone(),
+                token_label: token.identity.label.clone(),
+                cka_id: id,
+                cka_label: label,
+                state,
+                ds: initial_ds(role, state),
+                origin: Origin::Generated,
+                timings: timings_for(role, state, now),
+            });
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        forget_objects(ks, session, &serial, &made_ids);
+        return Err(e);
+    }
+    Ok(new_keys)
+}
+
+/// Destroys token objects that no record names, and their journal entries.
+pub fn forget_objects(ks: &mut Keystore, session: &UserSession, serial: &str, ids: &[Vec<u8>]) {
+    for id in ids {
+        match session.destroy(id) {
+            Ok(_) => {
+                if let Err(e) = ks.remove_pending(serial, id) {
+                    tracing::error!(id = %hex::encode(id), "could not clear the key journal: {e}");
+                }
+            }
+            Err(d) => {
+                tracing::error!(id = %hex::encode(id), "could not remove an unrecorded key pair: {d}")
+            }
+        }
+    }
+}
+
+/// Cleans up after runs that were stopped between making a key pair and
+/// recording it: pairs that no record names are destroyed (nothing ever
+/// signed with them), and the cleanup is audited.
+pub fn recover_pending(
+    ctx: &Context,
+    cfg: &Config,
+    ks: &mut Keystore,
+    session: &UserSession,
+    serial: &str,
+) -> anyhow::Result<()> {
+    let pending = ks.pending(serial)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let known = ks.keys(None)?;
+    for id in pending {
+        let recorded = known
+            .iter()
+            .any(|k| k.token_serial == serial && k.cka_id == id);
+        let destroyed = if recorded { 0 } else { session.destroy(&id)? };
+        ks.remove_pending(serial, &id)?;
+        if destroyed > 0 {
+            tracing::warn!(id = %hex::encode(&id), "destroyed a key pair of an interrupted run that was never recorded");
+            ctx.audit(
+                cfg,
+                ks,
+                Event {
+                    command: ctx.command.clone(),
+                    key_id: Some(hex::encode(&id)),
+                    detail: format!(
+                        "recovery: destroyed {destroyed} token objects of an interrupted key generation (never recorded, never used)"
+                    ),
+                    ..Event::default()
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn print_table(records: &[KeyRecord]) {

@@ -12,6 +12,7 @@ mod init;
 mod keys;
 mod pin;
 mod reconcile;
+mod rollover;
 mod sign_cmd;
 mod token_cmd;
 
@@ -83,6 +84,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::KeysCommand::Reconcile(a) => reconcile::run(&ctx, a),
         },
         Command::Sign(a) => sign_cmd::run(&ctx, a),
+        Command::Policy(p) => match p {
+            args::PolicyCommand::Show(a) => rollover::policy_show(&ctx, a),
+            args::PolicyCommand::Set(a) => rollover::policy_set(&ctx, a),
+            args::PolicyCommand::Run(a) => rollover::policy_run(&ctx, a),
+        },
+        Command::Rollover(r) => rollover::rollover(&ctx, r),
         Command::Verify(a) => sign_cmd::verify(&ctx, a),
         Command::Audit(a) => match a {
             args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),

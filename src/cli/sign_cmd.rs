@@ -14,6 +14,7 @@ use super::keys::{parse_zone, record_dnskey};
 use crate::audit::Event;
 use crate::clock::Timestamp;
 use crate::keystore::{KeyRecord, KeyState, Role};
+use crate::policy::Policy;
 use crate::sign::engine::{Engine, Job, Signer, SigningKey, Validity};
 use crate::sign::TokenInput;
 use crate::token::{SignMechanism, SignerPool};
@@ -81,29 +82,37 @@ fn rrsig_time(t: Timestamp) -> anyhow::Result<u32> {
 /// The keys of a zone that the keystore says are published and signing.
 struct ZoneKeys {
     published: Vec<KeyRecord>,
-    /// Sign the DNSKEY RRset.
+    /// Sign the DNSKEY, CDS and CDNSKEY RRsets.
     ksks: Vec<KeyRecord>,
     /// Sign everything else.
     zsks: Vec<KeyRecord>,
+    /// Every key of the zone that is not destroyed (for CDS/CDNSKEY).
+    all: Vec<KeyRecord>,
 }
 
 fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::Result<ZoneKeys> {
-    let published: Vec<KeyRecord> = records
+    let all: Vec<KeyRecord> = records
         .into_iter()
-        .filter(|r| r.state.is_published())
+        .filter(|r| r.state != KeyState::Destroyed)
         .collect();
-    let active = |roles: &[Role]| -> Vec<KeyRecord> {
-        published
-            .iter()
-            .filter(|r| r.state == KeyState::Active && roles.contains(&r.role))
+    let published: Vec<KeyRecord> = all
+        .iter()
+        .filter(|r| r.state.is_published())
+        .cloned()
+        .collect();
+    let signing = |roles: &[Role], dnskey: bool| -> Vec<KeyRecord> {
+        all.iter()
+            .filter(|r| r.state.is_signing() && roles.contains(&r.role))
+            // A revoked key signs the DNSKEY RRset only (RFC 5011 §2.1).
+            .filter(|r| dnskey || r.state != KeyState::Revoked)
             .cloned()
             .collect()
     };
-    let ksks = active(&[Role::Ksk, Role::Csk]);
-    let zsks = active(&[Role::Zsk, Role::Csk]);
+    let ksks = signing(&[Role::Ksk, Role::Csk], true);
+    let zsks = signing(&[Role::Zsk, Role::Csk], false);
     if ksks.is_empty() || zsks.is_empty() {
         return Err(Failure::Refused(format!(
-            "{zone} has no active {}: see `dnsseal keys list {zone}`, or create keys with `dnsseal keys create {zone} --role both --algorithm ECDSAP256SHA256`",
+            "{zone} has no active {}: see `dnsseal keys list {zone}`, or create keys with `dnsseal keys create {zone} --role both --algorithm ECDSAP256SHA256` (or `dnsseal policy run {zone}`)",
             if ksks.is_empty() { "KSK or CSK" } else { "ZSK or CSK" }
         ))
         .into());
@@ -125,7 +134,7 @@ fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::
             .into());
         }
     }
-    for k in published.iter() {
+    for k in published.iter().chain(&ksks).chain(&zsks) {
         if k.token_serial != serial {
             return Err(Failure::Refused(format!(
                 "key {} of {zone} lives in token serial {}, not in the configured token {serial}",
@@ -145,7 +154,60 @@ fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::
         published,
         ksks,
         zsks,
+        all,
     })
+}
+
+/// RDATA of the records of one RRset, in wire form.
+type RdataList = Vec<Vec<u8>>;
+
+/// CDS and CDNSKEY RDATA (RFC 7344) while the parent should act on a DS
+/// change: the DS of every key the parent should hold, or the RFC 8078
+/// delete form when it should hold none. Nothing when no change is pending.
+fn cds_rdata(
+    all: &[KeyRecord],
+    origin: &ZoneName,
+    policy: &Policy,
+) -> anyhow::Result<(RdataList, RdataList)> {
+    if !all.iter().any(|k| k.ds.pending()) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let wanted: Vec<&KeyRecord> = all.iter().filter(|k| k.ds.wanted()).collect();
+    if wanted.is_empty() {
+        return Ok((
+            if policy.cds {
+                vec![vec![0, 0, 0, 0, 0]]
+            } else {
+                Vec::new()
+            },
+            if policy.cdnskey {
+                vec![vec![0, 0, 3, 0, 0]]
+            } else {
+                Vec::new()
+            },
+        ));
+    }
+    let digests = policy
+        .digests()
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
+    let mut cds = Vec::new();
+    let mut cdnskey = Vec::new();
+    for k in wanted {
+        let dnskey = k.dnskey();
+        if policy.cds {
+            for d in &digests {
+                cds.push(dnskey.ds(origin, *d).rdata());
+            }
+        }
+        if policy.cdnskey {
+            cdnskey.push(dnskey.rdata());
+        }
+    }
+    cds.sort();
+    cds.dedup();
+    cdnskey.sort();
+    cdnskey.dedup();
+    Ok((cds, cdnskey))
 }
 
 /// An RRset's owner (canonical wire form) and type.
@@ -188,13 +250,37 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     };
     let origin = parse_zone(&origin_text)?;
     let now = ctx.now();
+    let mut ks = ctx.keystore(cfg)?;
+    let zone_s = origin.to_string();
+    // The generation first: a rollover step committed while this run reads
+    // the keys then only makes the record of this signing older (safe).
+    let generation = ks.generation(&zone_s)?;
+    let (policy, has_policy) = match ks.policy(&zone_s)? {
+        Some((text, _)) => (
+            Policy::parse(&text).map_err(|e| Failure::BadInput(format!("{zone_s}: {e}")))?,
+            true,
+        ),
+        None => (Policy::default(), false),
+    };
     let inception = match &args.start {
         Some(s) => parse_time(s, now, now)?,
         None => Timestamp::from_unix(now.unix() - DEFAULT_BACKDATE),
     };
     let expiration = match &args.end {
         Some(e) => parse_time(e, now, inception)?,
-        None => Timestamp::from_unix(now.unix() + DEFAULT_VALIDITY),
+        None => Timestamp::from_unix(
+            now.unix()
+                + if has_policy {
+                    policy.signature_validity.secs()
+                } else {
+                    DEFAULT_VALIDITY
+                },
+        ),
+    };
+    let jitter = match args.jitter {
+        Some(j) => j,
+        None if has_policy => u32::try_from(policy.signature_jitter.secs()).unwrap_or(0),
+        None => 0,
     };
     if expiration <= inception {
         return Err(Failure::BadInput(format!(
@@ -206,14 +292,19 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         return Err(Failure::BadInput(format!("expiration {expiration} is in the past")).into());
     }
     let validity_secs = u32::try_from(expiration.unix() - inception.unix()).unwrap_or(u32::MAX);
-    if args.jitter >= validity_secs {
+    if jitter >= validity_secs {
         return Err(Failure::BadInput(format!(
-            "jitter {}s is not shorter than the validity period {validity_secs}s",
-            args.jitter
+            "jitter {jitter}s is not shorter than the validity period {validity_secs}s"
         ))
         .into());
     }
-    let refresh = args.interval.unwrap_or(validity_secs / 4);
+    let refresh = match args.interval {
+        Some(i) => i,
+        None if has_policy => u32::try_from(policy.signature_refresh.secs())
+            .unwrap_or(u32::MAX)
+            .min(validity_secs / 2),
+        None => validity_secs / 4,
+    };
     let nsec3 = if args.nsec3 {
         let salt = match args.salt.as_deref() {
             None | Some("-") | Some("") => Vec::new(),
@@ -236,6 +327,13 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             salt,
             opt_out: args.opt_out,
         })
+    } else if has_policy && policy.nsec3 {
+        Some(Nsec3Params {
+            iterations: policy.nsec3_iterations,
+            salt: hex::decode(&policy.nsec3_salt)
+                .map_err(|_| Failure::BadInput("policy nsec3-salt is not hex".into()))?,
+            opt_out: policy.nsec3_opt_out,
+        })
     } else {
         None
     };
@@ -246,7 +344,6 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     });
 
     // Keys first: no point reading a big zone for a zone without keys.
-    let mut ks = ctx.keystore(cfg)?;
     let module = ctx.module(cfg)?;
     let token = module.find_token(&cfg.token.selector)?;
     let keys = zone_keys(
@@ -270,7 +367,11 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     }
 
     // DNSKEY RRset, serial, chain.
-    let dnskey_ttl = args.dnskey_ttl.unwrap_or_else(|| zone.soa_minimum());
+    let dnskey_ttl = match args.dnskey_ttl {
+        Some(t) => t,
+        None if has_policy => u32::try_from(policy.dnskey_ttl.secs()).unwrap_or(u32::MAX),
+        None => zone.soa_minimum(),
+    };
     let mut dnskeys: Vec<Vec<u8>> = keys
         .published
         .iter()
@@ -288,6 +389,23 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             rrsigs: Vec::new(),
         },
     );
+    let (cds, cdnskey) = cds_rdata(&keys.all, &origin, &policy)?;
+    for (t, rdatas) in [(rtype::CDS, &cds), (rtype::CDNSKEY, &cdnskey)] {
+        if !rdatas.is_empty() {
+            dnssec::insert_rrset(
+                zone.apex_mut(),
+                RrSet {
+                    rtype: t,
+                    ttl: dnskey_ttl,
+                    rdatas: crate::zone::model::Rdatas::from_sorted(
+                        rdatas.iter().map(Vec::as_slice),
+                    ),
+                    source: Source::default(),
+                    rrsigs: Vec::new(),
+                },
+            );
+        }
+    }
     let today: u32 = now.compact()[..8].parse().unwrap_or(0);
     let policy = match args.serial {
         SerialArg::Keep => SerialPolicy::Keep,
@@ -331,7 +449,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let validity = Validity {
         inception: rrsig_time(inception)?,
         expiration: rrsig_time(expiration)?,
-        jitter: args.jitter,
+        jitter,
     };
     // Old signatures by (owner, type covered). Those carried by the input
     // are checked cryptographically before they are kept; those of the
@@ -406,7 +524,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             if !node.signs(set.rtype) {
                 continue;
             }
-            let signers = if set.rtype == rtype::DNSKEY {
+            // RFC 7344 §4.1: CDS and CDNSKEY are signed by the KSKs too.
+            let signers = if matches!(set.rtype, rtype::DNSKEY | rtype::CDS | rtype::CDNSKEY) {
                 &ksk_idx
             } else {
                 &zsk_idx
@@ -473,6 +592,26 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let pool = token.signer_pool(&pin, threads, &mechs)?;
     // What goes into the DNSKEY RRset must be what the token holds: a
     // keystore record is not trusted to name a public key on its own.
+    for k in &signing {
+        if keys.published.iter().any(|p| p.id == k.id) {
+            continue;
+        }
+        let (alg, spec) = super::keys::record_spec(k)?;
+        let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
+            Failure::Drift(format!(
+                "signing key {} of {origin}: {e}; run `dnsseal keys reconcile`",
+                k.key_tag
+            ))
+        })?;
+        if super::keys::dnskey_public_key(alg, &held)? != k.public_key {
+            return Err(Failure::Drift(format!(
+                "signing key {} of {origin}: the token holds another public key under CKA_ID {}",
+                k.key_tag,
+                hex::encode(&k.cka_id)
+            ))
+            .into());
+        }
+    }
     for k in &keys.published {
         let (alg, spec) = super::keys::record_spec(k)?;
         let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
@@ -523,7 +662,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     // Exact capacity: a Vec that grows from empty reserves four slots, which
     // for 100k-name zones is tens of megabytes of nothing.
     let per_set = |t: u16| {
-        if t == rtype::DNSKEY {
+        if matches!(t, rtype::DNSKEY | rtype::CDS | rtype::CDNSKEY) {
             ksk_idx.len()
         } else {
             zsk_idx.len()
@@ -549,8 +688,17 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         }
     }
 
+    let max_ttl = zone
+        .nodes
+        .iter()
+        .flat_map(|n| n.rrsets.iter().filter(|s| n.signs(s.rtype)).map(|s| s.ttl))
+        .max()
+        .unwrap_or(0);
     write_zone(&output, &zone)?;
     phase("written");
+    // Rollover waits count from here: this generation of the key set is
+    // now in a signed zone.
+    ks.record_signing(&zone_s, generation, now, dnskey_ttl, max_ttl)?;
     let secs = started.elapsed().as_secs_f64();
     let detail = format!(
         "signed {} into {} (serial {} -> {}, {}, keys {}, host verification {}): {} signatures generated, {} retained, {} dropped",

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::clock::Timestamp;
 
 /// The schema this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// How long a writer waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,6 +54,64 @@ CREATE TABLE keys (
     UNIQUE (token_serial, cka_id)
 );
 CREATE INDEX keys_zone ON keys (zone, key_tag);
+";
+
+/// Version 2: DS state and rollover timing per key, zones with their policy
+/// and key-set generation, signing times, rollovers, the key generation
+/// journal and the audit outbox.
+const SCHEMA_V2: &str = "
+ALTER TABLE keys ADD COLUMN ds TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE keys ADD COLUMN ds_submitted INTEGER;
+ALTER TABLE keys ADD COLUMN ds_seen INTEGER;
+ALTER TABLE keys ADD COLUMN ds_retired INTEGER;
+ALTER TABLE keys ADD COLUMN ds_gone INTEGER;
+ALTER TABLE keys ADD COLUMN revoked INTEGER;
+CREATE TABLE zones (
+    zone        TEXT PRIMARY KEY,
+    generation  INTEGER NOT NULL DEFAULT 0,
+    policy      TEXT,
+    policy_set  INTEGER
+);
+CREATE TABLE signings (
+    zone          TEXT    NOT NULL,
+    generation    INTEGER NOT NULL,
+    first_signed  INTEGER NOT NULL,
+    last_signed   INTEGER NOT NULL,
+    dnskey_ttl    INTEGER NOT NULL,
+    max_ttl       INTEGER NOT NULL,
+    PRIMARY KEY (zone, generation)
+);
+CREATE TABLE rollovers (
+    id        INTEGER PRIMARY KEY,
+    zone      TEXT    NOT NULL,
+    method    TEXT    NOT NULL,
+    old_keys  TEXT    NOT NULL,
+    new_keys  TEXT    NOT NULL,
+    started   INTEGER NOT NULL,
+    finished  INTEGER
+);
+CREATE TABLE rollover_steps (
+    rollover    INTEGER NOT NULL REFERENCES rollovers (id),
+    idx         INTEGER NOT NULL,
+    name        TEXT    NOT NULL,
+    at          INTEGER NOT NULL,
+    generation  INTEGER NOT NULL,
+    forced      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (rollover, idx)
+);
+CREATE TABLE pending_objects (
+    token_serial  TEXT    NOT NULL,
+    cka_id        BLOB    NOT NULL,
+    created       INTEGER NOT NULL,
+    PRIMARY KEY (token_serial, cka_id)
+);
+CREATE TABLE audit_outbox (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    event  TEXT    NOT NULL
+);
+UPDATE keys SET ds = 'seen'
+    WHERE role IN ('ksk', 'csk') AND state IN ('published', 'active', 'inactive');
 ";
 
 /// What went wrong with the keystore.
@@ -132,6 +190,15 @@ pub enum KeyState {
     Active,
     /// Still in the DNSKEY RRset, no longer signing (retired).
     Inactive,
+    /// Signing, but not yet in the DNSKEY RRset: the first stage of an
+    /// algorithm rollover (RFC 6781 §4.1.4), signatures before keys.
+    Presigning,
+    /// Out of the DNSKEY RRset, still signing: the last stage of an
+    /// algorithm rollover, keys before signatures.
+    Postsigning,
+    /// In the DNSKEY RRset with the REVOKE bit (RFC 5011), signing only the
+    /// DNSKEY RRset; its key tag changed with the flag.
+    Revoked,
     /// Out of the zone; the token object is kept, the key can be restored.
     Removed,
     /// The token object was destroyed; the record is kept as history.
@@ -145,6 +212,9 @@ impl KeyState {
             KeyState::Published => "published",
             KeyState::Active => "active",
             KeyState::Inactive => "inactive",
+            KeyState::Presigning => "presigning",
+            KeyState::Postsigning => "postsigning",
+            KeyState::Revoked => "revoked",
             KeyState::Removed => "removed",
             KeyState::Destroyed => "destroyed",
         }
@@ -154,8 +224,22 @@ impl KeyState {
     pub const fn is_published(self) -> bool {
         matches!(
             self,
-            KeyState::Published | KeyState::Active | KeyState::Inactive
+            KeyState::Published | KeyState::Active | KeyState::Inactive | KeyState::Revoked
         )
+    }
+
+    /// Whether the key makes signatures (over the RRsets of its role; a
+    /// revoked key over the DNSKEY RRset only).
+    pub const fn is_signing(self) -> bool {
+        matches!(
+            self,
+            KeyState::Active | KeyState::Presigning | KeyState::Postsigning | KeyState::Revoked
+        )
+    }
+
+    /// Whether the key is still part of the zone in some way.
+    pub const fn in_zone(self) -> bool {
+        self.is_published() || self.is_signing()
     }
 
     /// Whether a token object should exist for the key.
@@ -172,6 +256,9 @@ impl FromStr for KeyState {
             "published" => KeyState::Published,
             "active" => KeyState::Active,
             "inactive" => KeyState::Inactive,
+            "presigning" => KeyState::Presigning,
+            "postsigning" => KeyState::Postsigning,
+            "revoked" => KeyState::Revoked,
             "removed" => KeyState::Removed,
             "destroyed" => KeyState::Destroyed,
             _ => return Err(format!("unknown key state '{s}'")),
@@ -204,6 +291,66 @@ impl Origin {
     }
 }
 
+/// Where a KSK's or CSK's DS record stands at the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DsState {
+    /// No DS is wanted (ZSKs, and SEP keys not yet in play).
+    #[default]
+    None,
+    /// The parent is asked to publish it (CDS/CDNSKEY list it); not yet
+    /// confirmed.
+    Submitted,
+    /// The operator confirmed that the parent serves it.
+    Seen,
+    /// The parent is asked to remove it; not yet confirmed.
+    Retiring,
+    /// The operator confirmed that the parent no longer serves it.
+    Gone,
+}
+
+impl DsState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DsState::None => "none",
+            DsState::Submitted => "submitted",
+            DsState::Seen => "seen",
+            DsState::Retiring => "retiring",
+            DsState::Gone => "gone",
+        }
+    }
+
+    /// Whether the parent should serve the DS (once it acts).
+    pub const fn wanted(self) -> bool {
+        matches!(self, DsState::Submitted | DsState::Seen)
+    }
+
+    /// Whether the parent has yet to act on a request.
+    pub const fn pending(self) -> bool {
+        matches!(self, DsState::Submitted | DsState::Retiring)
+    }
+}
+
+impl FromStr for DsState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "none" => DsState::None,
+            "submitted" => DsState::Submitted,
+            "seen" => DsState::Seen,
+            "retiring" => DsState::Retiring,
+            "gone" => DsState::Gone,
+            _ => return Err(format!("unknown DS state '{s}'")),
+        })
+    }
+}
+
+impl fmt::Display for DsState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Timings of a key, as in BIND's key metadata.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Timings {
@@ -213,6 +360,16 @@ pub struct Timings {
     pub inactive: Option<Timestamp>,
     pub removed: Option<Timestamp>,
     pub destroyed: Option<Timestamp>,
+    /// RFC 5011 REVOKE bit set.
+    pub revoked: Option<Timestamp>,
+    /// The parent was asked to publish the DS.
+    pub ds_submitted: Option<Timestamp>,
+    /// The operator confirmed the DS at the parent.
+    pub ds_seen: Option<Timestamp>,
+    /// The parent was asked to remove the DS.
+    pub ds_retired: Option<Timestamp>,
+    /// The operator confirmed the DS gone from the parent.
+    pub ds_gone: Option<Timestamp>,
 }
 
 /// A key as the keystore knows it.
@@ -234,8 +391,22 @@ pub struct KeyRecord {
     pub cka_id: Vec<u8>,
     pub cka_label: String,
     pub state: KeyState,
+    pub ds: DsState,
     pub origin: Origin,
     pub timings: Timings,
+}
+
+impl KeyRecord {
+    /// The key's DNSKEY RDATA as it is published (flags as stored, so a
+    /// revoked key carries its REVOKE bit).
+    pub fn dnskey(&self) -> crate::zone::Dnskey {
+        crate::zone::Dnskey {
+            flags: self.flags,
+            protocol: crate::zone::dnskey::PROTOCOL,
+            algorithm: self.algorithm,
+            public_key: self.public_key.clone(),
+        }
+    }
 }
 
 fn as_hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -262,6 +433,7 @@ pub struct NewKey {
     pub cka_id: Vec<u8>,
     pub cka_label: String,
     pub state: KeyState,
+    pub ds: DsState,
     pub origin: Origin,
     pub timings: Timings,
 }
@@ -290,6 +462,7 @@ impl Keystore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         tx.execute_batch(SCHEMA).map_err(sq)?;
+        tx.execute_batch(SCHEMA_V2).map_err(sq)?;
         tx.execute(
             "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)",
             params![SCHEMA_VERSION.to_string()],
@@ -328,11 +501,45 @@ impl Keystore {
                 conn,
                 path: path.to_path_buf(),
             }),
+            Some(v) if v == "1" => {
+                let mut ks = Keystore {
+                    conn,
+                    path: path.to_path_buf(),
+                };
+                ks.migrate_v1()?;
+                Ok(ks)
+            }
             other => Err(StoreError::SchemaVersion {
                 path: path.to_path_buf(),
                 found: other.unwrap_or_else(|| "none".into()),
             }),
         }
+    }
+
+    /// Version 1 to 2: a copy of the old file is kept beside it first
+    /// (`<keystore>.v1`), then the whole migration runs in one transaction.
+    fn migrate_v1(&mut self) -> Result<(), StoreError> {
+        let mut backup = self.path.clone().into_os_string();
+        backup.push(".v1");
+        let backup = PathBuf::from(backup);
+        if !backup.exists() {
+            self.conn
+                .execute("VACUUM INTO ?1", params![backup.to_string_lossy()])
+                .map_err(self.sq())?;
+        }
+        tracing::warn!(
+            "keystore {} upgraded from schema 1 to {SCHEMA_VERSION} (the old file is kept as {}); KSKs and CSKs in use are taken to have their DS at the parent",
+            self.path.display(),
+            backup.display()
+        );
+        self.write(|tx| {
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
+                params![SCHEMA_VERSION.to_string()],
+            )?;
+            Ok(())
+        })
     }
 
     fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -368,35 +575,11 @@ impl Keystore {
         self.write(|tx| {
             let mut ids = Vec::with_capacity(keys.len());
             for k in keys {
+                ids.push(insert_key(tx, k)?);
                 tx.execute(
-                    "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key,
-                    token_serial, token_label, cka_id, cka_label, state, origin,
-                    created, published, active, inactive, removed, destroyed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                    ?14, ?15, ?16, ?17, ?18, ?19)",
-                    params![
-                        k.zone,
-                        k.key_tag,
-                        k.role.as_str(),
-                        k.algorithm,
-                        k.bits,
-                        k.flags,
-                        k.public_key,
-                        k.token_serial,
-                        k.token_label,
-                        k.cka_id,
-                        k.cka_label,
-                        k.state.as_str(),
-                        k.origin.as_str(),
-                        k.timings.created.map(Timestamp::unix),
-                        k.timings.published.map(Timestamp::unix),
-                        k.timings.active.map(Timestamp::unix),
-                        k.timings.inactive.map(Timestamp::unix),
-                        k.timings.removed.map(Timestamp::unix),
-                        k.timings.destroyed.map(Timestamp::unix),
-                    ],
+                    "DELETE FROM pending_objects WHERE token_serial = ?1 AND cka_id = ?2",
+                    params![k.token_serial, k.cka_id],
                 )?;
-                ids.push(tx.last_insert_rowid());
             }
             Ok(ids)
         })
@@ -412,34 +595,33 @@ impl Keystore {
         new: KeyState,
         timings: &Timings,
     ) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE keys SET state = ?1, published = ?2, active = ?3, inactive = ?4,
-                    removed = ?5, destroyed = ?6
-                 WHERE id = ?7 AND state = ?8",
-                params![
-                    new.as_str(),
-                    timings.published.map(Timestamp::unix),
-                    timings.active.map(Timestamp::unix),
-                    timings.inactive.map(Timestamp::unix),
-                    timings.removed.map(Timestamp::unix),
-                    timings.destroyed.map(Timestamp::unix),
-                    id,
-                    expected.as_str(),
-                ],
-            )?;
-            Ok(n == 1)
-        })
+        let Some(mut rec) = self.keys(None)?.into_iter().find(|r| r.id == id) else {
+            return Ok(false);
+        };
+        if rec.state != expected {
+            return Ok(false);
+        }
+        rec.state = new;
+        rec.timings = Timings {
+            created: rec.timings.created,
+            ..*timings
+        };
+        let mut batch = Batch::new(&rec.zone.clone());
+        batch.updates.push(KeyUpdate {
+            expected_state: expected,
+            expected_ds: rec.ds,
+            record: rec,
+        });
+        self.commit(batch).map(|r| r.is_some())
     }
 
     /// All keys, or the keys of one zone, ordered by zone, role, creation.
     pub fn keys(&self, zone: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
-        let sql = "SELECT id, zone, key_tag, role, algorithm, bits, flags, public_key,
-                token_serial, token_label, cka_id, cka_label, state, origin,
-                created, published, active, inactive, removed, destroyed
-             FROM keys WHERE (?1 IS NULL OR zone = ?1)
-             ORDER BY zone, CASE role WHEN 'ksk' THEN 0 WHEN 'csk' THEN 1 ELSE 2 END, created, id";
-        let mut stmt = self.conn.prepare(sql).map_err(self.sq())?;
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM keys WHERE (?1 IS NULL OR zone = ?1)
+             ORDER BY zone, CASE role WHEN 'ksk' THEN 0 WHEN 'csk' THEN 1 ELSE 2 END, created, id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.sq())?;
         let rows = stmt
             .query_map(params![zone], raw_row)
             .map_err(self.sq())?
@@ -468,19 +650,401 @@ impl Keystore {
             cka_id: r.cka_id,
             cka_label: r.cka_label,
             state: r.state.parse().map_err(corrupt)?,
+            ds: r.ds.parse().map_err(corrupt)?,
             origin: match r.origin.as_str() {
                 "generated" => Origin::Generated,
                 "imported" => Origin::Imported,
                 other => return Err(corrupt(format!("origin '{other}'"))),
             },
             timings: Timings {
-                created: ts(Some(r.created)),
-                published: ts(r.published),
-                active: ts(r.active),
-                inactive: ts(r.inactive),
-                removed: ts(r.removed),
-                destroyed: ts(r.destroyed),
+                created: ts(Some(r.times[0].unwrap_or(0))),
+                published: ts(r.times[1]),
+                active: ts(r.times[2]),
+                inactive: ts(r.times[3]),
+                removed: ts(r.times[4]),
+                destroyed: ts(r.times[5]),
+                revoked: ts(r.times[6]),
+                ds_submitted: ts(r.times[7]),
+                ds_seen: ts(r.times[8]),
+                ds_retired: ts(r.times[9]),
+                ds_gone: ts(r.times[10]),
             },
+        })
+    }
+
+    /// Applies a batch of changes in one transaction: new keys, key
+    /// updates (each only if the key is still as the caller saw it), a
+    /// rollover step, the zone's next key-set generation, and the audit
+    /// events that describe it all (kept in the outbox until they are in
+    /// the log: a crash between the two loses nothing). Returns the row ids
+    /// of the new keys and the rollover, or None when a key had changed
+    /// meanwhile (then nothing was written).
+    pub fn commit(&mut self, batch: Batch) -> Result<Option<Committed>, StoreError> {
+        self.write(|tx| {
+            let mut ids = Vec::with_capacity(batch.new_keys.len());
+            for k in &batch.new_keys {
+                ids.push(insert_key(tx, k)?);
+                tx.execute(
+                    "DELETE FROM pending_objects WHERE token_serial = ?1 AND cka_id = ?2",
+                    params![k.token_serial, k.cka_id],
+                )?;
+            }
+            for u in &batch.updates {
+                let r = &u.record;
+                let t = &r.timings;
+                let n = tx.execute(
+                    "UPDATE keys SET state = ?1, ds = ?2, flags = ?3, key_tag = ?4,
+                        published = ?5, active = ?6, inactive = ?7, removed = ?8, destroyed = ?9,
+                        revoked = ?10, ds_submitted = ?11, ds_seen = ?12, ds_retired = ?13,
+                        ds_gone = ?14
+                     WHERE id = ?15 AND state = ?16 AND ds = ?17",
+                    params![
+                        r.state.as_str(),
+                        r.ds.as_str(),
+                        r.flags,
+                        r.key_tag,
+                        unix(t.published),
+                        unix(t.active),
+                        unix(t.inactive),
+                        unix(t.removed),
+                        unix(t.destroyed),
+                        unix(t.revoked),
+                        unix(t.ds_submitted),
+                        unix(t.ds_seen),
+                        unix(t.ds_retired),
+                        unix(t.ds_gone),
+                        r.id,
+                        u.expected_state.as_str(),
+                        u.expected_ds.as_str(),
+                    ],
+                )?;
+                if n != 1 {
+                    return Ok(None);
+                }
+            }
+            tx.execute(
+                "INSERT INTO zones (zone, generation) VALUES (?1, 1)
+                 ON CONFLICT (zone) DO UPDATE SET generation = generation + 1",
+                params![batch.zone],
+            )?;
+            let generation: i64 = tx.query_row(
+                "SELECT generation FROM zones WHERE zone = ?1",
+                params![batch.zone],
+                |r| r.get(0),
+            )?;
+            let resolve = |refs: &[KeyRef]| -> Vec<i64> {
+                refs.iter()
+                    .map(|r| match r {
+                        KeyRef::Existing(id) => *id,
+                        KeyRef::New(i) => ids.get(*i).copied().unwrap_or(-1),
+                    })
+                    .collect()
+            };
+            let mut rollover_id = None;
+            match &batch.rollover {
+                None => {}
+                Some(RolloverWrite::Start {
+                    method,
+                    old,
+                    new,
+                    step,
+                }) => {
+                    tx.execute(
+                        "INSERT INTO rollovers (zone, method, old_keys, new_keys, started)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            batch.zone,
+                            method,
+                            id_list(&resolve(old)),
+                            id_list(&resolve(new)),
+                            step.at.unix()
+                        ],
+                    )?;
+                    let id = tx.last_insert_rowid();
+                    insert_step(tx, id, 0, step, generation)?;
+                    rollover_id = Some(id);
+                }
+                Some(RolloverWrite::Step {
+                    rollover,
+                    index,
+                    step,
+                    finished,
+                }) => {
+                    let n: i64 = tx.query_row(
+                        "SELECT COUNT(*) FROM rollover_steps WHERE rollover = ?1",
+                        params![rollover],
+                        |r| r.get(0),
+                    )?;
+                    if n != *index as i64 {
+                        return Ok(None);
+                    }
+                    insert_step(tx, *rollover, *index, step, generation)?;
+                    if *finished {
+                        tx.execute(
+                            "UPDATE rollovers SET finished = ?1 WHERE id = ?2",
+                            params![step.at.unix(), rollover],
+                        )?;
+                    }
+                    rollover_id = Some(*rollover);
+                }
+            }
+            for (at, event) in &batch.outbox {
+                tx.execute(
+                    "INSERT INTO audit_outbox (at, event) VALUES (?1, ?2)",
+                    params![at.unix(), event],
+                )?;
+            }
+            Ok(Some(Committed {
+                key_ids: ids,
+                rollover: rollover_id,
+            }))
+        })
+    }
+
+    /// The zone's key-set generation: it grows with every change of keys.
+    pub fn generation(&self, zone: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT generation FROM zones WHERE zone = ?1",
+                params![zone],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())?
+            .unwrap_or(0))
+    }
+
+    /// Records that the zone was signed with the keys of `generation`.
+    pub fn record_signing(
+        &mut self,
+        zone: &str,
+        generation: i64,
+        at: Timestamp,
+        dnskey_ttl: u32,
+        max_ttl: u32,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO signings (zone, generation, first_signed, last_signed, dnskey_ttl, max_ttl)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+                 ON CONFLICT (zone, generation) DO UPDATE SET
+                    first_signed = MIN(first_signed, excluded.first_signed),
+                    last_signed = MAX(last_signed, excluded.last_signed),
+                    dnskey_ttl = MAX(dnskey_ttl, excluded.dnskey_ttl),
+                    max_ttl = MAX(max_ttl, excluded.max_ttl)",
+                params![zone, generation, at.unix(), dnskey_ttl, max_ttl],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every recorded signing of a zone, by generation.
+    pub fn signings(&self, zone: &str) -> Result<Vec<Signing>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT generation, first_signed, last_signed, dnskey_ttl, max_ttl
+                 FROM signings WHERE zone = ?1 ORDER BY generation",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![zone], |r| {
+                Ok(Signing {
+                    generation: r.get(0)?,
+                    first_signed: Timestamp::from_unix(r.get(1)?),
+                    last_signed: Timestamp::from_unix(r.get(2)?),
+                    dnskey_ttl: r.get(3)?,
+                    max_ttl: r.get(4)?,
+                })
+            })
+            .map_err(self.sq())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sq())?;
+        Ok(rows)
+    }
+
+    /// The policy text stored for a zone, with the time it was set.
+    pub fn policy(&self, zone: &str) -> Result<Option<(String, Timestamp)>, StoreError> {
+        let row: Option<(Option<String>, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT policy, policy_set FROM zones WHERE zone = ?1",
+                params![zone],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        Ok(match row {
+            Some((Some(p), Some(t))) => Some((p, Timestamp::from_unix(t))),
+            _ => None,
+        })
+    }
+
+    /// Zones that have a policy.
+    pub fn policy_zones(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT zone FROM zones WHERE policy IS NOT NULL ORDER BY zone")
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(self.sq())?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(self.sq())?;
+        Ok(rows)
+    }
+
+    /// Stores a zone's policy, with its audit record, in one transaction.
+    pub fn set_policy(
+        &mut self,
+        zone: &str,
+        text: &str,
+        at: Timestamp,
+        event: String,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO zones (zone, generation, policy, policy_set) VALUES (?1, 0, ?2, ?3)
+                 ON CONFLICT (zone) DO UPDATE SET policy = excluded.policy, policy_set = excluded.policy_set",
+                params![zone, text, at.unix()],
+            )?;
+            tx.execute(
+                "INSERT INTO audit_outbox (at, event) VALUES (?1, ?2)",
+                params![at.unix(), event],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The rollovers of a zone, oldest first, with their steps.
+    pub fn rollovers(&self, zone: &str) -> Result<Vec<RolloverRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, method, old_keys, new_keys, started, finished
+                 FROM rollovers WHERE zone = ?1 ORDER BY id",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![zone], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .map_err(self.sq())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sq())?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, method, old, new, started, finished) in rows {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT name, at, generation, forced FROM rollover_steps
+                     WHERE rollover = ?1 ORDER BY idx",
+                )
+                .map_err(self.sq())?;
+            let steps = st
+                .query_map(params![id], |r| {
+                    Ok(StepRecord {
+                        name: r.get(0)?,
+                        at: Timestamp::from_unix(r.get(1)?),
+                        generation: r.get(2)?,
+                        forced: r.get::<_, i64>(3)? != 0,
+                    })
+                })
+                .map_err(self.sq())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(self.sq())?;
+            out.push(RolloverRecord {
+                id,
+                zone: zone.to_string(),
+                method,
+                old: parse_id_list(&old),
+                new: parse_id_list(&new),
+                started: Timestamp::from_unix(started),
+                finished: finished.map(Timestamp::from_unix),
+                steps,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Notes a token object about to be generated, so that a run killed
+    /// before the key is recorded leaves a trace to clean up.
+    pub fn add_pending(
+        &mut self,
+        token_serial: &str,
+        cka_id: &[u8],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO pending_objects (token_serial, cka_id, created) VALUES (?1, ?2, ?3)",
+                params![token_serial, cka_id, at.unix()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forgets a pending token object (destroyed, or recorded as a key).
+    pub fn remove_pending(&mut self, token_serial: &str, cka_id: &[u8]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM pending_objects WHERE token_serial = ?1 AND cka_id = ?2",
+                params![token_serial, cka_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Token objects of interrupted key generations.
+    pub fn pending(&self, token_serial: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cka_id FROM pending_objects WHERE token_serial = ?1")
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![token_serial], |r| r.get(0))
+            .map_err(self.sq())?
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+            .map_err(self.sq())?;
+        Ok(rows)
+    }
+
+    /// Audit events committed with a change but not yet in the log.
+    pub fn outbox(&self) -> Result<Vec<(i64, Timestamp, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, at, event FROM audit_outbox ORDER BY id")
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, Timestamp::from_unix(r.get(1)?), r.get(2)?))
+            })
+            .map_err(self.sq())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sq())?;
+        Ok(rows)
+    }
+
+    /// Marks an outbox event as written to the log (its record is the new
+    /// head), in one transaction.
+    pub fn outbox_done(&mut self, id: i64, seq: u64, hash: &str) -> Result<(), StoreError> {
+        let value = format!("{seq} {hash}");
+        self.write(|tx| {
+            tx.execute("DELETE FROM audit_outbox WHERE id = ?1", params![id])?;
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![value],
+            )?;
+            Ok(())
         })
     }
 
@@ -530,6 +1094,11 @@ impl Keystore {
     }
 }
 
+const KEY_COLUMNS: &str = "id, zone, key_tag, role, algorithm, bits, flags, public_key,
+    token_serial, token_label, cka_id, cka_label, state, origin, ds,
+    created, published, active, inactive, removed, destroyed,
+    revoked, ds_submitted, ds_seen, ds_retired, ds_gone";
+
 struct RawRow {
     id: i64,
     zone: String,
@@ -545,15 +1114,15 @@ struct RawRow {
     cka_label: String,
     state: String,
     origin: String,
-    created: i64,
-    published: Option<i64>,
-    active: Option<i64>,
-    inactive: Option<i64>,
-    removed: Option<i64>,
-    destroyed: Option<i64>,
+    ds: String,
+    times: [Option<i64>; 11],
 }
 
 fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+    let mut times = [None; 11];
+    for (i, t) in times.iter_mut().enumerate() {
+        *t = r.get(15 + i)?;
+    }
     Ok(RawRow {
         id: r.get(0)?,
         zone: r.get(1)?,
@@ -569,13 +1138,193 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
         cka_label: r.get(11)?,
         state: r.get(12)?,
         origin: r.get(13)?,
-        created: r.get(14)?,
-        published: r.get(15)?,
-        active: r.get(16)?,
-        inactive: r.get(17)?,
-        removed: r.get(18)?,
-        destroyed: r.get(19)?,
+        ds: r.get(14)?,
+        times,
     })
+}
+
+fn unix(t: Option<Timestamp>) -> Option<i64> {
+    t.map(Timestamp::unix)
+}
+
+fn insert_key(tx: &rusqlite::Transaction<'_>, k: &NewKey) -> rusqlite::Result<i64> {
+    let t = &k.timings;
+    tx.execute(
+        "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key,
+            token_serial, token_label, cka_id, cka_label, state, origin, ds,
+            created, published, active, inactive, removed, destroyed,
+            revoked, ds_submitted, ds_seen, ds_retired, ds_gone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+            ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        params![
+            k.zone,
+            k.key_tag,
+            k.role.as_str(),
+            k.algorithm,
+            k.bits,
+            k.flags,
+            k.public_key,
+            k.token_serial,
+            k.token_label,
+            k.cka_id,
+            k.cka_label,
+            k.state.as_str(),
+            k.origin.as_str(),
+            k.ds.as_str(),
+            unix(t.created).unwrap_or(0),
+            unix(t.published),
+            unix(t.active),
+            unix(t.inactive),
+            unix(t.removed),
+            unix(t.destroyed),
+            unix(t.revoked),
+            unix(t.ds_submitted),
+            unix(t.ds_seen),
+            unix(t.ds_retired),
+            unix(t.ds_gone),
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn insert_step(
+    tx: &rusqlite::Transaction<'_>,
+    rollover: i64,
+    index: usize,
+    step: &NewStep,
+    generation: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO rollover_steps (rollover, idx, name, at, generation, forced)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            rollover,
+            index as i64,
+            step.name,
+            step.at.unix(),
+            generation,
+            i64::from(step.forced)
+        ],
+    )?;
+    Ok(())
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn parse_id_list(s: &str) -> Vec<i64> {
+    s.split(',').filter_map(|v| v.trim().parse().ok()).collect()
+}
+
+/// One signing of a zone with one generation of its key set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Signing {
+    pub generation: i64,
+    pub first_signed: Timestamp,
+    pub last_signed: Timestamp,
+    /// The DNSKEY TTL in the signed zone (the largest, if signed more than
+    /// once with this generation).
+    pub dnskey_ttl: u32,
+    /// The largest TTL of any signed RRset.
+    pub max_ttl: u32,
+}
+
+/// A step of a rollover as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub at: Timestamp,
+    /// The zone's key-set generation the step made.
+    pub generation: i64,
+    /// Done with --force before its safe time.
+    pub forced: bool,
+}
+
+/// A rollover as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloverRecord {
+    pub id: i64,
+    pub zone: String,
+    pub method: String,
+    /// Row ids of the keys rolled out.
+    pub old: Vec<i64>,
+    /// Row ids of the keys rolled in.
+    pub new: Vec<i64>,
+    pub started: Timestamp,
+    pub finished: Option<Timestamp>,
+    pub steps: Vec<StepRecord>,
+}
+
+/// A step about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewStep {
+    pub name: String,
+    pub at: Timestamp,
+    pub forced: bool,
+}
+
+/// A key in a batch: one already stored, or one of the batch's new keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRef {
+    Existing(i64),
+    New(usize),
+}
+
+/// The rollover part of a batch.
+#[derive(Debug, Clone)]
+pub enum RolloverWrite {
+    Start {
+        method: String,
+        old: Vec<KeyRef>,
+        new: Vec<KeyRef>,
+        step: NewStep,
+    },
+    Step {
+        rollover: i64,
+        /// The index the step must get (guards against a concurrent step).
+        index: usize,
+        step: NewStep,
+        finished: bool,
+    },
+}
+
+/// A key record to write, if the stored one is still as seen.
+#[derive(Debug, Clone)]
+pub struct KeyUpdate {
+    pub expected_state: KeyState,
+    pub expected_ds: DsState,
+    pub record: KeyRecord,
+}
+
+/// Changes that happen together or not at all.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub zone: String,
+    pub new_keys: Vec<NewKey>,
+    pub updates: Vec<KeyUpdate>,
+    pub rollover: Option<RolloverWrite>,
+    /// Audit events (time, JSON) for the outbox.
+    pub outbox: Vec<(Timestamp, String)>,
+}
+
+impl Batch {
+    pub fn new(zone: &str) -> Batch {
+        Batch {
+            zone: zone.to_string(),
+            new_keys: Vec::new(),
+            updates: Vec::new(),
+            rollover: None,
+            outbox: Vec::new(),
+        }
+    }
+}
+
+/// What a committed batch created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub key_ids: Vec<i64>,
+    pub rollover: Option<i64>,
 }
 
 #[cfg(test)]
@@ -596,6 +1345,7 @@ mod tests {
             cka_id: vec![id; 16],
             cka_label: "l".into(),
             state: KeyState::Active,
+            ds: DsState::None,
             origin: Origin::Generated,
             timings: Timings {
                 created: Some(Timestamp::from_unix(10)),

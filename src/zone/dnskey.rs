@@ -61,6 +61,18 @@ pub struct Ds {
     pub digest: Vec<u8>,
 }
 
+impl Ds {
+    /// DS RDATA in wire form (RFC 4034 §5.1), also that of CDS (RFC 7344).
+    pub fn rdata(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.digest.len());
+        out.extend_from_slice(&self.key_tag.to_be_bytes());
+        out.push(self.algorithm);
+        out.push(self.digest_type.number());
+        out.extend_from_slice(&self.digest);
+        out
+    }
+}
+
 /// RFC 3110 §2 public key field from big-endian exponent and modulus.
 pub fn rsa_public_key(exponent: &[u8], modulus: &[u8]) -> Result<Vec<u8>, DnskeyError> {
     let e = strip_leading_zeros(exponent);
