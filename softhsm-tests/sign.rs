@@ -18,33 +18,7 @@ const ALGORITHMS: [&str; 5] = [
 ];
 const ZONE: &str = include_str!("zones/example.zone");
 
-fn require_verifiers() {
-    common::require("dnssec-verify", "bind9-utils");
-    common::require("ldns-verify-zone", "ldnsutils");
-    common::require("kzonecheck", "knot-dnssecutils");
-}
-
-/// Runs the three independent verifiers; panics with their output on failure.
-pub fn independent_verifiers(file: &Path, origin: &str) {
-    let f = file.to_str().unwrap();
-    let runs: [(&str, Vec<&str>); 3] = [
-        ("dnssec-verify", vec!["-q", "-o", origin, f]),
-        ("ldns-verify-zone", vec![f]),
-        ("kzonecheck", vec!["-o", origin, "-d", "on", f]),
-    ];
-    for (tool, args) in runs {
-        let out = Command::new(tool)
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("{tool}: {e}"));
-        assert!(
-            out.status.success(),
-            "{tool} rejects {f}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
+use common::{independent_verifiers, require_verifiers};
 
 fn rrsigs(text: &str) -> Vec<&str> {
     text.lines()

@@ -731,13 +731,16 @@ pub fn ds(ctx: &Context, args: DsArgs) -> anyhow::Result<()> {
     }
     let cfg = ctx.config()?;
     let ks = ctx.keystore(&cfg)?;
-    let keys: Vec<KeyRecord> = published(&ks, &zone)?
+    // What the parent should hold: every KSK/CSK whose DS is submitted or
+    // seen (in a double-DS rollover that includes a key not yet published).
+    let keys: Vec<KeyRecord> = ks
+        .keys(Some(&zone.to_string()))?
         .into_iter()
-        .filter(|r| r.role.is_sep())
+        .filter(|r| r.role.is_sep() && r.ds.wanted() && r.state != KeyState::Destroyed)
         .collect();
     if keys.is_empty() {
         return Err(Failure::BadInput(format!(
-            "{zone} has no published KSK or CSK: nothing to give the parent"
+            "{zone} has no KSK or CSK whose DS the parent should hold: nothing to give the parent"
         ))
         .into());
     }

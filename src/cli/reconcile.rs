@@ -63,6 +63,12 @@ pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
     let module = ctx.module(&cfg)?;
     let (token, session) = ctx.login(&cfg, &module)?;
     let serial = token.identity.serial.clone();
+    // Work an interrupted run left: audit records committed with a change
+    // but not yet in the log, and key pairs made but never recorded.
+    if !ks.outbox()?.is_empty() {
+        ctx.flush_outbox(&cfg, &mut ks)?;
+    }
+    super::keys::recover_pending(ctx, &cfg, &mut ks, &session, &serial)?;
     let objects = session.key_objects()?;
     let records = ks.keys(None)?;
 

@@ -238,6 +238,18 @@ fn run_zone(ctx: &Context, cfg: &Config, zone: &ZoneName) -> anyhow::Result<RunR
             earliest: r.and_then(|r| r.earliest()),
         }
     };
+    // A zone taken insecure stays so (keys made by hand bring it back).
+    let insecure = ctx
+        .keystore(cfg)?
+        .rollovers(&view.name)?
+        .last()
+        .is_some_and(|r| r.method == Method::Insecure.name() && r.finished.is_some());
+    if insecure && !view.keys.iter().any(|k| k.state.in_zone()) {
+        return Ok(report(
+            "insecure (its insecure rollover finished): nothing to do".into(),
+            &view,
+        ));
+    }
     // No keys at all: the zone's first keys.
     if !view
         .keys
@@ -502,7 +514,8 @@ enum Kind {
     Ksk,
     Csk,
     Algorithm(Algorithm),
-    Emergency(Role, Option<u16>),
+    /// The compromised key's role (needed to start) and tag.
+    Emergency(Option<Role>, Option<u16>),
     Insecure,
 }
 
@@ -539,17 +552,11 @@ pub fn rollover(ctx: &Context, cmd: RolloverCommand) -> anyhow::Result<()> {
         }
         RolloverCommand::Emergency(EmergencyArgs { common, role, tag }) => {
             step_command(ctx, common, move |_| {
-                let role = match role {
-                    Some(EmergencyRole::Zsk) => Role::Zsk,
-                    Some(EmergencyRole::Ksk) => Role::Ksk,
-                    Some(EmergencyRole::Csk) => Role::Csk,
-                    None => {
-                        return Err(Failure::BadInput(
-                            "an emergency rollover needs --role zsk|ksk|csk (the role of the compromised key)".into(),
-                        )
-                        .into())
-                    }
-                };
+                let role = role.map(|r| match r {
+                    EmergencyRole::Zsk => Role::Zsk,
+                    EmergencyRole::Ksk => Role::Ksk,
+                    EmergencyRole::Csk => Role::Csk,
+                });
                 Ok(Kind::Emergency(role, tag))
             })
         }
@@ -604,6 +611,13 @@ fn step_command(
         let Some(r) = view.next() else {
             return Err(Failure::Refused("the rollover has no step left".into()).into());
         };
+        if r.needs_operator && args.step != "ds-seen" {
+            return Err(Failure::Refused(format!(
+                "the next step of the {method} rollover of {} is ds-seen: check that the parent's servers publish the DS RRset the zone asks for (`dnsseal keys ds {}`), then confirm with `dnsseal rollover ds-seen {}`",
+                view.name, view.name, view.name
+            ))
+            .into());
+        }
         if args.step != "next" && args.step != r.step {
             let known = method.steps().iter().any(|s| s.name == args.step);
             return Err(Failure::Refused(format!(
@@ -640,9 +654,11 @@ fn report_after(ctx: &Context, cfg: &Config, zone: &ZoneName, msg: &str) -> anyh
             None if msg.contains("rollover") => println!("  the rollover is complete"),
             None => {}
         }
-        println!(
-            "  sign the zone now: every wait counts from the first signing that carries a change"
-        );
+        if view.keys.iter().any(|k| k.state.is_signing()) {
+            println!("  sign the zone now: every wait counts from the first signing that carries a change");
+        } else {
+            println!("  the zone has no signing key left: serve it unsigned");
+        }
     }
     Ok(())
 }
@@ -935,6 +951,13 @@ fn start(
             (Method::Algorithm, ids(&old), vec![], make)
         }
         Kind::Emergency(role, tag) => {
+            let Some(role) = role else {
+                return Err(Failure::BadInput(
+                    "an emergency rollover needs --role zsk|ksk|csk: the role of the compromised key"
+                        .into(),
+                )
+                .into());
+            };
             let m = match role {
                 Role::Zsk => Method::EmergencyZsk,
                 Role::Ksk => Method::EmergencyKsk,
@@ -1191,6 +1214,15 @@ fn ds_seen(ctx: &Context, zone: &str) -> anyhow::Result<()> {
         let view = ZoneView::load(&ctx.keystore(&cfg)?, &zone)?;
         if let (Some((rec, m)), Some(r)) = (&view.current, view.next()) {
             if r.needs_operator {
+                let asked = rec.steps.last().map_or(0, |s| s.generation);
+                if !view.signings.iter().any(|s| s.generation >= asked) {
+                    return Err(Failure::Refused(format!(
+                        "{} has not been signed since step '{}' asked the parent for a DS change: the zone never published the request (CDS/CDNSKEY). Sign it first",
+                        view.name,
+                        rec.steps.last().map_or("?", |s| s.name.as_str())
+                    ))
+                    .into());
+                }
                 return take_step(ctx, &cfg, &view, rec, *m, &r, false);
             }
             if view.keys.iter().any(|k| k.ds.pending()) {

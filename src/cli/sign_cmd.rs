@@ -173,6 +173,16 @@ fn cds_rdata(
         return Ok((Vec::new(), Vec::new()));
     }
     let wanted: Vec<&KeyRecord> = all.iter().filter(|k| k.ds.wanted()).collect();
+    // CDS/CDNSKEY can only name keys of the DNSKEY RRset (RFC 7344 §4.1;
+    // parents and kzonecheck check it). While the parent should hold a DS
+    // of a key not yet published (double-DS), it gets the DS out of band.
+    if let Some(k) = wanted.iter().find(|k| !k.state.is_published()) {
+        tracing::warn!(
+            "the parent should add the DS of key {} of {origin}, which is not in the DNSKEY RRset yet: no CDS/CDNSKEY can ask for it; hand it over with `dnsseal keys ds {origin}`",
+            k.key_tag
+        );
+        return Ok((Vec::new(), Vec::new()));
+    }
     if wanted.is_empty() {
         return Ok((
             if policy.cds {

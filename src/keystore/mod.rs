@@ -601,15 +601,38 @@ impl Keystore {
         if rec.state != expected {
             return Ok(false);
         }
+        let original_ds = rec.ds;
         rec.state = new;
+        let kept = rec.timings;
         rec.timings = Timings {
-            created: rec.timings.created,
+            created: kept.created,
+            revoked: kept.revoked,
+            ds_submitted: kept.ds_submitted,
+            ds_seen: kept.ds_seen,
+            ds_retired: kept.ds_retired,
+            ds_gone: kept.ds_gone,
             ..*timings
         };
+        // A KSK/CSK leaving the zone by hand takes its DS with it, and one
+        // coming back asks for it again: CDS/CDNSKEY follow.
+        let when = timings
+            .removed
+            .or(timings.destroyed)
+            .or(timings.published)
+            .or(kept.created);
+        if rec.role.is_sep() {
+            if !new.in_zone() && rec.ds.wanted() {
+                rec.ds = DsState::Retiring;
+                rec.timings.ds_retired = when;
+            } else if new.is_published() && !rec.ds.wanted() {
+                rec.ds = DsState::Submitted;
+                rec.timings.ds_submitted = when;
+            }
+        }
         let mut batch = Batch::new(&rec.zone.clone());
         batch.updates.push(KeyUpdate {
             expected_state: expected,
-            expected_ds: rec.ds,
+            expected_ds: original_ds,
             record: rec,
         });
         self.commit(batch).map(|r| r.is_some())

@@ -881,7 +881,9 @@ fn set_state(rec: &mut KeyRecord, s: KeyState, now: Timestamp) {
 }
 
 fn set_ds(rec: &mut KeyRecord, d: DsState, now: Timestamp) {
-    if rec.ds == d {
+    // A DS the parent already serves is not asked for again (an emergency
+    // rollover onto a standby KSK whose DS is in place).
+    if rec.ds == d || (d == DsState::Submitted && rec.ds == DsState::Seen) {
         return;
     }
     rec.ds = d;
