@@ -384,9 +384,12 @@ fn keys_of(set: &Served) -> Vec<Key> {
         .collect()
 }
 
+/// A signature check: (signature, public key, signed data).
+type Checked = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 thread_local! {
-    /// Signature checks already done: (signature, public key, RRset) → valid.
-    static VERIFIED: std::cell::RefCell<HashMap<(Vec<u8>, Vec<u8>, Vec<u8>), bool>> =
+    /// Signature checks already done, and their results.
+    static VERIFIED: std::cell::RefCell<HashMap<Checked, bool>> =
         std::cell::RefCell::new(HashMap::new());
 }
 
