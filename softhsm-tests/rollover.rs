@@ -853,3 +853,86 @@ fn a_year_of_policy_run() {
         d.history.versions.len()
     );
 }
+
+/// What operators get wrong gets a clear refusal, and nothing changes.
+#[test]
+fn refusals_name_what_is_wrong() {
+    let mut d = Driver::new("ksk", "");
+    // A policy file with a typo: exit 3, file and field named.
+    std::fs::write(d.p.file("bad.toml"), "zsk-lifetme = \"30d\"\n").unwrap();
+    let e = d.dnsseal(&["policy", "set", ORIGIN, "bad.toml"]).fails(3);
+    assert!(e.contains("bad.toml") && e.contains("zsk-lifetme"), "{e}");
+    // No rollover yet: a step is refused.
+    let e = d.dnsseal(&["rollover", "ksk", ORIGIN, "finish"]).fails(10);
+    assert!(e.contains("no rollover"), "{e}");
+    d.dnsseal(&["rollover", "ksk", ORIGIN, "start"]).ok();
+    d.sign(false);
+    // A second start, another kind, a wrong step name: refused.
+    let e = d.dnsseal(&["rollover", "ksk", ORIGIN, "start"]).fails(10);
+    assert!(e.contains("in progress"), "{e}");
+    let e = d.dnsseal(&["rollover", "zsk", ORIGIN, "next"]).fails(10);
+    assert!(e.contains("ksk-double-ksk"), "{e}");
+    let e = d.dnsseal(&["rollover", "ksk", ORIGIN, "finish"]).fails(10);
+    assert!(e.contains("'submit', not 'finish'"), "{e}");
+    // ds-seen is not the next step yet, and `next` never confirms the parent.
+    let e = d.dnsseal(&["rollover", "ds-seen", ORIGIN]).fails(10);
+    assert!(e.contains("not ds-seen"), "{e}");
+    d.advance_to(d.t + 2 * 3600);
+    d.dnsseal(&["rollover", "ksk", ORIGIN, "submit"]).ok();
+    // Not signed since the request: the parent never saw it.
+    let e = d.dnsseal(&["rollover", "ds-seen", ORIGIN]).fails(10);
+    assert!(e.contains("never published the request"), "{e}");
+    d.sign(false);
+    let e = d.dnsseal(&["rollover", "ksk", ORIGIN, "next"]).fails(10);
+    assert!(e.contains("rollover ds-seen"), "{e}");
+    d.dnsseal(&["rollover", "ds-seen", ORIGIN]).ok();
+    // Every refusal left a failed audit record; the log still verifies.
+    d.p.run(&["audit", "verify"]).ok();
+    let log = std::fs::read_to_string(d.p.file("audit.log")).unwrap();
+    let failed = log
+        .lines()
+        .filter(|l| l.contains("\"outcome\":\"failed\""))
+        .count();
+    assert!(failed >= 7, "{failed} failed attempts audited");
+    // An emergency rollover needs the compromised key's role.
+    let e = d
+        .dnsseal(&["rollover", "emergency", ORIGIN, "start"])
+        .fails(10);
+    assert!(e.contains("in progress"), "{e}");
+}
+
+/// An emergency KSK rollover: the new key signs at once, the operator is
+/// told the soonest moment the compromised key can go, and every step's
+/// zone verifies.
+#[test]
+fn emergency_ksk_reports_when_the_compromised_key_can_go() {
+    let mut d = Driver::new("emergency", "");
+    let e = d
+        .dnsseal(&["rollover", "emergency", ORIGIN, "start"])
+        .fails(3);
+    assert!(e.contains("--role"), "{e}");
+    let out = d.dnsseal(&["rollover", "emergency", ORIGIN, "start", "--role", "ksk"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("can leave the zone at the soonest"),
+        "{}",
+        out.stderr
+    );
+    d.sign(true);
+    let cds: Vec<String> = std::fs::read_to_string(d.p.file("db.signed"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.split('\t').nth(3) == Some("CDS"))
+        .map(String::from)
+        .collect();
+    assert_eq!(cds.len(), 1, "CDS must name the new KSK only: {cds:?}");
+    d.advance_to(d.t + PARENT_DELAY);
+    d.dnsseal(&["rollover", "ds-seen", ORIGIN]).ok();
+    d.sign(true);
+    let (step, at) = d.next_step().expect("finish");
+    assert_eq!(step, "finish");
+    d.advance_to(at);
+    d.dnsseal(&["rollover", "emergency", ORIGIN, "finish"]).ok();
+    d.sign(true);
+    assert!(d.next_step().is_none());
+}

@@ -1225,19 +1225,20 @@ fn ds_seen(ctx: &Context, zone: &str) -> anyhow::Result<()> {
                 }
                 return take_step(ctx, &cfg, &view, rec, *m, &r, false);
             }
-            if view.keys.iter().any(|k| k.ds.pending()) {
-                return Err(Failure::Refused(format!(
-                    "the {m} rollover of {} is at step '{}', not ds-seen",
-                    view.name, r.step
-                ))
-                .into());
-            }
         }
+        // Outside a rollover's own ds-seen step: a DS asked for otherwise
+        // (a zone's first KSK), if there is one.
         if !view.keys.iter().any(|k| k.ds.pending()) {
-            return Err(Failure::Refused(format!(
-                "{} is not waiting for the parent: no DS was submitted or withdrawn",
-                view.name
-            ))
+            return Err(Failure::Refused(match (&view.current, view.next()) {
+                (Some((_, m)), Some(r)) => format!(
+                    "{} is not waiting for the parent: the {m} rollover is at step '{}', not ds-seen",
+                    view.name, r.step
+                ),
+                _ => format!(
+                    "{} is not waiting for the parent: no DS was submitted or withdrawn",
+                    view.name
+                ),
+            })
             .into());
         }
         let step = Step {

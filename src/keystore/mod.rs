@@ -1440,3 +1440,125 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn version_1_is_upgraded_with_a_copy_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO meta (name, value) VALUES ('schema_version', '1')",
+                [],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key,
+                    token_serial, token_label, cka_id, cka_label, state, origin, created)
+                 VALUES ('example.', 1, 'ksk', 13, 256, 257, x'01', 's', 'l', x'02', 'c',
+                    'active', 'generated', 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let ks = Keystore::open(&path).unwrap();
+        let k = &ks.keys(None).unwrap()[0];
+        assert_eq!(k.state, KeyState::Active);
+        assert_eq!(k.ds, DsState::Seen, "a KSK in use has its DS at the parent");
+        assert_eq!(ks.generation("example.").unwrap(), 0);
+        assert!(
+            dir.path().join("k.sqlite.v1").exists(),
+            "no copy of the old file"
+        );
+        drop(ks);
+        // Opened again: version 2, no second upgrade.
+        let again = Keystore::open(&path).unwrap();
+        assert_eq!(again.keys(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_batch_lands_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
+        let mut k = KeyRecord {
+            id: 0,
+            zone: "example.".into(),
+            key_tag: 1,
+            role: Role::Zsk,
+            algorithm: 13,
+            bits: 256,
+            flags: 256,
+            public_key: vec![1],
+            token_serial: "s".into(),
+            token_label: "l".into(),
+            cka_id: vec![1],
+            cka_label: "c".into(),
+            state: KeyState::Active,
+            ds: DsState::None,
+            origin: Origin::Generated,
+            timings: Timings::default(),
+        };
+        let new = NewKey {
+            zone: k.zone.clone(),
+            key_tag: 1,
+            role: Role::Zsk,
+            algorithm: 13,
+            bits: 256,
+            flags: 256,
+            public_key: vec![1],
+            token_serial: "s".into(),
+            token_label: "l".into(),
+            cka_id: vec![1],
+            cka_label: "c".into(),
+            state: KeyState::Active,
+            ds: DsState::None,
+            origin: Origin::Generated,
+            timings: Timings::default(),
+        };
+        k.id = ks.insert_keys(&[new]).unwrap()[0];
+        // An update that expects a stale state fails the whole batch: the
+        // rollover step and the outbox event must not land either.
+        let mut stale = k.clone();
+        stale.state = KeyState::Inactive;
+        let mut batch = Batch::new("example.");
+        batch.updates.push(KeyUpdate {
+            expected_state: KeyState::Published,
+            expected_ds: DsState::None,
+            record: stale,
+        });
+        batch.rollover = Some(RolloverWrite::Start {
+            method: "zsk-pre-publication".into(),
+            old: vec![KeyRef::Existing(k.id)],
+            new: vec![],
+            step: NewStep {
+                name: "start".into(),
+                at: Timestamp::from_unix(10),
+                forced: false,
+            },
+        });
+        batch.outbox.push((Timestamp::from_unix(10), "{}".into()));
+        assert_eq!(ks.commit(batch).unwrap(), None);
+        assert!(ks.rollovers("example.").unwrap().is_empty());
+        assert!(ks.outbox().unwrap().is_empty());
+        let gen_before = ks.generation("example.").unwrap();
+        // The same batch with the right expectation lands, generation + 1.
+        let mut fresh = k.clone();
+        fresh.state = KeyState::Inactive;
+        let mut batch = Batch::new("example.");
+        batch.updates.push(KeyUpdate {
+            expected_state: KeyState::Active,
+            expected_ds: DsState::None,
+            record: fresh,
+        });
+        batch.outbox.push((Timestamp::from_unix(10), "{}".into()));
+        assert!(ks.commit(batch).unwrap().is_some());
+        assert_eq!(ks.keys(None).unwrap()[0].state, KeyState::Inactive);
+        assert_eq!(ks.outbox().unwrap().len(), 1);
+        assert_eq!(ks.generation("example.").unwrap(), gen_before + 1);
+    }
+}

@@ -903,3 +903,222 @@ pub fn signing(keys: &[KeyRecord], role: Role) -> Vec<&KeyRecord> {
         .filter(|k| k.role == role && k.state == KeyState::Active)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::{Origin, StepRecord, Timings};
+
+    fn timing() -> Timing {
+        Timing {
+            propagation: 300,
+            parent_propagation: 600,
+            registration: 86_400,
+            dnskey_ttl: 3_600,
+            max_zone_ttl: 7_200,
+            ds_ttl: 1_800,
+            publish_safety: 60,
+            retire_safety: 120,
+            hold_down: 30 * 86_400,
+        }
+    }
+
+    fn rollover(method: Method, steps: &[(&str, i64, i64)]) -> RolloverRecord {
+        RolloverRecord {
+            id: 1,
+            zone: "example.".into(),
+            method: method.name().into(),
+            old: vec![1],
+            new: vec![2],
+            started: Timestamp::from_unix(steps[0].1),
+            finished: None,
+            steps: steps
+                .iter()
+                .map(|(n, at, g)| StepRecord {
+                    name: (*n).into(),
+                    at: Timestamp::from_unix(*at),
+                    generation: *g,
+                    forced: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn signing(generation: i64, at: i64, dnskey_ttl: u32, max_ttl: u32) -> Signing {
+        Signing {
+            generation,
+            first_signed: Timestamp::from_unix(at),
+            last_signed: Timestamp::from_unix(at),
+            dnskey_ttl,
+            max_ttl,
+        }
+    }
+
+    fn key(id: i64, role: Role, state: KeyState, ds: DsState) -> KeyRecord {
+        KeyRecord {
+            id,
+            zone: "example.".into(),
+            key_tag: 0,
+            role,
+            algorithm: 13,
+            bits: 256,
+            flags: if role.is_sep() { 257 } else { 256 },
+            public_key: vec![id as u8; 64],
+            token_serial: "s".into(),
+            token_label: "l".into(),
+            cka_id: vec![id as u8],
+            cka_label: "c".into(),
+            state,
+            ds,
+            origin: Origin::Generated,
+            timings: Timings::default(),
+        }
+    }
+
+    #[test]
+    fn waits_count_from_the_first_signing_with_the_larger_ttl() {
+        let t = timing();
+        let rec = rollover(Method::ZskPrePublication, &[("start", 1_000, 5)]);
+        // Not signed since the step: no time yet, and it says why.
+        let r = next(
+            Method::ZskPrePublication,
+            &rec,
+            &[signing(4, 900, 3_600, 7_200)],
+            &t,
+        )
+        .unwrap();
+        assert_eq!(r.step, "activate");
+        assert_eq!(r.earliest(), None);
+        assert!(r.waits[0].why.contains("has not been signed"));
+        // Signed at 1 500 with a DNSKEY TTL larger than the policy's.
+        let signings = [
+            signing(4, 900, 3_600, 7_200),
+            signing(5, 1_500, 5_000, 7_200),
+        ];
+        let r = next(Method::ZskPrePublication, &rec, &signings, &t).unwrap();
+        assert_eq!(
+            r.earliest(),
+            Some(Timestamp::from_unix(1_500 + 300 + 5_000 + 60))
+        );
+        assert!(!r.ready(Timestamp::from_unix(1_500 + 300 + 5_000 + 59)));
+        assert!(r.ready(Timestamp::from_unix(1_500 + 300 + 5_000 + 60)));
+    }
+
+    #[test]
+    fn ds_wait_counts_from_ds_seen_and_all_guards_must_pass() {
+        let t = timing();
+        let rec = rollover(
+            Method::KskDoubleRrset,
+            &[("start", 1_000, 1), ("ds-seen", 50_000, 2)],
+        );
+        let signings = [
+            signing(1, 1_000, 3_600, 7_200),
+            signing(2, 50_000, 3_600, 7_200),
+        ];
+        let r = next(Method::KskDoubleRrset, &rec, &signings, &t).unwrap();
+        assert_eq!(r.step, "finish");
+        assert_eq!(r.waits.len(), 2);
+        // max(start + Ipub, ds-seen + DprpP + TTLds + retire safety)
+        assert_eq!(
+            r.earliest(),
+            Some(Timestamp::from_unix(50_000 + 600 + 1_800 + 120))
+        );
+        assert_eq!(r.blockers(Timestamp::from_unix(50_000)).len(), 1);
+    }
+
+    #[test]
+    fn a_ds_seen_step_is_the_operators() {
+        let rec = rollover(
+            Method::KskDoubleKsk,
+            &[("start", 0, 1), ("submit", 10_000, 2)],
+        );
+        let r = next(Method::KskDoubleKsk, &rec, &[], &timing()).unwrap();
+        assert!(r.needs_operator);
+        assert!(r.waits.is_empty());
+    }
+
+    #[test]
+    fn plan_projects_each_step_from_the_one_before() {
+        let t = timing();
+        let rec = rollover(Method::ZskPrePublication, &[("start", 1_000, 1)]);
+        let p = plan(
+            Method::ZskPrePublication,
+            &rec,
+            &[signing(1, 1_000, 3_600, 7_200)],
+            &t,
+            Timestamp::from_unix(1_000),
+        );
+        let names: Vec<&str> = p.iter().map(|s| s.step).collect();
+        assert_eq!(names, ["start", "activate", "finish"]);
+        let activate = 1_000 + 300 + 3_600 + 60;
+        assert_eq!(p[1].at, Some(Timestamp::from_unix(activate)));
+        assert_eq!(
+            p[2].at,
+            Some(Timestamp::from_unix(activate + 300 + 7_200 + 120))
+        );
+        assert!(p[0].done && !p[1].done);
+    }
+
+    #[test]
+    fn revoking_sets_the_bit_and_a_new_tag() {
+        let mut old = key(1, Role::Ksk, KeyState::Active, DsState::Gone);
+        old.key_tag = old.dnskey().key_tag();
+        let step = &Method::KskRfc5011.steps()[3];
+        assert_eq!(step.name, "revoke");
+        let u = apply(step, &[1], &[2], &[old.clone()], Timestamp::from_unix(5));
+        assert_eq!(u.len(), 1);
+        let r = &u[0].record;
+        assert_eq!(r.flags, 257 | FLAG_REVOKE);
+        assert_eq!(r.state, KeyState::Revoked);
+        assert_ne!(r.key_tag, old.key_tag);
+        assert_eq!(r.key_tag, r.dnskey().key_tag());
+        assert_eq!(r.timings.revoked, Some(Timestamp::from_unix(5)));
+    }
+
+    #[test]
+    fn ds_seen_settles_every_pending_ds_and_seen_is_not_asked_again() {
+        let keys = [
+            key(1, Role::Ksk, KeyState::Active, DsState::Retiring),
+            key(2, Role::Ksk, KeyState::Active, DsState::Submitted),
+            key(3, Role::Zsk, KeyState::Active, DsState::None),
+        ];
+        let u = apply(&DS_SEEN, &[1], &[2], &keys, Timestamp::from_unix(9));
+        let ds: Vec<(i64, DsState)> = u.iter().map(|u| (u.record.id, u.record.ds)).collect();
+        assert_eq!(ds, [(1, DsState::Gone), (2, DsState::Seen)]);
+        // An emergency start onto a KSK whose DS the parent already serves.
+        let keys = [
+            key(1, Role::Ksk, KeyState::Active, DsState::Seen),
+            key(2, Role::Ksk, KeyState::Published, DsState::Seen),
+        ];
+        let u = apply(
+            &EMERGENCY_KSK[0],
+            &[1],
+            &[2],
+            &keys,
+            Timestamp::from_unix(9),
+        );
+        let new = u.iter().find(|u| u.record.id == 2).unwrap();
+        assert_eq!(new.record.ds, DsState::Seen);
+        assert_eq!(new.record.state, KeyState::Active);
+    }
+
+    #[test]
+    fn every_method_waits_only_on_earlier_steps() {
+        for m in Method::ALL {
+            let steps = m.steps();
+            assert_eq!(steps[0].name, "start", "{m}");
+            assert!(steps[0].guards.is_empty(), "{m}: start waits for nothing");
+            for (i, s) in steps.iter().enumerate() {
+                for g in s.guards {
+                    let (DnskeyCached(j) | SigsCached(j) | BothCached(j) | DsCached(j)
+                    | HoldDown(j)) = *g;
+                    assert!(j < i, "{m} step {}: waits on a later step", s.name);
+                    if let DsCached(j) = *g {
+                        assert!(steps[j].is_ds_seen(), "{m}: DS wait not after ds-seen");
+                    }
+                }
+            }
+            assert_eq!(Method::from_name(m.name()), Some(m));
+        }
+    }
+}
