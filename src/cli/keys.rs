@@ -643,6 +643,9 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     println!("role        {}", rec.role);
     println!("algorithm   {} ({}), {} bits", alg, rec.algorithm, rec.bits);
     println!("state       {}", rec.state);
+    if rec.role.is_sep() {
+        println!("DS state    {}", rec.ds);
+    }
     println!("origin      {}", rec.origin.as_str());
     println!(
         "token       serial {} label '{}'",
@@ -656,8 +659,13 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
         ("published", t.published),
         ("active", t.active),
         ("inactive", t.inactive),
+        ("revoked", t.revoked),
         ("removed", t.removed),
         ("destroyed", t.destroyed),
+        ("DS asked", t.ds_submitted),
+        ("DS seen", t.ds_seen),
+        ("DS retired", t.ds_retired),
+        ("DS gone", t.ds_gone),
     ] {
         if let Some(v) = v {
             println!("{name:<11} {v}");
