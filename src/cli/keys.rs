@@ -484,23 +484,23 @@ pub fn recover_pending(
         let recorded = known
             .iter()
             .any(|k| k.token_serial == serial && k.cka_id == id);
-        let destroyed = if recorded { 0 } else { session.destroy(&id)? };
-        ks.remove_pending(serial, &id)?;
-        if destroyed > 0 {
-            tracing::warn!(id = %hex::encode(&id), "destroyed a key pair of an interrupted run that was never recorded");
+        if !recorded {
+            // Audited before the objects go, so that a run stopped halfway
+            // through the cleanup leaves no destruction unlogged.
             ctx.audit(
                 cfg,
                 ks,
                 Event {
                     command: ctx.command.clone(),
                     key_id: Some(hex::encode(&id)),
-                    detail: format!(
-                        "recovery: destroyed {destroyed} token objects of an interrupted key generation (never recorded, never used)"
-                    ),
+                    detail: "recovery: destroyed the token objects (if any) of an interrupted key generation (never recorded, never used)".into(),
                     ..Event::default()
                 },
             )?;
+            let destroyed = session.destroy(&id)?;
+            tracing::warn!(id = %hex::encode(&id), objects = destroyed, "destroyed a key pair of an interrupted run that was never recorded");
         }
+        ks.remove_pending(serial, &id)?;
     }
     Ok(())
 }

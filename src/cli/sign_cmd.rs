@@ -245,6 +245,7 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
 
 fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    phase("start");
     let origin_text = match &args.origin {
         Some(o) => o.clone(),
         None => args
@@ -522,6 +523,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             previous_sets.insert(key, [0xFF; 32]);
         }
     }
+    phase("previous read");
 
     // Jobs: every RRset the zone signs, with every key that signs it,
     // unless a signature that still fits can be kept.
@@ -773,7 +775,9 @@ fn phase(name: &str) {
                 .map(|l| l[k.len()..].trim().to_string())
                 .unwrap_or_default()
         };
-        tracing::debug!(phase = name, rss = %field("VmRSS:"), peak = %field("VmHWM:"), "memory");
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let ms = START.get_or_init(Instant::now).elapsed().as_millis();
+        tracing::debug!(phase = name, ms, rss = %field("VmRSS:"), peak = %field("VmHWM:"), "memory");
     }
 }
 
