@@ -527,8 +527,9 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
 
     // Jobs: every RRset the zone signs, with every key that signs it,
     // unless a signature that still fits can be kept.
-    let mut jobs: Vec<Job<'_>> = Vec::new();
-    let mut slots: Vec<(usize, usize)> = Vec::new();
+    // (node, RRset, key) of each signature to make; kept ones go straight
+    // into their RRsets.
+    let mut slots: Vec<(usize, usize, usize)> = Vec::new();
     let mut kept: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     let refresh_before = rrsig_time(Timestamp::from_unix(now.unix() + i64::from(refresh)))?;
     for (ni, node) in zone.nodes.iter().enumerate() {
@@ -560,14 +561,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
                         kept.push((ni, si, sig.clone()));
                         kept_here += 1;
                     }
-                    None => {
-                        jobs.push(Job {
-                            owner: &node.owner,
-                            set,
-                            key: k,
-                        });
-                        slots.push((ni, si));
-                    }
+                    None => slots.push((ni, si, k)),
                 }
             }
             stats.dropped += candidates.len().saturating_sub(kept_here);
@@ -575,7 +569,38 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     }
     stats.dropped += old.values().map(Vec::len).sum::<usize>();
     stats.retained = kept.len();
-    stats.generated = jobs.len();
+    stats.generated = slots.len();
+    // Exact capacity: a Vec that grows from empty reserves four slots, which
+    // for 100k-name zones is tens of megabytes of nothing.
+    let per_set = |t: u16| {
+        if matches!(t, rtype::DNSKEY | rtype::CDS | rtype::CDNSKEY) {
+            ksk_idx.len()
+        } else {
+            zsk_idx.len()
+        }
+    };
+    for (ni, si, sig) in kept {
+        let set = &mut zone.nodes[ni].rrsets[si];
+        if set.rrsigs.capacity() == 0 {
+            set.rrsigs.reserve_exact(per_set(set.rtype));
+        }
+        set.rrsigs.push(sig);
+    }
+    for node in &mut zone.nodes {
+        for set in &mut node.rrsets {
+            if set.rrsigs.len() > 1 {
+                set.rrsigs.sort_unstable();
+            }
+        }
+    }
+    let jobs: Vec<Job<'_>> = slots
+        .iter()
+        .map(|&(ni, si, k)| Job {
+            owner: &zone.nodes[ni].owner,
+            set: &zone.nodes[ni].rrsets[si],
+            key: k,
+        })
+        .collect();
 
     // Sign.
     let threads = args
@@ -662,51 +687,43 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         verify: !args.no_verify,
         progress: if show { Some(&progress) } else { None },
     };
-    let sign_started = Instant::now();
-    phase("jobs planned");
-    let sigs = engine.run(&jobs, &TokenSigner { pool: &pool })?;
-    phase("signed");
-    let sign_secs = sign_started.elapsed().as_secs_f64();
-    if show {
-        eprintln!();
-    }
-    drop(jobs);
-    // Exact capacity: a Vec that grows from empty reserves four slots, which
-    // for 100k-name zones is tens of megabytes of nothing.
-    let per_set = |t: u16| {
-        if matches!(t, rtype::DNSKEY | rtype::CDS | rtype::CDNSKEY) {
-            ksk_idx.len()
-        } else {
-            zsk_idx.len()
-        }
-    };
-    for ((ni, si), sig) in slots.into_iter().zip(sigs) {
-        let set = &mut zone.nodes[ni].rrsets[si];
-        if set.rrsigs.capacity() == 0 {
-            set.rrsigs.reserve_exact(per_set(set.rtype));
-        }
-        set.rrsigs.push(sig);
-    }
-    for (ni, si, sig) in kept {
-        let set = &mut zone.nodes[ni].rrsets[si];
-        if set.rrsigs.capacity() == 0 {
-            set.rrsigs.reserve_exact(per_set(set.rtype));
-        }
-        set.rrsigs.push(sig);
-    }
-    for node in &mut zone.nodes {
-        for set in &mut node.rrsets {
-            set.rrsigs.sort();
-        }
-    }
-
     let max_ttl = zone
         .nodes
         .iter()
         .flat_map(|n| n.rrsets.iter().filter(|s| n.signs(s.rtype)).map(|s| s.ttl))
         .max()
         .unwrap_or(0);
-    write_zone(&output, &zone)?;
+    let sign_started = Instant::now();
+    phase("jobs planned");
+    // The signed zone is written while the token signs: each node goes out
+    // as soon as its last signature is made, and no signature is kept.
+    let mut out = ZoneWriter::new(&output, &zone.origin)?;
+    let mut next_node = 0usize;
+    let mut fresh: Vec<(usize, Vec<u8>)> = Vec::new();
+    {
+        let mut sink = |i: usize, sig: Vec<u8>| -> Result<(), String> {
+            let (ni, si, _) = slots[i];
+            while next_node < ni {
+                out.node(&zone.nodes[next_node], &mut fresh)
+                    .map_err(|e| e.to_string())?;
+                next_node += 1;
+            }
+            fresh.push((si, sig));
+            Ok(())
+        };
+        engine.run_ordered(&jobs, &TokenSigner { pool: &pool }, &mut sink)?;
+    }
+    phase("signed");
+    let sign_secs = sign_started.elapsed().as_secs_f64();
+    if show {
+        eprintln!();
+    }
+    while next_node < zone.nodes.len() {
+        out.node(&zone.nodes[next_node], &mut fresh)?;
+        next_node += 1;
+    }
+    drop(jobs);
+    out.finish()?;
     phase("written");
     // Rollover waits count from here: this generation of the key set is
     // now in a signed zone.
@@ -849,67 +866,104 @@ fn reusable(
 }
 
 /// Puts the NSEC3 records into the zone's nodes, in canonical order.
-fn merge_nsec3(zone: &mut Zone, chain: Vec<dnssec::Nsec3Node>) {
+fn merge_nsec3(zone: &mut Zone, mut chain: Vec<dnssec::Nsec3Node>) {
     // Both lists are already in canonical order: the zone's nodes by
     // construction, the chain by hash (every NSEC3 owner is a child of the
-    // apex whose one label, base32hex, sorts like the hash bytes). A linear
-    // merge needs no sort keys and no index of owners.
+    // apex whose one label, base32hex, sorts like the hash bytes). The merge
+    // runs backwards in place, in the zone's own vector grown once: no
+    // second vector of nodes, no sort keys, no index of owners.
     use std::cmp::Ordering;
-    let old = std::mem::take(&mut zone.nodes);
-    let mut out = Vec::with_capacity(old.len() + chain.len());
-    let mut a = old.into_iter().peekable();
-    let mut b = chain.into_iter().peekable();
-    loop {
-        let order = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => rr::cmp_names(&x.owner, &y.owner),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => break,
-        };
-        match order {
-            Ordering::Less => out.extend(a.next()),
-            Ordering::Greater => out.extend(b.next().map(|n| Node {
-                owner: n.owner,
+    let nodes = &mut zone.nodes;
+    let n = nodes.len();
+    nodes.reserve_exact(chain.len());
+    nodes.resize_with(n + chain.len(), Node::default);
+    // nodes[..i] are the old nodes still to place; nodes[k..] is done.
+    let (mut i, mut k) = (n, nodes.len());
+    while let Some(c) = chain.pop() {
+        // Old nodes that sort after this NSEC3 owner go first.
+        while i > 0 && rr::cmp_names(&nodes[i - 1].owner, &c.owner) == Ordering::Greater {
+            k -= 1;
+            nodes.swap(i - 1, k);
+            i -= 1;
+        }
+        k -= 1;
+        if i > 0 && nodes[i - 1].owner == c.owner {
+            // A node of that name exists: the NSEC3 joins its RRsets.
+            dnssec::insert_rrset(&mut nodes[i - 1], c.rrset);
+            nodes.swap(i - 1, k);
+            i -= 1;
+        } else {
+            nodes[k] = Node {
+                owner: c.owner,
                 kind: NodeKind::Authoritative,
-                rrsets: vec![n.rrset],
-            })),
-            Ordering::Equal => {
-                if let (Some(mut x), Some(y)) = (a.next(), b.next()) {
-                    dnssec::insert_rrset(&mut x, y.rrset);
-                    out.push(x);
-                }
-            }
+                rrsets: vec![c.rrset],
+            };
         }
     }
-    zone.nodes = out;
+    // The old nodes before every NSEC3 owner stay where they are; slots
+    // left over by names that had both (rare) close the gap.
+    let gap = k - i;
+    if gap > 0 {
+        nodes.drain(i..k);
+    }
 }
 
-/// Writes the zone to a temporary file beside `path`, syncs, renames.
-fn write_zone(path: &Path, zone: &Zone) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    {
-        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
-        writeln!(out, "; signed by dnsseal for {}", zone.origin)?;
-        for node in &zone.nodes {
-            present::write_node(&mut out, node)?;
-        }
-        out.flush()?;
+/// The signed zone on its way to disk: a temporary file beside the output,
+/// node by node, synced and renamed into place only when complete (a failed
+/// run leaves nothing).
+struct ZoneWriter {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    out: BufWriter<std::fs::File>,
+}
+
+impl ZoneWriter {
+    fn new(path: &Path, origin: &ZoneName) -> anyhow::Result<ZoneWriter> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        let file = tmp
+            .as_file()
+            .try_clone()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        writeln!(out, "; signed by dnsseal for {origin}")?;
+        Ok(ZoneWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+        })
     }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path).with_context(|| {
-        format!(
-            "cannot move the signed zone into place at {}",
-            path.display()
-        )
-    })?;
-    Ok(())
+
+    /// Writes a node with its kept signatures and `fresh` ones, given as
+    /// (RRset index, RDATA); empties `fresh`.
+    fn node(&mut self, node: &Node, fresh: &mut Vec<(usize, Vec<u8>)>) -> std::io::Result<()> {
+        present::write_node_with(&mut self.out, node, fresh)?;
+        fresh.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        drop(self.out);
+        self.tmp.persist(&path).with_context(|| {
+            format!(
+                "cannot move the signed zone into place at {}",
+                path.display()
+            )
+        })?;
+        Ok(())
+    }
 }
 
 /// Checks the parent's DS records (RFC 4035 §5.2) against the keys that

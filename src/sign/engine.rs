@@ -65,6 +65,8 @@ pub enum SignError {
         owner: String,
         rtype: String,
     },
+    #[error("cannot write the signed zone: {0}")]
+    Output(String),
 }
 
 /// Options of one engine run.
@@ -82,18 +84,46 @@ pub struct Engine<'a> {
 impl Engine<'_> {
     /// RRSIG RDATA for every job, in job order.
     pub fn run(&self, jobs: &[Job<'_>], signer: &dyn Signer) -> Result<Vec<Vec<u8>>, SignError> {
+        let mut results: Vec<Vec<u8>> = Vec::with_capacity(jobs.len());
+        self.run_ordered(jobs, signer, &mut |_, rdata| {
+            results.push(rdata);
+            Ok(())
+        })?;
+        Ok(results)
+    }
+
+    /// Signs every job and hands each RRSIG RDATA to `sink` in job order,
+    /// as soon as it and all before it are made, on the calling thread:
+    /// the caller can write the signed zone while the token still signs,
+    /// and no signature needs to be kept after it is written. The first
+    /// failure (token, verification, or `sink`) stops the workers and is
+    /// returned.
+    pub fn run_ordered(
+        &self,
+        jobs: &[Job<'_>],
+        signer: &dyn Signer,
+        sink: &mut dyn FnMut(usize, Vec<u8>) -> Result<(), String>,
+    ) -> Result<(), SignError> {
         let workers = signer.workers().max(1).min(jobs.len().max(1));
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let failure: Mutex<Option<SignError>> = Mutex::new(None);
-        let mut results: Vec<Vec<u8>> = vec![Vec::new(); jobs.len()];
-        let parts: Vec<Vec<(usize, Vec<u8>)>> = std::thread::scope(|s| {
+        let fail = |e: SignError| {
+            stop.store(true, Ordering::Relaxed);
+            if let Ok(mut f) = failure.lock() {
+                f.get_or_insert(e);
+            }
+        };
+        // Bounded: workers wait when the writer falls behind.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(4 * CHUNK * workers);
+        let mut handed = 0usize;
+        let joined = std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
                 .map(|w| {
-                    let (next, done, stop, failure) = (&next, &done, &stop, &failure);
+                    let (next, done, stop, fail) = (&next, &done, &stop, &fail);
+                    let tx = tx.clone();
                     s.spawn(move || {
-                        let mut out = Vec::new();
                         let mut msg = Vec::with_capacity(512);
                         loop {
                             if stop.load(Ordering::Relaxed) {
@@ -105,13 +135,14 @@ impl Engine<'_> {
                             }
                             for (i, job) in jobs.iter().enumerate().skip(start).take(CHUNK) {
                                 match self.sign_one(w, i, job, signer, &mut msg) {
-                                    Ok(rdata) => out.push((i, rdata)),
-                                    Err(e) => {
-                                        stop.store(true, Ordering::Relaxed);
-                                        if let Ok(mut f) = failure.lock() {
-                                            f.get_or_insert(e);
+                                    Ok(rdata) => {
+                                        if tx.send((i, rdata)).is_err() {
+                                            return;
                                         }
-                                        return out;
+                                    }
+                                    Err(e) => {
+                                        fail(e);
+                                        return;
                                     }
                                 }
                             }
@@ -121,32 +152,42 @@ impl Engine<'_> {
                                 p(n + CHUNK.min(jobs.len() - start));
                             }
                         }
-                        out
                     })
                 })
                 .collect();
+            drop(tx);
+            // Reorder: chunks finish out of order, by at most a few chunks.
+            let mut early: std::collections::HashMap<usize, Vec<u8>> =
+                std::collections::HashMap::new();
+            for (i, rdata) in rx.iter() {
+                if stop.load(Ordering::Relaxed) {
+                    continue;
+                }
+                early.insert(i, rdata);
+                while let Some(r) = early.remove(&handed) {
+                    if let Err(e) = sink(handed, r) {
+                        fail(SignError::Output(e));
+                        break;
+                    }
+                    handed += 1;
+                }
+            }
             handles
                 .into_iter()
                 .map(|h| h.join())
                 .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(|_| SignError::Token("a signing worker panicked".into()))?;
+        });
+        joined.map_err(|_| SignError::Token("a signing worker panicked".into()))?;
         if let Some(e) = failure.into_inner().ok().flatten() {
             return Err(e);
         }
-        for part in parts {
-            for (i, rdata) in part {
-                results[i] = rdata;
-            }
-        }
-        // Every job has its signature, or nothing is returned.
-        if let Some(i) = results.iter().position(Vec::is_empty) {
+        if handed != jobs.len() {
             return Err(SignError::Token(format!(
-                "signature {i} of {} was not made",
+                "signature {handed} of {} was not made",
                 jobs.len()
             )));
         }
-        Ok(results)
+        Ok(())
     }
 
     fn sign_one(
@@ -343,6 +384,28 @@ mod tests {
             ..engine
         };
         assert_eq!(unchecked.run(&jobs, &bad).unwrap().len(), 300);
+
+        // The ordered sink sees every index once, in order, and a sink
+        // failure (a full disk) stops the run with that error.
+        let mut seen = Vec::new();
+        engine
+            .run_ordered(&jobs, &signer, &mut |i, _| {
+                seen.push(i);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, (0..300).collect::<Vec<_>>());
+        let mut calls = 0;
+        let r = engine.run_ordered(&jobs, &signer, &mut |i, _| {
+            calls += 1;
+            if i == 100 {
+                Err("disk full".into())
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(r, Err(SignError::Output(ref e)) if e == "disk full"), "{r:?}");
+        assert_eq!(calls, 101, "the sink was called after it failed");
     }
 
     #[test]

@@ -129,14 +129,11 @@ pub struct Nsec3Node {
 pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) -> Vec<Nsec3Node> {
     let ttl = zone.negative_ttl();
     let apex = zone.origin.wire().to_vec();
-    // (name, types) for every name that gets an NSEC3, borrowed from the
-    // zone: big zones should not hold their names twice.
-    let mut names: Vec<(&[u8], Vec<u16>)> = Vec::new();
-    let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
-    for node in &zone.nodes {
-        let types = match node.kind {
-            NodeKind::Occluded => continue,
-            NodeKind::Delegation { secure: false } if params.opt_out => continue,
+    // The types of a node's NSEC3, or None when it gets none.
+    let types_of = |node: &Node| -> Option<Vec<u16>> {
+        Some(match node.kind {
+            NodeKind::Occluded => return None,
+            NodeKind::Delegation { secure: false } if params.opt_out => return None,
             NodeKind::Delegation { secure } => {
                 let mut t = node.bitmap_types();
                 if secure {
@@ -154,29 +151,41 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) ->
                 t.push(rtype::RRSIG);
                 t
             }
-        };
-        seen.insert(&node.owner);
-        names.push((&node.owner, types));
-    }
-    // Empty non-terminals between each name and the apex (RFC 5155 §7.1).
-    let mut ents = Vec::new();
-    for (name, _) in &names {
-        let mut p = rr::parent(name);
+        })
+    };
+    // Every name that gets an NSEC3: a node (by index; its types are
+    // worked out when its record is made) or an empty non-terminal. Big
+    // zones hold neither their names twice nor a types list per name.
+    let nodes = &zone.nodes;
+    let mut names: Vec<(&[u8], Option<usize>)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| types_of(n).is_some())
+        .map(|(i, n)| (n.owner.as_slice(), Some(i)))
+        .collect();
+    // Empty non-terminals between each name and the apex (RFC 5155 §7.1):
+    // ancestors that are not nodes (the nodes are in canonical order).
+    let is_node = |name: &[u8]| {
+        nodes
+            .binary_search_by(|n| rr::cmp_names(&n.owner, name))
+            .is_ok()
+    };
+    let mut ents: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+    for i in 0..names.len() {
+        let mut p = rr::parent(names[i].0);
         while let Some(anc) = p {
-            if anc.len() <= apex.len() || seen.contains(anc) {
+            if anc.len() <= apex.len() || is_node(anc) || !ents.insert(anc) {
                 break;
             }
-            seen.insert(anc);
-            ents.push((anc, Vec::new()));
+            names.push((anc, None));
             p = rr::parent(anc);
         }
     }
-    names.extend(ents);
-    drop(seen);
+    drop(ents);
 
-    let mut hashed: Vec<([u8; 20], Vec<u16>)> = names
+    let mut hashed: Vec<([u8; 20], Option<usize>)> = names
         .into_iter()
-        .map(|(n, t)| (nsec3_hash(n, &params.salt, params.iterations), t))
+        .map(|(n, i)| (nsec3_hash(n, &params.salt, params.iterations), i))
         .collect();
     hashed.sort_by_key(|a| a.0);
     let flags: u8 = if params.opt_out { 1 } else { 0 };
@@ -184,14 +193,15 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) ->
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let next = hashed[(i + 1) % count].0;
-        let (hash, types) = &hashed[i];
+        let (hash, node) = &hashed[i];
+        let types = node.and_then(|n| types_of(&nodes[n])).unwrap_or_default();
         let mut rdata = vec![1, flags];
         rdata.extend(params.iterations.to_be_bytes());
         rdata.push(params.salt.len() as u8);
         rdata.extend(&params.salt);
         rdata.push(20);
         rdata.extend(next);
-        rdata.extend(type_bitmap(types));
+        rdata.extend(type_bitmap(&types));
         let label = nsec3_label(hash);
         let mut owner = vec![label.len() as u8];
         owner.extend(label.as_bytes());

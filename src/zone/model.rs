@@ -151,6 +151,17 @@ pub struct Node {
     pub rrsets: Vec<RrSet>,
 }
 
+impl Default for Node {
+    /// An empty node (a placeholder while nodes are moved around).
+    fn default() -> Node {
+        Node {
+            owner: Vec::new(),
+            kind: NodeKind::Authoritative,
+            rrsets: Vec::new(),
+        }
+    }
+}
+
 impl Node {
     pub fn rrset(&self, t: u16) -> Option<&RrSet> {
         self.rrsets.iter().find(|r| r.rtype == t)
