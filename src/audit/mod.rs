@@ -159,20 +159,7 @@ pub fn append(
     event: &Event,
     known_head: Option<&Head>,
 ) -> Result<Head, AuditError> {
-    let io = |source| AuditError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(io)?;
-    file.lock().map_err(io)?;
-    let result = append_locked(path, &mut file, at, event, known_head, false);
-    let _ = file.unlock();
-    result
+    append_with(path, at, event, known_head, false)
 }
 
 /// Appends an event from the keystore's outbox unless the log already
@@ -183,6 +170,16 @@ pub fn append_once(
     at: Timestamp,
     event: &Event,
     known_head: Option<&Head>,
+) -> Result<Head, AuditError> {
+    append_with(path, at, event, known_head, true)
+}
+
+fn append_with(
+    path: &Path,
+    at: Timestamp,
+    event: &Event,
+    known_head: Option<&Head>,
+    once: bool,
 ) -> Result<Head, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_path_buf(),
@@ -195,7 +192,7 @@ pub fn append_once(
         .open(path)
         .map_err(io)?;
     file.lock().map_err(io)?;
-    let result = append_locked(path, &mut file, at, event, known_head, true);
+    let result = append_locked(path, &mut file, at, event, known_head, once);
     let _ = file.unlock();
     result
 }

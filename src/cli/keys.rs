@@ -245,22 +245,6 @@ fn create_keys(
 ) -> anyhow::Result<Vec<KeyRecord>> {
     let module = ctx.module(cfg)?;
     let (token, session) = ctx.login(cfg, &module)?;
-    let cap = token.capability(spec)?;
-    if !cap.supported {
-        return Err(crate::token::TokenError::Unsupported {
-            what: format!("{alg} ({spec})"),
-            reason: if cap.missing.is_empty() {
-                format!(
-                    "key size outside the token's range {}-{} bits",
-                    cap.min_bits.unwrap_or(0),
-                    cap.max_bits.unwrap_or(0)
-                )
-            } else {
-                format!("mechanisms missing: {}", cap.missing.join(", "))
-            },
-        }
-        .into());
-    }
     let zone_s = zone.to_string();
     recover_pending(ctx, cfg, ks, &session, &token.identity.serial)?;
     let existing: Vec<KeyRecord> = ks
@@ -268,56 +252,21 @@ fn create_keys(
         .into_iter()
         .filter(|r| r.state != KeyState::Destroyed)
         .collect();
-    let now = ctx.now();
+    // Each key's state from the zone's keys and those made before it here.
     let mut planned: Vec<(Role, KeyState)> = Vec::new();
-    let mut new_keys: Vec<NewKey> = Vec::new();
-    let mut made_ids: Vec<Vec<u8>> = Vec::new();
-    let result = (|| -> anyhow::Result<()> {
-        for &role in roles {
-            let state = state
-                .map(initial_state)
-                .unwrap_or_else(|| default_state(&existing, &planned, role, alg.number()));
-            let label = format!("{zone_s} {role} {} {}", alg.mnemonic(), now.compact());
-            let (id, dnskey) = generate_unique(
-                ks,
-                &session,
-                &token.identity.serial,
-                cfg.token.profile.cka_id_len,
-                spec,
-                alg,
-                role,
-                &label,
-                &existing,
-                &new_keys,
-                &mut made_ids,
-                now,
-            )?;
-            planned.push((role, state));
-            new_keys.push(NewKey {
-                zone: zone_s.clone(),
-                key_tag: dnskey.key_tag(),
-                role,
-                algorithm: alg.number(),
-                bits: dnskey.bits(),
-                flags: dnskey.flags,
-                public_key: dnskey.public_key.clone(),
-                token_serial: token.identity.serial.clone(),
-                token_label: token.identity.label.clone(),
-                cka_id: id,
-                cka_label: label,
-                state,
-                ds: initial_ds(role, state),
-                origin: Origin::Generated,
-                timings: timings_for(role, state, now),
-            });
-        }
-        ks.insert_keys(&new_keys)?;
-        Ok(())
-    })();
-    if let Err(e) = result {
+    for &role in roles {
+        let s = state
+            .map(initial_state)
+            .unwrap_or_else(|| default_state(&existing, &planned, role, alg.number()));
+        planned.push((role, s));
+    }
+    let now = ctx.now();
+    let new_keys = generate_keys(cfg, ks, &token, &session, zone, alg, spec, &planned, now)?;
+    if let Err(e) = ks.insert_keys(&new_keys) {
         // Nothing recorded them: take the new objects out of the token again.
-        forget_objects(ks, &session, &token.identity.serial, &made_ids);
-        return Err(e);
+        let made: Vec<Vec<u8>> = new_keys.iter().map(|k| k.cka_id.clone()).collect();
+        forget_objects(ks, &session, &token.identity.serial, &made);
+        return Err(e.into());
     }
     let all = ks.keys(Some(&zone_s))?;
     Ok(all
@@ -392,7 +341,15 @@ pub fn generate_keys(
     if !cap.supported {
         return Err(crate::token::TokenError::Unsupported {
             what: format!("{alg} ({spec})"),
-            reason: format!("mechanisms missing: {}", cap.missing.join(", ")),
+            reason: if cap.missing.is_empty() {
+                format!(
+                    "key size outside the token's range {}-{} bits",
+                    cap.min_bits.unwrap_or(0),
+                    cap.max_bits.unwrap_or(0)
+                )
+            } else {
+                format!("mechanisms missing: {}", cap.missing.join(", "))
+            },
         }
         .into());
     }

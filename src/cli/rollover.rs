@@ -389,7 +389,20 @@ fn bootstrap(ctx: &Context, cfg: &Config, view: &ZoneView) -> anyhow::Result<Str
             roles.push((Role::Zsk, KeyState::Published));
         }
     }
-    let made = make_keys(ctx, cfg, view, alg, &roles)?;
+    record_new_keys(ctx, cfg, view, alg, &roles, "policy: the zone's first keys")
+}
+
+/// Makes keys and records them, audited, in one transaction; returns them
+/// as "ROLE TAG (state)" for the report.
+fn record_new_keys(
+    ctx: &Context,
+    cfg: &Config,
+    view: &ZoneView,
+    alg: Algorithm,
+    roles: &[(Role, KeyState)],
+    why: &str,
+) -> anyhow::Result<String> {
+    let made = make_keys(ctx, cfg, view, alg, roles)?;
     let mut batch = Batch::new(&view.name);
     let mut text = Vec::new();
     for k in &made {
@@ -399,13 +412,9 @@ fn bootstrap(ctx: &Context, cfg: &Config, view: &ZoneView) -> anyhow::Result<Str
             k.key_tag,
             k.state
         ));
-        batch.outbox.push(ctx.outbox_event(&key_event(
-            ctx,
-            &view.name,
-            None,
-            k,
-            "policy: the zone's first keys",
-        )));
+        batch
+            .outbox
+            .push(ctx.outbox_event(&key_event(ctx, &view.name, None, k, why)));
     }
     batch.new_keys = made;
     commit(ctx, cfg, batch)?;
@@ -423,22 +432,7 @@ fn add_standby(ctx: &Context, cfg: &Config, view: &ZoneView, n: u32) -> anyhow::
     let alg = Algorithm::from_number(zsk.algorithm)
         .ok_or_else(|| Failure::BadInput(format!("algorithm {}", zsk.algorithm)))?;
     let roles = vec![(Role::Zsk, KeyState::Published); n as usize];
-    let made = make_keys(ctx, cfg, view, alg, &roles)?;
-    let mut batch = Batch::new(&view.name);
-    let mut text = Vec::new();
-    for k in &made {
-        text.push(format!("standby ZSK {}", k.key_tag));
-        batch.outbox.push(ctx.outbox_event(&key_event(
-            ctx,
-            &view.name,
-            None,
-            k,
-            "policy: standby ZSK",
-        )));
-    }
-    batch.new_keys = made;
-    commit(ctx, cfg, batch)?;
-    Ok(text.join(", "))
+    record_new_keys(ctx, cfg, view, alg, &roles, "policy: standby ZSK")
 }
 
 fn key_event(ctx: &Context, zone: &str, old: Option<KeyState>, k: &NewKey, why: &str) -> Event {

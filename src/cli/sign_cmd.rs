@@ -627,39 +627,29 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         })
         .collect();
     let pool = token.signer_pool(&pin, threads, &mechs)?;
-    // What goes into the DNSKEY RRset must be what the token holds: a
-    // keystore record is not trusted to name a public key on its own.
-    for k in &signing {
-        if keys.published.iter().any(|p| p.id == k.id) {
-            continue;
-        }
+    // What goes into the DNSKEY RRset, and what signs, must be what the
+    // token holds: a keystore record is not trusted to name a public key on
+    // its own.
+    let unpublished = signing
+        .iter()
+        .copied()
+        .filter(|k| !keys.published.iter().any(|p| p.id == k.id));
+    for (k, what) in keys
+        .published
+        .iter()
+        .map(|k| (k, "published"))
+        .chain(unpublished.map(|k| (k, "signing")))
+    {
         let (alg, spec) = super::keys::record_spec(k)?;
         let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
             Failure::Drift(format!(
-                "signing key {} of {origin}: {e}; run `dnsseal keys reconcile`",
+                "{what} key {} of {origin}: {e}; run `dnsseal keys reconcile`",
                 k.key_tag
             ))
         })?;
         if super::keys::dnskey_public_key(alg, &held)? != k.public_key {
             return Err(Failure::Drift(format!(
-                "signing key {} of {origin}: the token holds another public key under CKA_ID {}",
-                k.key_tag,
-                hex::encode(&k.cka_id)
-            ))
-            .into());
-        }
-    }
-    for k in &keys.published {
-        let (alg, spec) = super::keys::record_spec(k)?;
-        let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
-            Failure::Drift(format!(
-                "published key {} of {origin}: {e}; run `dnsseal keys reconcile`",
-                k.key_tag
-            ))
-        })?;
-        if super::keys::dnskey_public_key(alg, &held)? != k.public_key {
-            return Err(Failure::Drift(format!(
-                "published key {} of {origin}: the token holds another public key under CKA_ID {}; run `dnsseal keys reconcile`",
+                "{what} key {} of {origin}: the token holds another public key under CKA_ID {}; run `dnsseal keys reconcile`",
                 k.key_tag,
                 hex::encode(&k.cka_id)
             ))

@@ -404,7 +404,10 @@ mod tests {
                 Ok(())
             }
         });
-        assert!(matches!(r, Err(SignError::Output(ref e)) if e == "disk full"), "{r:?}");
+        assert!(
+            matches!(r, Err(SignError::Output(ref e)) if e == "disk full"),
+            "{r:?}"
+        );
         assert_eq!(calls, 101, "the sink was called after it failed");
     }
 
