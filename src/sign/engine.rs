@@ -117,44 +117,78 @@ impl Engine<'_> {
         };
         // Bounded: workers wait when the writer falls behind.
         let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(4 * CHUNK * workers);
+        // With the host check on, token sessions only sign and separate
+        // threads check: a software token and the verifier share the CPU,
+        // and the token's sessions need not wait for the check.
+        let checkers = if self.verify {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            0
+        };
+        let (vtx, vrx) = std::sync::mpsc::sync_channel::<Signed>(4 * CHUNK * workers);
+        let vrx = Mutex::new(vrx);
         let mut handed = 0usize;
         let joined = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let (next, done, stop, fail) = (&next, &done, &stop, &fail);
-                    let tx = tx.clone();
-                    s.spawn(move || {
-                        let mut msg = Vec::with_capacity(512);
-                        loop {
-                            if stop.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                            if start >= jobs.len() {
-                                break;
-                            }
-                            for (i, job) in jobs.iter().enumerate().skip(start).take(CHUNK) {
-                                match self.sign_one(w, i, job, signer, &mut msg) {
-                                    Ok(rdata) => {
-                                        if tx.send((i, rdata)).is_err() {
-                                            return;
-                                        }
-                                    }
-                                    Err(e) => {
-                                        fail(e);
-                                        return;
-                                    }
+            let mut handles: Vec<_> = (0..checkers)
+                .map(|_| {
+                    let (vrx, tx, fail, stop) = (&vrx, tx.clone(), &fail, &stop);
+                    s.spawn(move || loop {
+                        let next = match vrx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(signed) = next else { return };
+                        if stop.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        match self.check(jobs, &signed) {
+                            Ok(()) => {
+                                if tx.send((signed.index, signed.rdata)).is_err() {
+                                    return;
                                 }
                             }
-                            let n =
-                                done.fetch_add(CHUNK.min(jobs.len() - start), Ordering::Relaxed);
-                            if let Some(p) = self.progress {
-                                p(n + CHUNK.min(jobs.len() - start));
-                            }
+                            Err(e) => fail(e),
                         }
                     })
                 })
                 .collect();
+            handles.extend((0..workers).map(|w| {
+                let (next, done, stop, fail) = (&next, &done, &stop, &fail);
+                let tx = tx.clone();
+                let vtx = vtx.clone();
+                s.spawn(move || loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                    if start >= jobs.len() {
+                        break;
+                    }
+                    for (i, job) in jobs.iter().enumerate().skip(start).take(CHUNK) {
+                        match self.sign_one(w, i, job, signer) {
+                            Ok(signed) if checkers > 0 => {
+                                if vtx.send(signed).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(signed) => {
+                                if tx.send((i, signed.rdata)).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                fail(e);
+                                return;
+                            }
+                        }
+                    }
+                    let n = done.fetch_add(CHUNK.min(jobs.len() - start), Ordering::Relaxed);
+                    if let Some(p) = self.progress {
+                        p(n + CHUNK.min(jobs.len() - start));
+                    }
+                })
+            }));
+            drop(vtx);
             drop(tx);
             // Reorder: chunks finish out of order, by at most a few chunks.
             let mut early: std::collections::HashMap<usize, Vec<u8>> =
@@ -190,14 +224,14 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Makes one RRSIG: its RDATA and the signed data (for the check).
     fn sign_one(
         &self,
         worker: usize,
         index: usize,
         job: &Job<'_>,
         signer: &dyn Signer,
-        msg: &mut Vec<u8>,
-    ) -> Result<Vec<u8>, SignError> {
+    ) -> Result<Signed, SignError> {
         let key = &self.keys[job.key];
         let expiration = self
             .validity
@@ -212,23 +246,47 @@ impl Engine<'_> {
             expiration,
             self.signer_name,
         );
-        msg.clear();
+        let mut msg = Vec::with_capacity(rdata.len() + 256);
         msg.extend_from_slice(&rdata);
-        append_rrset(msg, job.owner, job.set);
-        let input = token_input(key.algorithm, msg);
+        append_rrset(&mut msg, job.owner, job.set);
+        let input = token_input(key.algorithm, &msg);
         let sig = signer
             .sign(worker, job.key, &input)
             .map_err(SignError::Token)?;
-        if self.verify && !verify(key.algorithm, &key.public_key, msg, &sig) {
-            return Err(SignError::BadSignature {
+        let at = rdata.len();
+        rdata.extend_from_slice(&sig);
+        Ok(Signed {
+            index,
+            rdata,
+            sig_at: at,
+            msg,
+        })
+    }
+
+    /// The host check of one signature (invariant 5 of the design).
+    fn check(&self, jobs: &[Job<'_>], s: &Signed) -> Result<(), SignError> {
+        let job = &jobs[s.index];
+        let key = &self.keys[job.key];
+        if verify(key.algorithm, &key.public_key, &s.msg, &s.rdata[s.sig_at..]) {
+            Ok(())
+        } else {
+            Err(SignError::BadSignature {
                 key_tag: key.key_tag,
                 owner: crate::zone::model::display_name(job.owner),
                 rtype: crate::zone::model::type_name(job.set.rtype),
-            });
+            })
         }
-        rdata.extend_from_slice(&sig);
-        Ok(rdata)
     }
+}
+
+/// A signature on its way from the token to the writer.
+struct Signed {
+    index: usize,
+    rdata: Vec<u8>,
+    /// Where the signature starts in `rdata`.
+    sig_at: usize,
+    /// The signed data.
+    msg: Vec<u8>,
 }
 
 /// A spread in [0, jitter] that differs from signature to signature.
