@@ -926,6 +926,17 @@ fn emergency_ksk_reports_when_the_compromised_key_can_go() {
         .map(String::from)
         .collect();
     assert_eq!(cds.len(), 1, "CDS must name the new KSK only: {cds:?}");
+    // dnsseal verify checks the CDS signature too: a changed digest fails.
+    let signed = std::fs::read_to_string(d.p.file("db.signed")).unwrap();
+    let digest = cds[0].split_whitespace().last().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        if digest.starts_with('0') { "1" } else { "0" },
+        &digest[1..]
+    );
+    std::fs::write(d.p.file("tampered"), signed.replace(&digest, &flipped)).unwrap();
+    let e = d.p.run(&["verify", "tampered", "-o", ORIGIN]).fails(11);
+    assert!(e.contains("problem"), "{e}");
     d.advance_to(d.t + PARENT_DELAY);
     d.dnsseal(&["rollover", "ds-seen", ORIGIN]).ok();
     d.sign(true);

@@ -140,8 +140,10 @@ pub fn check_zone(
     if let Some(set) = rrset_of(apex, rtype::DNSKEY) {
         to_check.push((apex.to_vec(), set, true));
     }
-    if let Some(set) = rrset_of(apex, rtype::NSEC3PARAM) {
-        to_check.push((apex.to_vec(), set, false));
+    for t in [rtype::NSEC3PARAM, rtype::CDS, rtype::CDNSKEY] {
+        if let Some(set) = rrset_of(apex, t) {
+            to_check.push((apex.to_vec(), set, false));
+        }
     }
     for ((owner, t), _) in by_type
         .iter()
