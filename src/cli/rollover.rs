@@ -305,7 +305,7 @@ fn run_zone(ctx: &Context, cfg: &Config, zone: &ZoneName) -> anyhow::Result<RunR
         }
     }
     let mut r = report("nothing to do".into(), &view);
-    if let Some((at, what)) = scheduled(&view).into_iter().min_by_key(|(t, _)| *t) {
+    if let Some((at, _, what)) = scheduled(&view).into_iter().min_by_key(|s| s.0) {
         r.next = Some(format!("{what} at {at}"));
         r.earliest = Some(at);
     }
@@ -331,22 +331,21 @@ fn due_rollover(view: &ZoneView, now: Timestamp) -> Option<(Kind, String)> {
             ),
         ));
     }
-    let (at, what) = scheduled(view).into_iter().min_by_key(|(t, _)| *t)?;
+    let (at, role, what) = scheduled(view).into_iter().min_by_key(|s| s.0)?;
     if at > now {
         return None;
     }
-    let kind = if what.contains("ZSK") {
-        Kind::Zsk
-    } else if what.contains("CSK") {
-        Kind::Csk
-    } else {
-        Kind::Ksk
+    let kind = match role {
+        Role::Zsk => Kind::Zsk,
+        Role::Ksk => Kind::Ksk,
+        Role::Csk => Kind::Csk,
     };
     Some((kind, what))
 }
 
-/// When each active key's lifetime calls for its rollover to start.
-fn scheduled(view: &ZoneView) -> Vec<(Timestamp, String)> {
+/// When each active key's lifetime calls for its rollover to start: the
+/// time, the key's role, and a sentence for the operator.
+fn scheduled(view: &ZoneView) -> Vec<(Timestamp, Role, String)> {
     let p = &view.policy;
     let t = view.timing();
     let lead = t.propagation + t.dnskey_ttl + t.publish_safety;
@@ -366,6 +365,7 @@ fn scheduled(view: &ZoneView) -> Vec<(Timestamp, String)> {
         let at = Timestamp::from_unix(active.unix() + life.secs() - lead);
         out.push((
             at,
+            k.role,
             format!(
                 "{name} {} reaches its lifetime {life} (active since {active}): its rollover starts",
                 k.key_tag
@@ -1281,7 +1281,7 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
             })),
             "steps": steps,
             "timing": view.timing(),
-            "scheduled": upcoming.iter().map(|(t, w)| serde_json::json!({"at": t, "what": w})).collect::<Vec<_>>(),
+            "scheduled": upcoming.iter().map(|(t, r, w)| serde_json::json!({"at": t, "role": r, "what": w})).collect::<Vec<_>>(),
         }));
     }
     let t = view.timing();
@@ -1323,7 +1323,7 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
         }
         _ => println!("no rollover in progress"),
     }
-    for (at, what) in upcoming {
+    for (at, _, what) in upcoming {
         println!("scheduled: {what} at {at}");
     }
     Ok(())

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::{KskMethod, Policy, ZskMethod};
 use crate::clock::Timestamp;
-use crate::keystore::{DsState, KeyRecord, KeyState, KeyUpdate, Role, RolloverRecord, Signing};
+use crate::keystore::{DsState, KeyRecord, KeyState, KeyUpdate, RolloverRecord, Signing};
 use crate::zone::dnskey::key_tag;
 
 /// The REVOKE bit of the DNSKEY flags (RFC 5011 §3).
@@ -897,17 +897,10 @@ fn set_ds(rec: &mut KeyRecord, d: DsState, now: Timestamp) {
     }
 }
 
-/// The keys of a role that sign now (for picking what a rollover replaces).
-pub fn signing(keys: &[KeyRecord], role: Role) -> Vec<&KeyRecord> {
-    keys.iter()
-        .filter(|k| k.role == role && k.state == KeyState::Active)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::{Origin, StepRecord, Timings};
+    use crate::keystore::{Origin, Role, StepRecord, Timings};
 
     fn timing() -> Timing {
         Timing {
