@@ -947,3 +947,32 @@ fn emergency_ksk_reports_when_the_compromised_key_can_go() {
     d.sign(true);
     assert!(d.next_step().is_none());
 }
+
+/// `policy run` from cron: one zone that fails does not stop the others,
+/// and the run still exits with the failure's code.
+#[test]
+fn policy_run_goes_on_past_a_failing_zone() {
+    let p = Project::new();
+    std::fs::write(p.file("p.toml"), "algorithm = \"ED25519\"\n").unwrap();
+    for z in ["a.example", "b.example"] {
+        p.run(&["policy", "set", z, "p.toml"]).ok();
+    }
+    // A policy that no longer checks (stored by an older build, say).
+    let db = rusqlite::Connection::open(p.file("keystore.sqlite")).unwrap();
+    db.execute(
+        "UPDATE zones SET policy = 'algorithm = \"DSA\"' WHERE zone = 'a.example.'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let run = p.run(&["policy", "run"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("a.example.: failed") && run.stderr.contains("DSA"));
+    assert!(
+        run.stdout.contains("b.example.: created KSK"),
+        "{}",
+        run.stdout
+    );
+    let keys = p.run(&["keys", "list", "b.example"]).ok();
+    assert!(keys.contains("ED25519"), "{keys}");
+}

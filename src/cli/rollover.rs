@@ -207,9 +207,26 @@ pub fn policy_run(ctx: &Context, args: PolicyRunArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    // One zone's failure does not hold the others back (a cron job advances
+    // every zone it can); the run still fails, with the first error's code.
     let mut reports = Vec::new();
+    let mut first_error: Option<anyhow::Error> = None;
     for zone in zones {
-        let report = ctx.audited(&cfg, Some(zone.to_string()), || run_zone(ctx, &cfg, &zone))?;
+        let report = match ctx.audited(&cfg, Some(zone.to_string()), || run_zone(ctx, &cfg, &zone))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("{zone}: {e:#}");
+                let r = RunReport {
+                    zone: zone.to_string(),
+                    action: format!("failed: {e:#}"),
+                    next: None,
+                    earliest: None,
+                };
+                first_error.get_or_insert(e);
+                r
+            }
+        };
         if !ctx.json && !ctx.quiet {
             println!("{}: {}", report.zone, report.action);
             if let Some(n) = &report.next {
@@ -221,7 +238,10 @@ pub fn policy_run(ctx: &Context, args: PolicyRunArgs) -> anyhow::Result<()> {
     if ctx.json {
         ctx.print_json(&reports)?;
     }
-    Ok(())
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn run_zone(ctx: &Context, cfg: &Config, zone: &ZoneName) -> anyhow::Result<RunReport> {
