@@ -115,8 +115,11 @@ impl Engine<'_> {
                 f.get_or_insert(e);
             }
         };
-        // Bounded: workers wait when the writer falls behind.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(4 * CHUNK * workers);
+        // Bounded: workers wait when the writer falls behind. Signatures
+        // travel a chunk at a time: one hand-over per signature cost more
+        // in wake-ups than the host work it feeds.
+        type Batch = Vec<(usize, Vec<u8>)>;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4 * workers);
         // With the host check on, token sessions only sign and separate
         // threads check: a software token and the verifier share the CPU,
         // and the token's sessions need not wait for the check.
@@ -125,7 +128,7 @@ impl Engine<'_> {
         } else {
             0
         };
-        let (vtx, vrx) = std::sync::mpsc::sync_channel::<Signed>(4 * CHUNK * workers);
+        let (vtx, vrx) = std::sync::mpsc::sync_channel::<Vec<Signed>>(4 * workers);
         let vrx = Mutex::new(vrx);
         let mut handed = 0usize;
         let joined = std::thread::scope(|s| {
@@ -137,17 +140,22 @@ impl Engine<'_> {
                             Ok(r) => r.recv(),
                             Err(_) => return,
                         };
-                        let Ok(signed) = next else { return };
+                        let Ok(batch) = next else { return };
                         if stop.load(Ordering::Relaxed) {
                             continue;
                         }
-                        match self.check(jobs, &signed) {
-                            Ok(()) => {
-                                if tx.send((signed.index, signed.rdata)).is_err() {
-                                    return;
+                        let mut checked = Vec::with_capacity(batch.len());
+                        for signed in batch {
+                            match self.check(jobs, &signed) {
+                                Ok(()) => checked.push((signed.index, signed.rdata)),
+                                Err(e) => {
+                                    fail(e);
+                                    break;
                                 }
                             }
-                            Err(e) => fail(e),
+                        }
+                        if tx.send(checked).is_err() {
+                            return;
                         }
                     })
                 })
@@ -164,23 +172,24 @@ impl Engine<'_> {
                     if start >= jobs.len() {
                         break;
                     }
+                    let mut batch = Vec::with_capacity(CHUNK);
                     for (i, job) in jobs.iter().enumerate().skip(start).take(CHUNK) {
                         match self.sign_one(w, i, job, signer) {
-                            Ok(signed) if checkers > 0 => {
-                                if vtx.send(signed).is_err() {
-                                    return;
-                                }
-                            }
-                            Ok(signed) => {
-                                if tx.send((i, signed.rdata)).is_err() {
-                                    return;
-                                }
-                            }
+                            Ok(signed) => batch.push(signed),
                             Err(e) => {
                                 fail(e);
                                 return;
                             }
                         }
+                    }
+                    let sent = if checkers > 0 {
+                        vtx.send(batch).is_ok()
+                    } else {
+                        tx.send(batch.into_iter().map(|s| (s.index, s.rdata)).collect())
+                            .is_ok()
+                    };
+                    if !sent {
+                        return;
                     }
                     let n = done.fetch_add(CHUNK.min(jobs.len() - start), Ordering::Relaxed);
                     if let Some(p) = self.progress {
@@ -193,11 +202,11 @@ impl Engine<'_> {
             // Reorder: chunks finish out of order, by at most a few chunks.
             let mut early: std::collections::HashMap<usize, Vec<u8>> =
                 std::collections::HashMap::new();
-            for (i, rdata) in rx.iter() {
+            for batch in rx.iter() {
                 if stop.load(Ordering::Relaxed) {
                     continue;
                 }
-                early.insert(i, rdata);
+                early.extend(batch);
                 while let Some(r) = early.remove(&handed) {
                     if let Err(e) = sink(handed, r) {
                         fail(SignError::Output(e));
