@@ -35,17 +35,16 @@ struct ZoneView {
     has_policy: bool,
     keys: Vec<KeyRecord>,
     current: Option<(RolloverRecord, Method)>,
+    /// The zone's last rollover took it insecure, and it finished.
+    went_insecure: bool,
     signings: Vec<Signing>,
 }
 
 impl ZoneView {
     fn load(ks: &Keystore, zone: &ZoneName) -> anyhow::Result<ZoneView> {
         let name = zone.to_string();
-        let (policy, has_policy) = match ks.policy(&name)? {
-            Some((text, _)) => (
-                Policy::parse(&text).map_err(|e| Failure::BadInput(format!("{name}: {e}")))?,
-                true,
-            ),
+        let (policy, has_policy) = match zone_policy(ks, &name)? {
+            Some((p, _)) => (p, true),
             None => (Policy::default(), false),
         };
         let keys: Vec<KeyRecord> = ks
@@ -54,7 +53,11 @@ impl ZoneView {
             .filter(|k| k.state != KeyState::Destroyed)
             .collect();
         let mut current = None;
-        for r in ks.rollovers(&name)? {
+        let rollovers = ks.rollovers(&name)?;
+        let went_insecure = rollovers
+            .last()
+            .is_some_and(|r| r.method == Method::Insecure.name() && r.finished.is_some());
+        for r in rollovers {
             if r.finished.is_none() {
                 let m = Method::from_name(&r.method).ok_or_else(|| {
                     Failure::BadInput(format!(
@@ -73,6 +76,7 @@ impl ZoneView {
             has_policy,
             keys,
             current,
+            went_insecure,
         })
     }
 
@@ -105,6 +109,20 @@ impl ZoneView {
 
 // ---------------------------------------------------------------- policy
 
+/// The policy stored for a zone, checked, with the time it was set.
+pub(super) fn zone_policy(
+    ks: &Keystore,
+    zone: &str,
+) -> anyhow::Result<Option<(Policy, Timestamp)>> {
+    match ks.policy(zone)? {
+        Some((text, at)) => Ok(Some((
+            Policy::parse(&text).map_err(|e| Failure::BadInput(format!("{zone}: {e}")))?,
+            at,
+        ))),
+        None => Ok(None),
+    }
+}
+
 pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
     if args.defaults {
         print!("{DEFAULT_TOML}");
@@ -113,11 +131,10 @@ pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
     let zone = parse_zone(args.zone.as_deref().unwrap_or_default())?;
     let cfg = ctx.config()?;
     let ks = ctx.keystore(&cfg)?;
-    let stored = ks.policy(&zone.to_string())?;
-    let policy = match &stored {
-        Some((text, _)) => Policy::parse(text).map_err(|e| Failure::BadInput(e.to_string()))?,
-        None => Policy::default(),
-    };
+    let stored = zone_policy(&ks, &zone.to_string())?;
+    let policy = stored
+        .as_ref()
+        .map_or_else(Policy::default, |(p, _)| p.clone());
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
             "zone": zone.to_string(),
@@ -259,12 +276,7 @@ fn run_zone(ctx: &Context, cfg: &Config, zone: &ZoneName) -> anyhow::Result<RunR
         }
     };
     // A zone taken insecure stays so (keys made by hand bring it back).
-    let insecure = ctx
-        .keystore(cfg)?
-        .rollovers(&view.name)?
-        .last()
-        .is_some_and(|r| r.method == Method::Insecure.name() && r.finished.is_some());
-    if insecure && !view.keys.iter().any(|k| k.state.in_zone()) {
+    if view.went_insecure && !view.keys.iter().any(|k| k.state.in_zone()) {
         return Ok(report(
             "insecure (its insecure rollover finished): nothing to do".into(),
             &view,
@@ -1025,9 +1037,10 @@ fn start(
     let new_keys: Vec<NewKey> = match make.first() {
         None => Vec::new(),
         Some(&(_, alg)) => {
+            // Made as generated: step 0 below moves them on.
             let roles: Vec<(Role, KeyState)> = make
                 .iter()
-                .map(|(role, _)| (*role, method.new_key_state()))
+                .map(|(role, _)| (*role, KeyState::Generated))
                 .collect();
             make_keys(ctx, cfg, view, alg, &roles)?
         }
@@ -1255,13 +1268,7 @@ fn ds_seen(ctx: &Context, zone: &str) -> anyhow::Result<()> {
             })
             .into());
         }
-        let step = Step {
-            name: "ds-seen",
-            summary: "",
-            guards: &[],
-            actions: &[rollover::Action::DsSeen],
-        };
-        let updates = rollover::apply(&step, &[], &[], &view.keys, ctx.now());
+        let updates = rollover::apply(&rollover::DS_SEEN, &[], &[], &view.keys, ctx.now());
         let mut batch = Batch::new(&view.name);
         let text = change_text(&updates);
         batch.outbox.push(ctx.outbox_event(&Event {

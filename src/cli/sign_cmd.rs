@@ -266,11 +266,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     // The generation first: a rollover step committed while this run reads
     // the keys then only makes the record of this signing older (safe).
     let generation = ks.generation(&zone_s)?;
-    let (policy, has_policy) = match ks.policy(&zone_s)? {
-        Some((text, _)) => (
-            Policy::parse(&text).map_err(|e| Failure::BadInput(format!("{zone_s}: {e}")))?,
-            true,
-        ),
+    let (policy, has_policy) = match super::rollover::zone_policy(&ks, &zone_s)? {
+        Some((p, _)) => (p, true),
         None => (Policy::default(), false),
     };
     let inception = match &args.start {
@@ -931,7 +928,7 @@ impl ZoneWriter {
     /// Writes a node with its kept signatures and `fresh` ones, given as
     /// (RRset index, RDATA); empties `fresh`.
     fn node(&mut self, node: &Node, fresh: &mut Vec<(usize, Vec<u8>)>) -> std::io::Result<()> {
-        present::write_node_with(&mut self.out, node, fresh)?;
+        present::write_node(&mut self.out, node, fresh)?;
         fresh.clear();
         Ok(())
     }

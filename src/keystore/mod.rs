@@ -595,7 +595,7 @@ impl Keystore {
         new: KeyState,
         timings: &Timings,
     ) -> Result<bool, StoreError> {
-        let Some(mut rec) = self.keys(None)?.into_iter().find(|r| r.id == id) else {
+        let Some(mut rec) = self.key(id)? else {
             return Ok(false);
         };
         if rec.state != expected {
@@ -651,6 +651,17 @@ impl Keystore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.sq())?;
         rows.into_iter().map(|r| self.decode(r)).collect()
+    }
+
+    /// One key by row id.
+    pub fn key(&self, id: i64) -> Result<Option<KeyRecord>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1");
+        let raw = self
+            .conn
+            .query_row(&sql, params![id], raw_row)
+            .optional()
+            .map_err(self.sq())?;
+        raw.map(|r| self.decode(r)).transpose()
     }
 
     fn decode(&self, r: RawRow) -> Result<KeyRecord, StoreError> {
@@ -1354,7 +1365,7 @@ pub struct Committed {
 mod tests {
     use super::*;
 
-    fn new_key(tag: u16, id: u8) -> NewKey {
+    pub(super) fn new_key(tag: u16, id: u8) -> NewKey {
         NewKey {
             zone: "example.com.".into(),
             key_tag: tag,
@@ -1470,7 +1481,7 @@ mod migration_tests {
         let k = &ks.keys(None).unwrap()[0];
         assert_eq!(k.state, KeyState::Active);
         assert_eq!(k.ds, DsState::Seen, "a KSK in use has its DS at the parent");
-        assert_eq!(ks.generation("example.").unwrap(), 0);
+        assert_eq!(ks.generation("example.com.").unwrap(), 0);
         assert!(
             dir.path().join("k.sqlite.v1").exists(),
             "no copy of the old file"
@@ -1485,47 +1496,14 @@ mod migration_tests {
     fn a_batch_lands_whole_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
-        let mut k = KeyRecord {
-            id: 0,
-            zone: "example.".into(),
-            key_tag: 1,
-            role: Role::Zsk,
-            algorithm: 13,
-            bits: 256,
-            flags: 256,
-            public_key: vec![1],
-            token_serial: "s".into(),
-            token_label: "l".into(),
-            cka_id: vec![1],
-            cka_label: "c".into(),
-            state: KeyState::Active,
-            ds: DsState::None,
-            origin: Origin::Generated,
-            timings: Timings::default(),
-        };
-        let new = NewKey {
-            zone: k.zone.clone(),
-            key_tag: 1,
-            role: Role::Zsk,
-            algorithm: 13,
-            bits: 256,
-            flags: 256,
-            public_key: vec![1],
-            token_serial: "s".into(),
-            token_label: "l".into(),
-            cka_id: vec![1],
-            cka_label: "c".into(),
-            state: KeyState::Active,
-            ds: DsState::None,
-            origin: Origin::Generated,
-            timings: Timings::default(),
-        };
-        k.id = ks.insert_keys(&[new]).unwrap()[0];
+        let id = ks.insert_keys(&[super::tests::new_key(1, 1)]).unwrap()[0];
+        let k = ks.key(id).unwrap().expect("the key just stored");
+        assert_eq!(ks.key(id + 1).unwrap(), None);
         // An update that expects a stale state fails the whole batch: the
         // rollover step and the outbox event must not land either.
         let mut stale = k.clone();
         stale.state = KeyState::Inactive;
-        let mut batch = Batch::new("example.");
+        let mut batch = Batch::new("example.com.");
         batch.updates.push(KeyUpdate {
             expected_state: KeyState::Published,
             expected_ds: DsState::None,
@@ -1543,13 +1521,13 @@ mod migration_tests {
         });
         batch.outbox.push((Timestamp::from_unix(10), "{}".into()));
         assert_eq!(ks.commit(batch).unwrap(), None);
-        assert!(ks.rollovers("example.").unwrap().is_empty());
+        assert!(ks.rollovers("example.com.").unwrap().is_empty());
         assert!(ks.outbox().unwrap().is_empty());
-        let gen_before = ks.generation("example.").unwrap();
+        let gen_before = ks.generation("example.com.").unwrap();
         // The same batch with the right expectation lands, generation + 1.
         let mut fresh = k.clone();
         fresh.state = KeyState::Inactive;
-        let mut batch = Batch::new("example.");
+        let mut batch = Batch::new("example.com.");
         batch.updates.push(KeyUpdate {
             expected_state: KeyState::Active,
             expected_ds: DsState::None,
@@ -1559,6 +1537,6 @@ mod migration_tests {
         assert!(ks.commit(batch).unwrap().is_some());
         assert_eq!(ks.keys(None).unwrap()[0].state, KeyState::Inactive);
         assert_eq!(ks.outbox().unwrap().len(), 1);
-        assert_eq!(ks.generation("example.").unwrap(), gen_before + 1);
+        assert_eq!(ks.generation("example.com.").unwrap(), gen_before + 1);
     }
 }

@@ -109,7 +109,9 @@ use Action::{Ds, DsSeen, Retire, Revoke, State};
 use Guard::{BothCached, DnskeyCached, DsCached, HoldDown, SigsCached};
 use Who::{AllSep, New, NewSep, Old, OldSep};
 
-const DS_SEEN: Step = Step {
+/// The operator's confirmation of the parent: a step of every method that
+/// changes the DS, and of `rollover ds-seen` outside a rollover.
+pub const DS_SEEN: Step = Step {
     name: "ds-seen",
     summary:
         "the operator confirms that the parent's servers publish the DS RRset the zone asked for",
@@ -421,12 +423,6 @@ impl Method {
             Method::EmergencyKsk | Method::EmergencyCsk => EMERGENCY_KSK,
             Method::Insecure => INSECURE,
         }
-    }
-
-    /// The state a rolled-in key is created in before the start step
-    /// (the start step moves it on).
-    pub const fn new_key_state(self) -> KeyState {
-        KeyState::Generated
     }
 
     pub fn for_zsk(m: ZskMethod) -> Method {

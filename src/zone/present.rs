@@ -94,17 +94,10 @@ pub fn name_text(wire: &[u8]) -> String {
     }
 }
 
-/// Writes a node with extra signatures, given as (RRset index, RRSIG
-/// RDATA), beside those the RRsets carry; each RRset's signatures in
-/// canonical order.
-pub fn write_node_with(
-    out: &mut impl Write,
-    node: &Node,
-    extra: &[(usize, Vec<u8>)],
-) -> io::Result<()> {
-    if extra.is_empty() {
-        return write_node(out, node);
-    }
+/// Writes a node: each RRset followed by its signatures, those it carries
+/// and the `extra` ones given as (RRset index, RRSIG RDATA), in canonical
+/// order.
+pub fn write_node(out: &mut impl Write, node: &Node, extra: &[(usize, Vec<u8>)]) -> io::Result<()> {
     let owner = name_text(&node.owner);
     for (si, set) in node.rrsets.iter().enumerate() {
         for rdata in set.rdatas.iter() {
@@ -114,20 +107,6 @@ pub fn write_node_with(
         sigs.extend(extra.iter().filter(|e| e.0 == si).map(|e| e.1.as_slice()));
         sigs.sort_unstable();
         for sig in sigs {
-            write_record(out, &owner, set.ttl, rtype::RRSIG, sig)?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes a node: each RRset followed by its signatures.
-pub fn write_node(out: &mut impl Write, node: &Node) -> io::Result<()> {
-    let owner = name_text(&node.owner);
-    for set in &node.rrsets {
-        for rdata in set.rdatas.iter() {
-            write_record(out, &owner, set.ttl, set.rtype, rdata)?;
-        }
-        for sig in &set.rrsigs {
             write_record(out, &owner, set.ttl, rtype::RRSIG, sig)?;
         }
     }
