@@ -4,9 +4,10 @@
 //! Each worker owns one token session. Workers take jobs in chunks from a
 //! shared counter, build the RFC 4034 §3.1.8.1 signing input (RRSIG RDATA
 //! without the signature, then the RRset in canonical form and order),
-//! hash it on the host, have the token sign the digest, verify the
-//! signature with `ring`, and keep the RRSIG RDATA. A token error or a
-//! signature that does not verify stops every worker; nothing is returned.
+//! hash it on the host and have the token sign the digest; checker threads
+//! verify each signature on the host (`super::verify`) and keep the RRSIG
+//! RDATA. A token error or a signature that does not verify stops every
+//! worker; nothing is returned.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -358,7 +359,7 @@ mod tests {
     /// A software Ed25519 key standing in for the token; `corrupt` flips a
     /// bit of every signature, as a faulty token would.
     struct FakeSigner {
-        key: ring::signature::Ed25519KeyPair,
+        key: aws_lc_rs::signature::Ed25519KeyPair,
         corrupt: bool,
     }
 
@@ -379,8 +380,8 @@ mod tests {
     }
 
     fn fake(corrupt: bool) -> (FakeSigner, SigningKey) {
-        use ring::signature::KeyPair as _;
-        let key = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+        use aws_lc_rs::signature::KeyPair as _;
+        let key = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
         let public_key = key.public_key().as_ref().to_vec();
         (
             FakeSigner { key, corrupt },
