@@ -770,6 +770,12 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
         "ED25519",
     ])
     .ok();
+    // Fixed validity: Ed25519 is deterministic, so two runs that make the
+    // same signatures must write the same bytes.
+    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]");
+    let now = time::OffsetDateTime::now_utc();
+    let start = (now - time::Duration::hours(1)).format(&fmt).unwrap();
+    let end = (now + time::Duration::days(30)).format(&fmt).unwrap();
     let full = p
         .run(&[
             "--json",
@@ -777,6 +783,10 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
             "big.zone",
             "-o",
             "big.test",
+            "-s",
+            &start,
+            "-e",
+            &end,
             "-f",
             "v1.signed",
         ])
@@ -784,26 +794,39 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
     let full: serde_json::Value = serde_json::from_str(&full).unwrap();
     let total = full["signatures_generated"].as_u64().unwrap();
     assert!(total > 200_000, "{full}");
+    assert!(
+        p.file("v1.signed.dnsseal-state").exists(),
+        "the signing state is written beside the signed zone"
+    );
 
     let changed =
         zone.replace("n500 A 10.0.1.244\n", "n500 A 192.0.2.99\n") + "n5000a A 192.0.2.100\n";
     std::fs::write(p.file("big.zone"), changed).unwrap();
-    let incr = p
-        .run(&[
-            "--json",
-            "sign",
-            "big.zone",
-            "-o",
-            "big.test",
-            "-N",
-            "increment",
-            "--incremental",
-            "v1.signed",
-            "-f",
-            "v2.signed",
-        ])
-        .ok();
-    let incr: serde_json::Value = serde_json::from_str(&incr).unwrap();
+    let incremental = |previous: &str, output: &str| -> serde_json::Value {
+        let out = p
+            .run(&[
+                "--json",
+                "sign",
+                "big.zone",
+                "-o",
+                "big.test",
+                "-N",
+                "increment",
+                "-s",
+                &start,
+                "-e",
+                &end,
+                "--incremental",
+                previous,
+                "-f",
+                output,
+            ])
+            .ok();
+        serde_json::from_str(&out).unwrap()
+    };
+    // From the state: unchanged nodes' text is carried over, not formatted.
+    let incr = incremental("v1.signed", "v2.signed");
+    assert_eq!(incr["incremental_from"], "state", "{incr}");
     // n500 A, n5000a A, n5000a NSEC, n5000 NSEC (next pointer), SOA.
     assert_eq!(incr["signatures_generated"], 5, "{incr}");
     // The old n500 A, n5000 NSEC and SOA signatures went.
@@ -813,6 +836,32 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
         "{incr}"
     );
     assert_eq!(incr["signatures_dropped"], 3, "{incr}");
+
+    // The same from the signed zone's text: an edited file makes its state
+    // stale, so it is read and every node formatted anew. Counts and bytes
+    // must be the same as from the state.
+    let mut edited = std::fs::read(p.file("v1.signed")).unwrap();
+    edited.extend_from_slice(b"; edited by hand\n");
+    std::fs::write(p.file("edited.signed"), &edited).unwrap();
+    std::fs::copy(
+        p.file("v1.signed.dnsseal-state"),
+        p.file("edited.signed.dnsseal-state"),
+    )
+    .unwrap();
+    let from_text = incremental("edited.signed", "v2-text.signed");
+    assert_eq!(from_text["incremental_from"], "text", "{from_text}");
+    for k in [
+        "signatures_generated",
+        "signatures_retained",
+        "signatures_dropped",
+    ] {
+        assert_eq!(from_text[k], incr[k], "{k}: {from_text} vs {incr}");
+    }
+    assert!(
+        std::fs::read(p.file("v2-text.signed")).unwrap()
+            == std::fs::read(p.file("v2.signed")).unwrap(),
+        "the zone signed from the state differs from the one signed from the text"
+    );
     p.run(&["verify", "v2.signed", "-o", "big.test"]).ok();
     if Path::new("/usr/bin/dnssec-verify").exists() {
         // -z: the zone has one CSK and no flags-256 key.

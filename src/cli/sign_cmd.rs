@@ -16,6 +16,7 @@ use crate::clock::Timestamp;
 use crate::keystore::{KeyRecord, KeyState, Role};
 use crate::policy::Policy;
 use crate::sign::engine::{Engine, Job, Signer, SigningKey, Validity};
+use crate::sign::state::{self, rrset_digest, State, StateWriter};
 use crate::sign::TokenInput;
 use crate::token::{SignMechanism, SignerPool};
 use crate::zone::dnssec::{self, Nsec3Params, SerialPolicy};
@@ -260,6 +261,12 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             .unwrap_or_default(),
     };
     let origin = parse_zone(&origin_text)?;
+    // The previous signing's state loads (and its zone file is hashed)
+    // while the input is parsed.
+    let state_loader = args.incremental.clone().map(|prev| {
+        let wire = origin.wire().to_vec();
+        std::thread::spawn(move || State::load(&prev, &wire))
+    });
     let now = ctx.now();
     let mut ks = ctx.keystore(cfg)?;
     let zone_s = origin.to_string();
@@ -471,7 +478,24 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             .or_default()
             .push((r.rdata, true));
     }
-    if let Some(prev) = &args.incremental {
+    let state = match state_loader.map(|h| h.join()) {
+        None => None,
+        Some(Ok(Ok(state))) => Some(state),
+        Some(Ok(Err(why))) => {
+            if let Some(prev) = &args.incremental {
+                tracing::info!(
+                    "{}: {why}; reading {} as text (slower)",
+                    state::path_for(prev).display(),
+                    prev.display()
+                );
+            }
+            None
+        }
+        Some(Err(_)) => return Err(anyhow::anyhow!("reading the signing state panicked")),
+    };
+    let from_state = state.is_some();
+    let mut cursor = state.as_ref().map(State::cursor);
+    if let (Some(prev), None) = (&args.incremental, &cursor) {
         // Streamed: only the signatures and one digest per RRset are kept.
         // dnsseal writes each RRset's records together; an RRset met in
         // two places of a hand-edited file gets a digest that matches
@@ -529,7 +553,27 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let mut slots: Vec<(usize, usize, usize)> = Vec::new();
     let mut kept: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     let refresh_before = rrsig_time(Timestamp::from_unix(now.unix() + i64::from(refresh)))?;
+    // Signatures of the previous signing whose RRset is gone.
+    let gone = std::cell::Cell::new(0usize);
+    let mut passed = |e: state::NodeEntry<'_>| gone.set(gone.get() + e.signatures());
+    // Nodes whose text (and state record) carry over from the previous
+    // signing as they are: same records, every signature kept, none new.
+    let mut reuse: Vec<Option<(&[u8], &[u8])>> = Vec::new();
+    if cursor.is_some() {
+        reuse.resize(zone.nodes.len(), None);
+    }
+    let mut reused = 0usize;
     for (ni, node) in zone.nodes.iter().enumerate() {
+        // The previous signing's node at this owner, from the state.
+        let mut before = match cursor.as_mut() {
+            Some(c) => c.take_owner(&node.owner, &mut passed),
+            None => None,
+        };
+        let same_node = before
+            .as_ref()
+            .is_some_and(|b| b.digest == state::node_digest(node));
+        let mut node_kept: Vec<(usize, std::borrow::Cow<'_, [u8]>)> = Vec::new();
+        let (mut node_new, mut node_dropped) = (0usize, 0usize);
         for (si, set) in node.rrsets.iter().enumerate() {
             if !node.signs(set.rtype) {
                 continue;
@@ -540,12 +584,26 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             } else {
                 &zsk_idx
             };
-            let candidates = old
-                .remove(&(node.owner.clone(), set.rtype))
-                .unwrap_or_default();
-            let unchanged = !candidates.is_empty()
+            let mut candidates: Vec<(std::borrow::Cow<'_, [u8]>, bool)> = if old.is_empty() {
+                Vec::new()
+            } else {
+                old.remove(&(node.owner.clone(), set.rtype))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(sig, verify)| (sig.into(), verify))
+                    .collect()
+            };
+            let mut unchanged = !candidates.is_empty()
+                && !previous_sets.is_empty()
                 && previous_sets.get(&(node.owner.clone(), set.rtype))
                     == Some(&rrset_digest(set.ttl, set.rdatas.iter()));
+            if let Some(b) = before.as_mut() {
+                if let Some(at) = b.sets.iter().position(|e| e.rtype == set.rtype) {
+                    let e = b.sets.swap_remove(at);
+                    unchanged = same_node || e.digest == rrset_digest(set.ttl, set.rdatas.iter());
+                    candidates.extend(e.sigs.iter().map(|s| ((*s).into(), false)));
+                }
+            }
             let mut kept_here = 0;
             for &k in signers {
                 let key = &engine_keys[k];
@@ -555,17 +613,45 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
                 });
                 match reusable {
                     Some((sig, _)) => {
-                        kept.push((ni, si, sig.clone()));
+                        node_kept.push((si, sig.clone()));
                         kept_here += 1;
                     }
-                    None => slots.push((ni, si, k)),
+                    None => {
+                        slots.push((ni, si, k));
+                        node_new += 1;
+                    }
                 }
             }
-            stats.dropped += candidates.len().saturating_sub(kept_here);
+            node_dropped += candidates.len().saturating_sub(kept_here);
+        }
+        let left = before.as_ref().map_or(0, state::NodeEntry::signatures);
+        match before.and_then(|b| b.text.map(|t| (t, b.record))) {
+            Some(carried)
+                if same_node
+                    && old.is_empty()
+                    && node_new == 0
+                    && node_dropped == 0
+                    && left == 0 =>
+            {
+                reuse[ni] = Some(carried);
+                reused += node_kept.len();
+            }
+            _ => {
+                kept.extend(
+                    node_kept
+                        .into_iter()
+                        .map(|(si, sig)| (ni, si, sig.into_owned())),
+                );
+                stats.dropped += node_dropped + left;
+            }
         }
     }
+    if let Some(c) = cursor {
+        c.rest(&mut passed);
+    }
+    stats.dropped += gone.get();
     stats.dropped += old.values().map(Vec::len).sum::<usize>();
-    stats.retained = kept.len();
+    stats.retained = kept.len() + reused;
     stats.generated = slots.len();
     // Exact capacity: a Vec that grows from empty reserves four slots, which
     // for 100k-name zones is tens of megabytes of nothing.
@@ -682,39 +768,86 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         .unwrap_or(0);
     let sign_started = Instant::now();
     phase("jobs planned");
-    // The signed zone is written while the token signs: each node goes out
-    // as soon as its last signature is made, and no signature is kept.
-    let mut out = ZoneWriter::new(&output, &zone.origin)?;
-    let mut next_node = 0usize;
-    let mut fresh: Vec<(usize, Vec<u8>)> = Vec::new();
-    {
+    // The signed zone is written while the token signs: each run of nodes
+    // goes to the formatting threads as soon as its last signature is made,
+    // and no signature is kept. Formatting (text and state) is most of the
+    // host's work when few signatures are new, so it runs in parallel; one
+    // thread writes the formatted runs in order.
+    let out = ZoneWriter::new(&output, &zone.origin)?;
+    let nodes = &zone.nodes;
+    let carried = &reuse[..];
+    let formatters = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (signed, written) = std::thread::scope(|s| {
+        // The formatters share the receiver and drop it when they stop, so
+        // that a writer failure stops the feed instead of blocking it.
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2 * formatters);
+        let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
+        let (text_tx, text_rx) = std::sync::mpsc::sync_channel::<Formatted>(2 * formatters);
+        for _ in 0..formatters {
+            let (chunk_rx, text_tx) = (chunk_rx.clone(), text_tx.clone());
+            s.spawn(move || loop {
+                let next = match chunk_rx.lock() {
+                    Ok(r) => r.recv(),
+                    Err(_) => return,
+                };
+                let Ok(chunk) = next else { return };
+                let seq = chunk.seq;
+                if text_tx
+                    .send((seq, format_chunk(nodes, carried, chunk)))
+                    .is_err()
+                {
+                    return;
+                }
+            });
+        }
+        drop(text_tx);
+        drop(chunk_rx);
+        let writer = s.spawn(move || write_in_order(out, text_rx));
+        let mut feed = Feed {
+            tx: chunk_tx,
+            seq: 0,
+            start: 0,
+            fresh: Vec::new(),
+        };
         let mut sink = |i: usize, sig: Vec<u8>| -> Result<(), String> {
             let (ni, si, _) = slots[i];
-            while next_node < ni {
-                out.node(&zone.nodes[next_node], &mut fresh)
-                    .map_err(|e| e.to_string())?;
-                next_node += 1;
-            }
-            fresh.push((si, sig));
+            feed.complete_before(ni)?;
+            feed.fresh.push((ni, si, sig));
             Ok(())
         };
-        engine.run_ordered(&jobs, &TokenSigner { pool: &pool }, &mut sink)?;
-    }
+        let signed = engine.run_ordered(&jobs, &TokenSigner { pool: &pool }, &mut sink);
+        let fed = match signed {
+            Ok(()) => feed.finish(nodes.len()),
+            Err(_) => Ok(()),
+        };
+        drop(feed);
+        let written = match writer.join() {
+            Ok(w) => w,
+            Err(_) => Err(anyhow::anyhow!("the zone writer panicked")),
+        };
+        (signed.map(|()| fed), written)
+    });
     phase("signed");
     let sign_secs = sign_started.elapsed().as_secs_f64();
     if show {
         eprintln!();
     }
-    while next_node < zone.nodes.len() {
-        out.node(&zone.nodes[next_node], &mut fresh)?;
-        next_node += 1;
-    }
+    // A writer failure explains a stopped signing run better than the
+    // engine's "output stopped".
+    let out = written?;
+    signed?.map_err(|e| anyhow::anyhow!("formatting the signed zone: {e}"))?;
     drop(jobs);
     out.finish()?;
     phase("written");
+    // Freeing a big zone's many small allocations takes a noticeable part
+    // of an incremental run; nothing below needs the zone, so it is freed
+    // beside the rest of the run (or by the exit of the process).
+    drop(reuse);
+    std::thread::spawn(move || drop((zone, state)));
     // Rollover waits count from here: this generation of the key set is
     // now in a signed zone.
     ks.record_signing(&zone_s, generation, now, dnskey_ttl, max_ttl)?;
+    phase("recorded");
     let secs = started.elapsed().as_secs_f64();
     let detail = format!(
         "signed {} into {} (serial {} -> {}, {}, keys {}, host verification {}): {} signatures generated, {} retained, {} dropped",
@@ -739,6 +872,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             ..Event::default()
         },
     )?;
+    phase("audited");
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
             "zone": origin.to_string(),
@@ -751,6 +885,9 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             "signing_seconds": sign_secs,
             "signatures_per_second": stats.generated as f64 / sign_secs.max(1e-9),
             "threads": pool.workers(),
+            // Where --incremental found the previous signatures: the
+            // signing state, or the signed zone's text.
+            "incremental_from": args.incremental.as_ref().map(|_| if from_state { "state" } else { "text" }),
         }));
     }
     if !ctx.quiet {
@@ -790,19 +927,6 @@ fn rrsig_type_covered(rdata: &[u8]) -> u16 {
         return 0;
     }
     u16::from_be_bytes([rdata[0], rdata[1]])
-}
-
-/// SHA-256 over an RRset's TTL and canonical RDATA, to tell whether it
-/// changed since the previous signing.
-fn rrset_digest<'a>(ttl: u32, rdatas: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(ttl.to_be_bytes());
-    for r in rdatas {
-        h.update((r.len() as u32).to_be_bytes());
-        h.update(r);
-    }
-    h.finalize().into()
 }
 
 /// Whether an old signature can stay: made by this key for this owner,
@@ -897,58 +1021,222 @@ fn merge_nsec3(zone: &mut Zone, mut chain: Vec<dnssec::Nsec3Node>) {
 
 /// The signed zone on its way to disk: a temporary file beside the output,
 /// node by node, synced and renamed into place only when complete (a failed
-/// run leaves nothing).
+/// run leaves nothing). Beside it goes the signing state
+/// (`OUTPUT.dnsseal-state`, see `crate::sign::state`) that lets the next
+/// `--incremental` skip reading this zone's text; the state is a cache, so
+/// failing to write it only costs that speed and is a warning.
 struct ZoneWriter {
     path: PathBuf,
     tmp: tempfile::NamedTempFile,
-    out: BufWriter<std::fs::File>,
+    out: BufWriter<state::Hashing<std::fs::File>>,
+    state: Option<(
+        tempfile::NamedTempFile,
+        StateWriter<BufWriter<std::fs::File>>,
+    )>,
+}
+
+/// Nodes per run handed to a formatting thread.
+const FORMAT_CHUNK: usize = 1024;
+
+/// A run of nodes, `start..start + FORMAT_CHUNK` (or to the zone's end),
+/// with the fresh signatures they get: (node, RRset index, RDATA) in node
+/// order.
+struct Chunk {
+    seq: usize,
+    start: usize,
+    end: usize,
+    fresh: Vec<(usize, usize, Vec<u8>)>,
+}
+
+/// A formatted run: its sequence number, then the zone text and the state
+/// entries.
+type Formatted = (usize, std::io::Result<(Vec<u8>, Vec<u8>)>);
+
+/// Cuts the zone's nodes into runs as their signatures arrive (in node
+/// order) and hands each complete run to the formatting threads.
+struct Feed {
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+    seq: usize,
+    start: usize,
+    fresh: Vec<(usize, usize, Vec<u8>)>,
+}
+
+impl Feed {
+    /// Sends every whole run before node `ni`: a signature for `ni` has
+    /// come, so every node before it has all of its own.
+    fn complete_before(&mut self, ni: usize) -> Result<(), String> {
+        while self.start + FORMAT_CHUNK <= ni {
+            self.send(self.start + FORMAT_CHUNK)?;
+        }
+        Ok(())
+    }
+
+    /// Sends the rest of the zone's `len` nodes (every signature is in).
+    fn finish(&mut self, len: usize) -> Result<(), String> {
+        while self.start < len {
+            self.send((self.start + FORMAT_CHUNK).min(len))?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, end: usize) -> Result<(), String> {
+        let split = self.fresh.partition_point(|f| f.0 < end);
+        let rest = self.fresh.split_off(split);
+        let chunk = Chunk {
+            seq: self.seq,
+            start: self.start,
+            end,
+            fresh: std::mem::replace(&mut self.fresh, rest),
+        };
+        self.tx
+            .send(chunk)
+            .map_err(|_| "the zone writer stopped".to_string())?;
+        self.seq += 1;
+        self.start = end;
+        Ok(())
+    }
+}
+
+/// Nodes carried over from the previous signing: their text and state
+/// record, by node index (empty when there is no previous state).
+type Reuse<'a> = [Option<(&'a [u8], &'a [u8])>];
+
+/// The text of a run of nodes, and their state records.
+fn format_chunk(
+    nodes: &[Node],
+    reuse: &Reuse<'_>,
+    chunk: Chunk,
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let end = chunk.end.min(nodes.len());
+    let mut text = Vec::with_capacity(end.saturating_sub(chunk.start) * 200);
+    let mut records = Vec::new();
+    let mut fresh = chunk.fresh.into_iter().peekable();
+    let mut extra: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (ni, node) in nodes.iter().enumerate().take(end).skip(chunk.start) {
+        extra.clear();
+        while let Some((_, si, sig)) = fresh.next_if(|f| f.0 == ni) {
+            extra.push((si, sig));
+        }
+        if let (Some(Some((t, record))), true) = (reuse.get(ni), extra.is_empty()) {
+            text.extend_from_slice(t);
+            records.extend_from_slice(record);
+            continue;
+        }
+        let at = text.len();
+        let mut signed = Vec::new();
+        present::write_node_with(&mut text, node, &extra, &mut |set, sigs| {
+            let digest = rrset_digest(set.ttl, set.rdatas.iter());
+            signed.push((set.rtype, digest, sigs.to_vec()));
+            Ok(())
+        })?;
+        state::encode_node(&mut records, node, text.len() - at, &signed)?;
+    }
+    Ok((text, records))
+}
+
+/// Writes formatted runs in sequence as they come back from the threads.
+fn write_in_order(
+    mut out: ZoneWriter,
+    done: std::sync::mpsc::Receiver<Formatted>,
+) -> anyhow::Result<ZoneWriter> {
+    let mut early: HashMap<usize, (Vec<u8>, Vec<u8>)> = HashMap::new();
+    let mut next = 0usize;
+    for (seq, formatted) in done {
+        early.insert(seq, formatted?);
+        while let Some((text, entries)) = early.remove(&next) {
+            out.chunk(&text, &entries)
+                .with_context(|| format!("cannot write {}", out.path.display()))?;
+            next += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// A temporary file in the directory of `path`, and a buffered handle on it.
+fn temp_beside(path: &Path) -> anyhow::Result<(tempfile::NamedTempFile, std::fs::File)> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((tmp, file))
 }
 
 impl ZoneWriter {
     fn new(path: &Path, origin: &ZoneName) -> anyhow::Result<ZoneWriter> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        let file = tmp
-            .as_file()
-            .try_clone()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        writeln!(out, "; signed by dnsseal for {origin}")?;
+        let (tmp, file) = temp_beside(path)?;
+        let mut out = BufWriter::with_capacity(1 << 20, state::Hashing::new(file));
+        let head = format!("; signed by dnsseal for {origin}\n");
+        out.write_all(head.as_bytes())?;
+        let state = temp_beside(&state::path_for(path)).and_then(|(tmp, file)| {
+            let w = StateWriter::new(
+                BufWriter::with_capacity(1 << 20, file),
+                origin.wire(),
+                head.len() as u32,
+            )?;
+            Ok((tmp, w))
+        });
         Ok(ZoneWriter {
             path: path.to_path_buf(),
             tmp,
             out,
+            state: ZoneWriter::state_ok(path, state),
         })
     }
 
-    /// Writes a node with its kept signatures and `fresh` ones, given as
-    /// (RRset index, RDATA); empties `fresh`.
-    fn node(&mut self, node: &Node, fresh: &mut Vec<(usize, Vec<u8>)>) -> std::io::Result<()> {
-        present::write_node(&mut self.out, node, fresh)?;
-        fresh.clear();
+    /// Keeps the state writer, or warns once and goes on without it.
+    fn state_ok<T>(path: &Path, r: anyhow::Result<T>) -> Option<T> {
+        r.map_err(|e| {
+            tracing::warn!(
+                "not writing {}: {e:#}; the next --incremental will read the signed zone's text",
+                state::path_for(path).display()
+            )
+        })
+        .ok()
+    }
+
+    /// Writes a run of nodes formatted by [`format_chunk`].
+    fn chunk(&mut self, text: &[u8], entries: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(text)?;
+        if let Some((tmp, mut w)) = self.state.take() {
+            let r = w.encoded(entries).map(|()| (tmp, w));
+            self.state = ZoneWriter::state_ok(&self.path, r.map_err(Into::into));
+        }
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
+    fn finish(self) -> anyhow::Result<()> {
         let path = self.path.clone();
-        self.out
-            .flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        self.tmp
-            .as_file()
-            .sync_all()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        drop(self.out);
+        let cannot = || format!("cannot write {}", path.display());
+        let (file, digest) = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(cannot)?
+            .finish();
+        file.sync_all().with_context(cannot)?;
+        drop(file);
         self.tmp.persist(&path).with_context(|| {
             format!(
                 "cannot move the signed zone into place at {}",
                 path.display()
             )
         })?;
+        if let Some((tmp, w)) = self.state {
+            let target = state::path_for(&path);
+            let done = w
+                .finish(&digest)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| b.into_inner().map_err(|e| e.into_error().into()))
+                .and_then(|f| f.sync_all().map_err(Into::into))
+                .and_then(|()| tmp.persist(&target).map_err(Into::into));
+            ZoneWriter::state_ok(&path, done);
+        }
         Ok(())
     }
 }

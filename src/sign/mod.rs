@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod engine;
+pub mod state;
 
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};

@@ -70,6 +70,11 @@ impl Rdatas {
         RdataIter { buf: &self.buf }
     }
 
+    /// The items as stored: each a 16-bit length and the octets.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     pub fn len(&self) -> usize {
         self.iter().count()
     }

@@ -12,7 +12,7 @@ use domain::base::Name;
 use domain::rdata::ZoneRecordData;
 use octseq::Parser;
 
-use super::model::{type_name, Node};
+use super::model::{type_name, Node, RrSet};
 use super::rr::rtype;
 
 /// Writes one record line.
@@ -98,17 +98,41 @@ pub fn name_text(wire: &[u8]) -> String {
 /// and the `extra` ones given as (RRset index, RRSIG RDATA), in canonical
 /// order.
 pub fn write_node(out: &mut impl Write, node: &Node, extra: &[(usize, Vec<u8>)]) -> io::Result<()> {
+    write_node_with(out, node, extra, &mut |_, _| Ok(()))
+}
+
+/// Called with each RRset that has signatures, and its signatures.
+pub type OnSigned<'s, 'a> = &'s mut dyn FnMut(&'a RrSet, &[&'a [u8]]) -> io::Result<()>;
+
+/// [`write_node`], handing each RRset with signatures and its signatures
+/// (as written) to `signed` as well.
+pub fn write_node_with<'a>(
+    out: &mut impl Write,
+    node: &'a Node,
+    extra: &'a [(usize, Vec<u8>)],
+    signed: OnSigned<'_, 'a>,
+) -> io::Result<()> {
     let owner = name_text(&node.owner);
     for (si, set) in node.rrsets.iter().enumerate() {
         for rdata in set.rdatas.iter() {
             write_record(out, &owner, set.ttl, set.rtype, rdata)?;
         }
-        let mut sigs: Vec<&[u8]> = set.rrsigs.iter().map(Vec::as_slice).collect();
-        sigs.extend(extra.iter().filter(|e| e.0 == si).map(|e| e.1.as_slice()));
-        sigs.sort_unstable();
-        for sig in sigs {
+        let sigs = rrset_sigs(set, si, extra);
+        for sig in &sigs {
             write_record(out, &owner, set.ttl, rtype::RRSIG, sig)?;
+        }
+        if !sigs.is_empty() {
+            signed(set, &sigs)?;
         }
     }
     Ok(())
+}
+
+/// The RRSIG RDATA of the node's RRset `si`: its own and those of `extra`
+/// (RRset index, RDATA) for it, in the order they are written.
+fn rrset_sigs<'a>(set: &'a RrSet, si: usize, extra: &'a [(usize, Vec<u8>)]) -> Vec<&'a [u8]> {
+    let mut sigs: Vec<&[u8]> = set.rrsigs.iter().map(Vec::as_slice).collect();
+    sigs.extend(extra.iter().filter(|e| e.0 == si).map(|e| e.1.as_slice()));
+    sigs.sort_unstable();
+    sigs
 }

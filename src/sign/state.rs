@@ -1,0 +1,526 @@
+//! The signing state: a binary companion of a signed zone file
+//! (`SIGNED.dnsseal-state`), so that `sign --incremental SIGNED` need not
+//! parse the signed zone's text again, nor format again what did not
+//! change.
+//!
+//! It holds, for every node of the signed zone in the file's (canonical)
+//! order: the owner, a digest of all its RRsets (type, TTL, canonical
+//! RDATA), the length of its text in the file, and for each signed RRset
+//! the type, a digest of the RRset and its RRSIG RDATA. A trailer binds it
+//! to the signed zone: the SHA-256 of the zone file it was written with,
+//! then the SHA-256 of the state itself. A state whose zone file was
+//! edited, replaced, truncated or copied without it is not used, and the
+//! zone's text is read instead; so the state is a cache, never a second
+//! source of truth.
+//!
+//! Layout (integers big-endian):
+//!
+//! ```text
+//! "dnsseal-state\0" version:u32 origin-length:u8 origin-wire head:u32
+//! node:  owner-length:u8 owner-wire node-digest:[32] text-length:u32
+//!        set-count:u8 set{set-count}
+//! set:   type:u16 digest:[32] count:u8 (rdata-length:u16 rdata){count}
+//! trailer: sha256(signed zone file):[32] sha256(everything before):[32]
+//! ```
+//!
+//! `head` is the length of the zone file before its first node; each
+//! node's text follows the one before it.
+
+use std::cmp::Ordering;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::zone::model::Node;
+use crate::zone::rr;
+
+const MAGIC: &[u8] = b"dnsseal-state\0";
+const VERSION: u32 = 2;
+const TRAILER: usize = 64;
+
+/// Where the state of a signed zone file lives.
+pub fn path_for(signed: &Path) -> PathBuf {
+    let mut p = signed.as_os_str().to_owned();
+    p.push(".dnsseal-state");
+    PathBuf::from(p)
+}
+
+/// A writer that hashes what passes through it (the signed zone on its way
+/// to disk, so its digest is known when the state is finished).
+pub struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Hashing<W> {
+    pub fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+        }
+    }
+
+    /// The inner writer and the digest of everything written.
+    pub fn finish(self) -> (W, [u8; 32]) {
+        (self.inner, self.hash.finalize().into())
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Builds a state, node by node, in the signed zone's order.
+pub struct StateWriter<W: Write> {
+    out: Hashing<W>,
+}
+
+impl<W: Write> StateWriter<W> {
+    /// `head`: the length of the zone file before its first node.
+    pub fn new(out: W, origin: &[u8], head: u32) -> io::Result<Self> {
+        let mut out = Hashing::new(out);
+        out.write_all(MAGIC)?;
+        out.write_all(&VERSION.to_be_bytes())?;
+        out.write_all(&[origin.len() as u8])?;
+        out.write_all(origin)?;
+        out.write_all(&head.to_be_bytes())?;
+        Ok(StateWriter { out })
+    }
+
+    /// Node records encoded beforehand with [`encode_node`] (by the threads
+    /// that format the signed zone), in order.
+    pub fn encoded(&mut self, nodes: &[u8]) -> io::Result<()> {
+        self.out.write_all(nodes)
+    }
+
+    /// Ends the state with the digest of the signed zone it describes;
+    /// returns the inner writer for the caller to sync and move into place.
+    pub fn finish(mut self, signed_sha256: &[u8; 32]) -> io::Result<W> {
+        self.out.write_all(signed_sha256)?;
+        let (mut inner, own) = self.out.finish();
+        inner.write_all(&own)?;
+        Ok(inner)
+    }
+}
+
+fn too_big(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("too many {what}"))
+}
+
+/// A signed RRset as the state keeps it: type, RRset digest, RRSIG RDATA.
+pub type SignedSet<'a> = (u16, [u8; 32], Vec<&'a [u8]>);
+
+/// Appends one node record: `node`, the length of its text, and its signed
+/// RRsets, in the order written.
+pub fn encode_node(
+    out: &mut Vec<u8>,
+    node: &Node,
+    text_len: usize,
+    signed: &[SignedSet<'_>],
+) -> io::Result<()> {
+    // Names are at most 255 octets and RDATA fits in 16 bits; no node has
+    // 255 signed RRsets nor an RRset 255 signatures, but the format must
+    // not wrap if one did.
+    let sets = u8::try_from(signed.len()).map_err(|_| too_big("signed RRsets"))?;
+    let text_len = u32::try_from(text_len).map_err(|_| too_big("bytes of text"))?;
+    out.push(node.owner.len() as u8);
+    out.extend_from_slice(&node.owner);
+    out.extend_from_slice(&node_digest(node));
+    out.extend_from_slice(&text_len.to_be_bytes());
+    out.push(sets);
+    for (rtype, digest, sigs) in signed {
+        let count = u8::try_from(sigs.len()).map_err(|_| too_big("signatures"))?;
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(digest);
+        out.push(count);
+        for sig in sigs {
+            out.extend_from_slice(&(sig.len() as u16).to_be_bytes());
+            out.extend_from_slice(sig);
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 of every RRset of a node (type, TTL, canonical RDATA): equal
+/// digests mean the node's records, and so its text bar signatures, are
+/// what they were.
+pub fn node_digest(node: &Node) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for set in &node.rrsets {
+        // The RDATA as stored is length-prefixed item by item, so the
+        // concatenation cannot be read two ways.
+        let rdatas = set.rdatas.as_bytes();
+        h.update(set.rtype.to_be_bytes());
+        h.update(set.ttl.to_be_bytes());
+        h.update((rdatas.len() as u32).to_be_bytes());
+        h.update(rdatas);
+    }
+    h.finalize().into()
+}
+
+/// SHA-256 of an RRset's TTL and canonical RDATA, to tell whether it
+/// changed since the previous signing.
+pub fn rrset_digest<'a>(ttl: u32, rdatas: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(ttl.to_be_bytes());
+    for r in rdatas {
+        h.update((r.len() as u32).to_be_bytes());
+        h.update(r);
+    }
+    h.finalize().into()
+}
+
+/// A loaded state: the node records of a signed zone, and the zone file's
+/// bytes (for the text of nodes that did not change).
+pub struct State {
+    buf: Vec<u8>,
+    zone: Vec<u8>,
+    /// Where the node records start and end in `buf`.
+    start: usize,
+    end: usize,
+    /// Where the first node's text starts in `zone`.
+    head: usize,
+}
+
+/// Why a state was not used (the caller reads the signed zone's text).
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("no state file")]
+    Missing,
+    #[error("cannot read: {0}")]
+    Io(#[from] io::Error),
+    #[error("not a dnsseal state of this version")]
+    Format,
+    #[error("damaged (its own digest does not match)")]
+    Damaged,
+    #[error("written for another zone")]
+    OtherZone,
+    #[error("the signed zone file changed since the state was written")]
+    Stale,
+}
+
+impl State {
+    /// Loads the state of `signed` for the zone `origin` (wire form), if it
+    /// is whole and the signed zone file is still the one it describes.
+    pub fn load(signed: &Path, origin: &[u8]) -> Result<State, Unusable> {
+        let buf = match std::fs::read(path_for(signed)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unusable::Missing),
+            Err(e) => return Err(e.into()),
+        };
+        let version_end = MAGIC.len() + 4;
+        if buf.len() < version_end + 1 + 4 + TRAILER
+            || &buf[..MAGIC.len()] != MAGIC
+            || buf[MAGIC.len()..version_end] != VERSION.to_be_bytes()
+        {
+            return Err(Unusable::Format);
+        }
+        let (body, own) = buf.split_at(buf.len() - 32);
+        if Sha256::digest(body).as_slice() != own {
+            return Err(Unusable::Damaged);
+        }
+        let origin_end = version_end + 1 + usize::from(buf[version_end]);
+        let start = origin_end + 4;
+        let end = buf.len() - TRAILER;
+        if start > end || &buf[version_end + 1..origin_end] != origin {
+            return Err(Unusable::OtherZone);
+        }
+        let head = u32::from_be_bytes([
+            buf[origin_end],
+            buf[origin_end + 1],
+            buf[origin_end + 2],
+            buf[origin_end + 3],
+        ]) as usize;
+        let mut zone = Vec::new();
+        std::fs::File::open(signed)?.read_to_end(&mut zone)?;
+        if Sha256::digest(&zone).as_slice() != &buf[end..end + 32] {
+            return Err(Unusable::Stale);
+        }
+        Ok(State {
+            buf,
+            zone,
+            start,
+            end,
+            head,
+        })
+    }
+
+    /// A cursor over the node records, in order.
+    pub fn cursor(&self) -> Cursor<'_> {
+        Cursor {
+            buf: &self.buf[..self.end],
+            zone: &self.zone,
+            pos: self.start,
+            text_at: self.head,
+            peeked: None,
+        }
+    }
+}
+
+/// One node of the previous signing.
+#[derive(Debug, Clone)]
+pub struct NodeEntry<'a> {
+    pub owner: &'a [u8],
+    pub digest: &'a [u8],
+    /// The node's text in the signed zone file (None if the record points
+    /// outside it, which a whole state never does).
+    pub text: Option<&'a [u8]>,
+    /// The node's whole record, to carry into the next state unchanged.
+    pub record: &'a [u8],
+    pub sets: Vec<SetEntry<'a>>,
+}
+
+/// One signed RRset of the previous signing.
+#[derive(Debug, Clone)]
+pub struct SetEntry<'a> {
+    pub rtype: u16,
+    pub digest: &'a [u8],
+    pub sigs: Vec<&'a [u8]>,
+}
+
+impl NodeEntry<'_> {
+    /// How many signatures the node carried.
+    pub fn signatures(&self) -> usize {
+        self.sets.iter().map(|s| s.sigs.len()).sum()
+    }
+}
+
+/// Walks a state's nodes alongside the new zone's nodes (both in canonical
+/// order).
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    zone: &'a [u8],
+    pos: usize,
+    text_at: usize,
+    peeked: Option<NodeEntry<'a>>,
+}
+
+impl<'a> Cursor<'a> {
+    fn read(&mut self) -> Option<NodeEntry<'a>> {
+        let b = self.buf;
+        let start = self.pos;
+        let mut p = start;
+        let take = |p: &mut usize, n: usize| -> Option<&'a [u8]> {
+            let s = b.get(*p..*p + n)?;
+            *p += n;
+            Some(s)
+        };
+        let byte = |p: &mut usize| take(p, 1).map(|s| s[0]);
+        let be16 = |p: &mut usize| take(p, 2).map(|s| u16::from_be_bytes([s[0], s[1]]));
+        let olen = usize::from(byte(&mut p)?);
+        let owner = take(&mut p, olen)?;
+        let digest = take(&mut p, 32)?;
+        let l = take(&mut p, 4)?;
+        let text_len = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize;
+        let nsets = byte(&mut p)?;
+        let mut sets = Vec::with_capacity(usize::from(nsets));
+        for _ in 0..nsets {
+            let rtype = be16(&mut p)?;
+            let digest = take(&mut p, 32)?;
+            let count = byte(&mut p)?;
+            let mut sigs = Vec::with_capacity(usize::from(count));
+            for _ in 0..count {
+                let len = usize::from(be16(&mut p)?);
+                sigs.push(take(&mut p, len)?);
+            }
+            sets.push(SetEntry {
+                rtype,
+                digest,
+                sigs,
+            });
+        }
+        self.pos = p;
+        let text = self.zone.get(self.text_at..self.text_at + text_len);
+        self.text_at += text_len;
+        Some(NodeEntry {
+            owner,
+            digest,
+            text,
+            record: &b[start..p],
+            sets,
+        })
+    }
+
+    fn peek(&mut self) -> Option<&NodeEntry<'a>> {
+        if self.peeked.is_none() {
+            self.peeked = self.read();
+        }
+        self.peeked.as_ref()
+    }
+
+    /// The node owned by `owner`, if the previous signing had it; nodes of
+    /// owners before it (names no longer in the zone) go to `passed`.
+    pub fn take_owner(
+        &mut self,
+        owner: &[u8],
+        passed: &mut dyn FnMut(NodeEntry<'a>),
+    ) -> Option<NodeEntry<'a>> {
+        while let Some(e) = self.peek() {
+            match rr::cmp_names(e.owner, owner) {
+                Ordering::Less => {
+                    if let Some(e) = self.peeked.take() {
+                        passed(e);
+                    }
+                }
+                Ordering::Equal => return self.peeked.take(),
+                Ordering::Greater => break,
+            }
+        }
+        None
+    }
+
+    /// Every node not taken yet.
+    pub fn rest(mut self, passed: &mut dyn FnMut(NodeEntry<'a>)) {
+        while let Some(e) = self.peeked.take().or_else(|| self.read()) {
+            passed(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::model::{Rdatas, RrSet};
+
+    fn name(s: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        for l in s.split('.').filter(|l| !l.is_empty()) {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    }
+
+    fn node(owner: &str, rdata: &[u8]) -> Node {
+        Node {
+            owner: name(owner),
+            rrsets: vec![RrSet {
+                rtype: 1,
+                ttl: 300,
+                rdatas: Rdatas::one(rdata),
+                source: crate::zone::rr::Source::default(),
+                rrsigs: Vec::new(),
+            }],
+            ..Node::default()
+        }
+    }
+
+    /// Writes a signed zone file (a head line and three nodes' text) and
+    /// its state into `dir`.
+    fn write(dir: &Path, extra: &str) -> PathBuf {
+        let head = "; head\n";
+        let texts = ["apex text\n", "a text\n", "c text\n"];
+        let zone_text = format!("{head}{}{extra}", texts.concat());
+        let signed = dir.join("z.signed");
+        std::fs::write(&signed, &zone_text).unwrap();
+        let mut w = StateWriter::new(Vec::new(), &name("example"), head.len() as u32).unwrap();
+        let d = rrset_digest(300, [b"a".as_slice()].into_iter());
+        let mut nodes = Vec::new();
+        encode_node(
+            &mut nodes,
+            &node("example", b"1"),
+            texts[0].len(),
+            &[(6, d, vec![b"sig-soa"])],
+        )
+        .unwrap();
+        encode_node(
+            &mut nodes,
+            &node("a.example", b"2"),
+            texts[1].len(),
+            &[(1, d, vec![b"sig-a1", b"sig-a2"])],
+        )
+        .unwrap();
+        encode_node(&mut nodes, &node("c.example", b"3"), texts[2].len(), &[]).unwrap();
+        w.encoded(&nodes).unwrap();
+        let bytes = w
+            .finish(&Sha256::digest(zone_text.as_bytes()).into())
+            .unwrap();
+        std::fs::write(path_for(&signed), bytes).unwrap();
+        signed
+    }
+
+    #[test]
+    fn round_trip_and_merge_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let signed = write(dir.path(), "");
+        let state = State::load(&signed, &name("example")).unwrap();
+        let mut cur = state.cursor();
+        let mut passed = Vec::new();
+        let apex = cur
+            .take_owner(&name("example"), &mut |e| passed.push(e.owner.to_vec()))
+            .unwrap();
+        assert_eq!(apex.sets.len(), 1);
+        assert_eq!(apex.sets[0].rtype, 6);
+        assert_eq!(apex.sets[0].sigs, vec![b"sig-soa".as_slice()]);
+        assert_eq!(apex.text, Some(b"apex text\n".as_slice()));
+        assert_eq!(apex.digest, node_digest(&node("example", b"1")));
+        // b.example is new: nothing of its own, a.example passed over.
+        assert!(cur
+            .take_owner(&name("b.example"), &mut |e| passed.push(e.owner.to_vec()))
+            .is_none());
+        assert_eq!(passed, vec![name("a.example")]);
+        let mut rest = Vec::new();
+        cur.rest(&mut |e| rest.push((e.owner.to_vec(), e.signatures(), e.text)));
+        assert_eq!(
+            rest,
+            vec![(name("c.example"), 0, Some(b"c text\n".as_slice()))]
+        );
+    }
+
+    #[test]
+    fn node_digest_sees_every_record() {
+        let a = node("a.example", b"1");
+        assert_eq!(node_digest(&a), node_digest(&node("a.example", b"1")));
+        assert_ne!(node_digest(&a), node_digest(&node("a.example", b"2")));
+        let mut ttl = node("a.example", b"1");
+        ttl.rrsets[0].ttl = 301;
+        assert_ne!(node_digest(&a), node_digest(&ttl));
+    }
+
+    #[test]
+    fn refuses_stale_damaged_foreign_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let signed = write(dir.path(), "");
+        assert!(matches!(
+            State::load(&signed, &name("other")),
+            Err(Unusable::OtherZone)
+        ));
+        // The signed zone changed after the state was written.
+        std::fs::write(&signed, b"; head\napex text\n").unwrap();
+        assert!(matches!(
+            State::load(&signed, &name("example")),
+            Err(Unusable::Stale)
+        ));
+        // One flipped bit in the state.
+        let signed = write(dir.path(), "");
+        let mut bytes = std::fs::read(path_for(&signed)).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 1;
+        std::fs::write(path_for(&signed), &bytes).unwrap();
+        assert!(matches!(
+            State::load(&signed, &name("example")),
+            Err(Unusable::Damaged)
+        ));
+        // Truncated, and absent.
+        std::fs::write(path_for(&signed), &bytes[..20]).unwrap();
+        assert!(matches!(
+            State::load(&signed, &name("example")),
+            Err(Unusable::Format)
+        ));
+        std::fs::remove_file(path_for(&signed)).unwrap();
+        assert!(matches!(
+            State::load(&signed, &name("example")),
+            Err(Unusable::Missing)
+        ));
+    }
+}
