@@ -2,7 +2,7 @@
 //! signatures from the token → atomic output → audit record.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -369,8 +369,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let pin = ctx.user_pin()?;
 
     // The zone.
-    let parsed =
-        parse::parse_file(&args.zonefile, &origin).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let parsed = parse::parse_file_with(&args.zonefile, &origin, args.incremental.is_some())
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("parsed");
     let mut zone = model::build(parsed, &origin).map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("built");
@@ -553,6 +553,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let mut slots: Vec<(usize, usize, usize)> = Vec::new();
     let mut kept: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     let refresh_before = rrsig_time(Timestamp::from_unix(now.unix() + i64::from(refresh)))?;
+    let formatters = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Signatures of the previous signing whose RRset is gone.
     let gone = std::cell::Cell::new(0usize);
     let mut passed = |e: state::NodeEntry<'_>| gone.set(gone.get() + e.signatures());
@@ -563,6 +564,30 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         reuse.resize(zone.nodes.len(), None);
     }
     let mut reused = 0usize;
+    // Each node's digest, to compare with the previous signing's: one
+    // SHA-256 per node, computed on every core.
+    let digests: Vec<[u8; 32]> = if cursor.is_some() {
+        let per = zone.nodes.len().div_ceil(formatters.max(1)).max(1);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = zone
+                .nodes
+                .chunks(per)
+                .map(|part| {
+                    s.spawn(move || part.iter().map(state::node_digest).collect::<Vec<_>>())
+                })
+                .collect();
+            // All or nothing: a part missing would shift every index
+            // after it (no digest only means no carried-over text).
+            parts
+                .into_iter()
+                .map(|h| h.join())
+                .collect::<Result<Vec<_>, _>>()
+                .map(|p| p.concat())
+                .unwrap_or_default()
+        })
+    } else {
+        Vec::new()
+    };
     for (ni, node) in zone.nodes.iter().enumerate() {
         // The previous signing's node at this owner, from the state.
         let mut before = match cursor.as_mut() {
@@ -571,7 +596,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         };
         let same_node = before
             .as_ref()
-            .is_some_and(|b| b.digest == state::node_digest(node));
+            .is_some_and(|b| digests.get(ni).is_some_and(|d| b.digest == d));
         let mut node_kept: Vec<(usize, std::borrow::Cow<'_, [u8]>)> = Vec::new();
         let (mut node_new, mut node_dropped) = (0usize, 0usize);
         for (si, set) in node.rrsets.iter().enumerate() {
@@ -652,6 +677,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     stats.dropped += gone.get();
     stats.dropped += old.values().map(Vec::len).sum::<usize>();
     stats.retained = kept.len() + reused;
+    phase("matched");
     stats.generated = slots.len();
     // Exact capacity: a Vec that grows from empty reserves four slots, which
     // for 100k-name zones is tens of megabytes of nothing.
@@ -710,6 +736,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         })
         .collect();
     let pool = token.signer_pool(&pin, threads, &mechs)?;
+    phase("token ready");
     // What goes into the DNSKEY RRset, and what signs, must be what the
     // token holds: a keystore record is not trusted to name a public key on
     // its own.
@@ -776,7 +803,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let out = ZoneWriter::new(&output, &zone.origin)?;
     let nodes = &zone.nodes;
     let carried = &reuse[..];
-    let formatters = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let buffers = &Buffers::default();
     let (signed, written) = std::thread::scope(|s| {
         // The formatters share the receiver and drop it when they stop, so
         // that a writer failure stops the feed instead of blocking it.
@@ -793,7 +820,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
                 let Ok(chunk) = next else { return };
                 let seq = chunk.seq;
                 if text_tx
-                    .send((seq, format_chunk(nodes, carried, chunk)))
+                    .send((seq, format_chunk(nodes, carried, buffers, chunk)))
                     .is_err()
                 {
                     return;
@@ -802,7 +829,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         }
         drop(text_tx);
         drop(chunk_rx);
-        let writer = s.spawn(move || write_in_order(out, text_rx));
+        let writer = s.spawn(move || write_in_order(out, text_rx, buffers));
         let mut feed = Feed {
             tx: chunk_tx,
             seq: 0,
@@ -1028,11 +1055,9 @@ fn merge_nsec3(zone: &mut Zone, mut chain: Vec<dnssec::Nsec3Node>) {
 struct ZoneWriter {
     path: PathBuf,
     tmp: tempfile::NamedTempFile,
-    out: BufWriter<state::Hashing<std::fs::File>>,
-    state: Option<(
-        tempfile::NamedTempFile,
-        StateWriter<BufWriter<std::fs::File>>,
-    )>,
+    // Unbuffered: the text comes in runs of hundreds of kilobytes.
+    out: state::Hashing<std::fs::File>,
+    state: Option<(tempfile::NamedTempFile, StateWriter<std::fs::File>)>,
 }
 
 /// Nodes per run handed to a formatting thread.
@@ -1046,6 +1071,17 @@ struct Chunk {
     start: usize,
     end: usize,
     fresh: Vec<(usize, usize, Vec<u8>)>,
+}
+
+/// Buffers of formatted runs, handed back by the writer for the next runs
+/// (fresh buffers for 50 MB of text would each be paged in anew).
+type Buffers = std::sync::Mutex<Vec<Vec<u8>>>;
+
+fn buffer(pool: &Buffers) -> Vec<u8> {
+    pool.lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_default()
 }
 
 /// A formatted run: its sequence number, then the zone text and the state
@@ -1105,11 +1141,11 @@ type Reuse<'a> = [Option<(&'a [u8], &'a [u8])>];
 fn format_chunk(
     nodes: &[Node],
     reuse: &Reuse<'_>,
+    pool: &Buffers,
     chunk: Chunk,
 ) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let end = chunk.end.min(nodes.len());
-    let mut text = Vec::with_capacity(end.saturating_sub(chunk.start) * 200);
-    let mut records = Vec::new();
+    let (mut text, mut records) = (buffer(pool), buffer(pool));
     let mut fresh = chunk.fresh.into_iter().peekable();
     let mut extra: Vec<(usize, Vec<u8>)> = Vec::new();
     for (ni, node) in nodes.iter().enumerate().take(end).skip(chunk.start) {
@@ -1138,15 +1174,21 @@ fn format_chunk(
 fn write_in_order(
     mut out: ZoneWriter,
     done: std::sync::mpsc::Receiver<Formatted>,
+    pool: &Buffers,
 ) -> anyhow::Result<ZoneWriter> {
     let mut early: HashMap<usize, (Vec<u8>, Vec<u8>)> = HashMap::new();
     let mut next = 0usize;
     for (seq, formatted) in done {
         early.insert(seq, formatted?);
-        while let Some((text, entries)) = early.remove(&next) {
+        while let Some((mut text, mut entries)) = early.remove(&next) {
             out.chunk(&text, &entries)
                 .with_context(|| format!("cannot write {}", out.path.display()))?;
             next += 1;
+            if let Ok(mut p) = pool.lock() {
+                text.clear();
+                entries.clear();
+                p.extend([text, entries]);
+            }
         }
     }
     Ok(out)
@@ -1170,15 +1212,11 @@ fn temp_beside(path: &Path) -> anyhow::Result<(tempfile::NamedTempFile, std::fs:
 impl ZoneWriter {
     fn new(path: &Path, origin: &ZoneName) -> anyhow::Result<ZoneWriter> {
         let (tmp, file) = temp_beside(path)?;
-        let mut out = BufWriter::with_capacity(1 << 20, state::Hashing::new(file));
+        let mut out = state::Hashing::new(file);
         let head = format!("; signed by dnsseal for {origin}\n");
         out.write_all(head.as_bytes())?;
         let state = temp_beside(&state::path_for(path)).and_then(|(tmp, file)| {
-            let w = StateWriter::new(
-                BufWriter::with_capacity(1 << 20, file),
-                origin.wire(),
-                head.len() as u32,
-            )?;
+            let w = StateWriter::new(file, origin.wire(), head.len() as u32)?;
             Ok((tmp, w))
         });
         Ok(ZoneWriter {
@@ -1213,12 +1251,7 @@ impl ZoneWriter {
     fn finish(self) -> anyhow::Result<()> {
         let path = self.path.clone();
         let cannot = || format!("cannot write {}", path.display());
-        let (file, digest) = self
-            .out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(cannot)?
-            .finish();
+        let (file, digest) = self.out.finish();
         file.sync_all().with_context(cannot)?;
         drop(file);
         self.tmp.persist(&path).with_context(|| {
@@ -1232,9 +1265,10 @@ impl ZoneWriter {
             let done = w
                 .finish(&digest)
                 .map_err(anyhow::Error::from)
-                .and_then(|b| b.into_inner().map_err(|e| e.into_error().into()))
-                .and_then(|f| f.sync_all().map_err(Into::into))
-                .and_then(|()| tmp.persist(&target).map_err(Into::into));
+                // Not synced: after a crash a state that did not reach the
+                // disk whole fails its own digest, or belongs to an older
+                // zone file, and the zone's text is read instead.
+                .and_then(|_: std::fs::File| tmp.persist(&target).map_err(Into::into));
             ZoneWriter::state_ok(&path, done);
         }
         Ok(())

@@ -7,8 +7,11 @@
 //! order: the owner, a digest of all its RRsets (type, TTL, canonical
 //! RDATA), the length of its text in the file, and for each signed RRset
 //! the type, a digest of the RRset and its RRSIG RDATA. A trailer binds it
-//! to the signed zone: the SHA-256 of the zone file it was written with,
-//! then the SHA-256 of the state itself. A state whose zone file was
+//! to the signed zone: the BLAKE3 digest of the zone file it was written
+//! with, then the BLAKE3 digest of the state itself. (BLAKE3 for the bulk:
+//! it hashes 5 GB/s here against SHA-256's 1.4, and both files are hashed
+//! on the incremental path; the small per-node and per-RRset digests stay
+//! SHA-256, which is the faster of the two below a few hundred octets.) A state whose zone file was
 //! edited, replaced, truncated or copied without it is not used, and the
 //! zone's text is read instead; so the state is a cache, never a second
 //! source of truth.
@@ -20,14 +23,14 @@
 //! node:  owner-length:u8 owner-wire node-digest:[32] text-length:u32
 //!        set-count:u8 set{set-count}
 //! set:   type:u16 digest:[32] count:u8 (rdata-length:u16 rdata){count}
-//! trailer: sha256(signed zone file):[32] sha256(everything before):[32]
+//! trailer: blake3(signed zone file):[32] blake3(everything before):[32]
 //! ```
 //!
 //! `head` is the length of the zone file before its first node; each
 //! node's text follows the one before it.
 
 use std::cmp::Ordering;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -36,7 +39,7 @@ use crate::zone::model::Node;
 use crate::zone::rr;
 
 const MAGIC: &[u8] = b"dnsseal-state\0";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const TRAILER: usize = 64;
 
 /// Where the state of a signed zone file lives.
@@ -50,14 +53,14 @@ pub fn path_for(signed: &Path) -> PathBuf {
 /// to disk, so its digest is known when the state is finished).
 pub struct Hashing<W> {
     inner: W,
-    hash: Sha256,
+    hash: blake3::Hasher,
 }
 
 impl<W: Write> Hashing<W> {
     pub fn new(inner: W) -> Self {
         Hashing {
             inner,
-            hash: Sha256::new(),
+            hash: blake3::Hasher::new(),
         }
     }
 
@@ -104,8 +107,8 @@ impl<W: Write> StateWriter<W> {
 
     /// Ends the state with the digest of the signed zone it describes;
     /// returns the inner writer for the caller to sync and move into place.
-    pub fn finish(mut self, signed_sha256: &[u8; 32]) -> io::Result<W> {
-        self.out.write_all(signed_sha256)?;
+    pub fn finish(mut self, signed_digest: &[u8; 32]) -> io::Result<W> {
+        self.out.write_all(signed_digest)?;
         let (mut inner, own) = self.out.finish();
         inner.write_all(&own)?;
         Ok(inner)
@@ -225,7 +228,7 @@ impl State {
             return Err(Unusable::Format);
         }
         let (body, own) = buf.split_at(buf.len() - 32);
-        if Sha256::digest(body).as_slice() != own {
+        if blake3::hash(body).as_bytes() != own {
             return Err(Unusable::Damaged);
         }
         let origin_end = version_end + 1 + usize::from(buf[version_end]);
@@ -240,9 +243,8 @@ impl State {
             buf[origin_end + 2],
             buf[origin_end + 3],
         ]) as usize;
-        let mut zone = Vec::new();
-        std::fs::File::open(signed)?.read_to_end(&mut zone)?;
-        if Sha256::digest(&zone).as_slice() != &buf[end..end + 32] {
+        let zone = std::fs::read(signed)?;
+        if blake3::hash(&zone).as_bytes() != &buf[end..end + 32] {
             return Err(Unusable::Stale);
         }
         Ok(State {
@@ -365,7 +367,14 @@ impl<'a> Cursor<'a> {
         passed: &mut dyn FnMut(NodeEntry<'a>),
     ) -> Option<NodeEntry<'a>> {
         while let Some(e) = self.peek() {
-            match rr::cmp_names(e.owner, owner) {
+            // Owners are in canonical (lowercase) form: equal octets are
+            // the common case and need no label walk.
+            let order = if e.owner == owner {
+                Ordering::Equal
+            } else {
+                rr::cmp_names(e.owner, owner)
+            };
+            match order {
                 Ordering::Less => {
                     if let Some(e) = self.peeked.take() {
                         passed(e);
@@ -443,7 +452,7 @@ mod tests {
         encode_node(&mut nodes, &node("c.example", b"3"), texts[2].len(), &[]).unwrap();
         w.encoded(&nodes).unwrap();
         let bytes = w
-            .finish(&Sha256::digest(zone_text.as_bytes()).into())
+            .finish(blake3::hash(zone_text.as_bytes()).as_bytes())
             .unwrap();
         std::fs::write(path_for(&signed), bytes).unwrap();
         signed
