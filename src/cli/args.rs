@@ -147,7 +147,9 @@ pub struct SignArgs {
     #[arg(long, requires = "nsec3")]
     pub opt_out: bool,
     /// Reuse signatures from this earlier signed version of the zone where
-    /// the RRset, the key and the validity allow.
+    /// the RRset, the key and the validity allow. Reads
+    /// SIGNED_ZONE.dnsseal-state (written by every signing run) when it
+    /// still matches SIGNED_ZONE, and the zone's text otherwise.
     #[arg(long, value_name = "SIGNED_ZONE")]
     pub incremental: Option<PathBuf>,
     /// Token sessions signing in parallel [default: CPU count, capped by the profile].

@@ -436,6 +436,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             // NSEC3PARAM has no TTL rule of its own; it gets the DNSKEY
             // RRset's, another apex record that changes only with policy.
             let chain = dnssec::add_nsec3_chain(&mut zone, p, dnskey_ttl);
+            phase("nsec3 made");
             merge_nsec3(&mut zone, chain);
         }
     }
@@ -1058,6 +1059,52 @@ struct ZoneWriter {
     // Unbuffered: the text comes in runs of hundreds of kilobytes.
     out: state::Hashing<std::fs::File>,
     state: Option<(tempfile::NamedTempFile, StateWriter<std::fs::File>)>,
+    /// Background writeback (see [`Syncer`]).
+    syncer: Option<Syncer>,
+}
+
+/// Flushes the signed zone to disk while it is being written, a slice at a
+/// time, on a thread of its own that mostly waits on the disk: the sync
+/// before the file is moved into place then has only the tail left (for a
+/// short incremental run, that sync was a tenth of the run). Errors here
+/// are left to that final sync, which reports them.
+struct Syncer {
+    written: u64,
+    tx: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    /// Bytes between two background flushes.
+    const EVERY: u64 = 16 << 20;
+
+    fn start(file: &std::fs::File) -> Option<Syncer> {
+        let file = file.try_clone().ok()?;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while rx.recv().is_ok() {
+                let _ = file.sync_data();
+            }
+        });
+        Some(Syncer {
+            written: 0,
+            tx,
+            thread,
+        })
+    }
+
+    fn wrote(&mut self, n: usize) {
+        let before = self.written / Syncer::EVERY;
+        self.written += n as u64;
+        if self.written / Syncer::EVERY != before {
+            let _ = self.tx.send(());
+        }
+    }
+
+    fn stop(self) {
+        drop(self.tx);
+        let _ = self.thread.join();
+    }
 }
 
 /// Nodes per run handed to a formatting thread.
@@ -1221,6 +1268,7 @@ impl ZoneWriter {
         });
         Ok(ZoneWriter {
             path: path.to_path_buf(),
+            syncer: Syncer::start(tmp.as_file()),
             tmp,
             out,
             state: ZoneWriter::state_ok(path, state),
@@ -1241,6 +1289,9 @@ impl ZoneWriter {
     /// Writes a run of nodes formatted by [`format_chunk`].
     fn chunk(&mut self, text: &[u8], entries: &[u8]) -> std::io::Result<()> {
         self.out.write_all(text)?;
+        if let Some(s) = self.syncer.as_mut() {
+            s.wrote(text.len());
+        }
         if let Some((tmp, mut w)) = self.state.take() {
             let r = w.encoded(entries).map(|()| (tmp, w));
             self.state = ZoneWriter::state_ok(&self.path, r.map_err(Into::into));
@@ -1249,6 +1300,9 @@ impl ZoneWriter {
     }
 
     fn finish(self) -> anyhow::Result<()> {
+        if let Some(s) = self.syncer {
+            s.stop();
+        }
         let path = self.path.clone();
         let cannot = || format!("cannot write {}", path.display());
         let (file, digest) = self.out.finish();

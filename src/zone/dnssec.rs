@@ -23,9 +23,17 @@ pub struct Nsec3Params {
 /// The RDATA of a type bitmap (RFC 4034 §4.1.2) for a sorted type list.
 pub fn type_bitmap(types: &[u16]) -> Vec<u8> {
     let mut sorted: Vec<u16> = types.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
     let mut out = Vec::new();
+    append_type_bitmap(&mut out, &mut sorted);
+    out
+}
+
+/// Appends the type bitmap of `types` to `out`; `types` is sorted and
+/// de-duplicated on the way (no allocation: this runs once per NSEC3).
+pub fn append_type_bitmap(out: &mut Vec<u8>, types: &mut Vec<u16>) {
+    types.sort_unstable();
+    types.dedup();
+    let sorted = &types[..];
     let mut i = 0;
     while i < sorted.len() {
         let window = (sorted[i] >> 8) as u8;
@@ -41,7 +49,6 @@ pub fn type_bitmap(types: &[u16]) -> Vec<u8> {
         out.push(len as u8);
         out.extend_from_slice(&bits[..len]);
     }
-    out
 }
 
 /// The types in a bitmap (for verification).
@@ -129,28 +136,15 @@ pub struct Nsec3Node {
 pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) -> Vec<Nsec3Node> {
     let ttl = zone.negative_ttl();
     let apex = zone.origin.wire().to_vec();
-    // The types of a node's NSEC3, or None when it gets none.
-    let types_of = |node: &Node| -> Option<Vec<u16>> {
+    // The types a node's NSEC3 adds to its own; None when it gets none.
+    let extra_types = |node: &Node| -> Option<&'static [u16]> {
         Some(match node.kind {
             NodeKind::Occluded => return None,
             NodeKind::Delegation { secure: false } if params.opt_out => return None,
-            NodeKind::Delegation { secure } => {
-                let mut t = node.bitmap_types();
-                if secure {
-                    t.push(rtype::RRSIG);
-                }
-                t
-            }
-            NodeKind::Apex => {
-                let mut t = node.bitmap_types();
-                t.extend([rtype::RRSIG, rtype::NSEC3PARAM]);
-                t
-            }
-            NodeKind::Authoritative => {
-                let mut t = node.bitmap_types();
-                t.push(rtype::RRSIG);
-                t
-            }
+            NodeKind::Delegation { secure: false } => &[],
+            NodeKind::Delegation { secure: true } => &[rtype::RRSIG],
+            NodeKind::Apex => &[rtype::RRSIG, rtype::NSEC3PARAM],
+            NodeKind::Authoritative => &[rtype::RRSIG],
         })
     };
     // Every name that gets an NSEC3: a node (by index; its types are
@@ -160,7 +154,7 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) ->
     let mut names: Vec<(&[u8], Option<usize>)> = nodes
         .iter()
         .enumerate()
-        .filter(|(_, n)| types_of(n).is_some())
+        .filter(|(_, n)| extra_types(n).is_some())
         .map(|(i, n)| (n.owner.as_slice(), Some(i)))
         .collect();
     // Empty non-terminals between each name and the apex (RFC 5155 §7.1):
@@ -191,20 +185,35 @@ pub fn add_nsec3_chain(zone: &mut Zone, params: &Nsec3Params, param_ttl: u32) ->
     let flags: u8 = if params.opt_out { 1 } else { 0 };
     let count = hashed.len();
     let mut out = Vec::with_capacity(count);
+    // One buffer each for every record's types and RDATA: a big zone makes
+    // hundreds of thousands of these.
+    let mut types: Vec<u16> = Vec::new();
+    let mut rdata: Vec<u8> = Vec::new();
+    let mut label = [0u8; 32];
+    let label_len = BASE32HEX_NOPAD.encode_len(20);
     for i in 0..count {
         let next = hashed[(i + 1) % count].0;
         let (hash, node) = &hashed[i];
-        let types = node.and_then(|n| types_of(&nodes[n])).unwrap_or_default();
-        let mut rdata = vec![1, flags];
+        types.clear();
+        if let Some(node) = node.map(|n| &nodes[n]) {
+            if let Some(extra) = extra_types(node) {
+                node.bitmap_types_into(&mut types);
+                types.extend_from_slice(extra);
+            }
+        }
+        rdata.clear();
+        rdata.extend_from_slice(&[1, flags]);
         rdata.extend(params.iterations.to_be_bytes());
         rdata.push(params.salt.len() as u8);
         rdata.extend(&params.salt);
         rdata.push(20);
         rdata.extend(next);
-        rdata.extend(type_bitmap(&types));
-        let label = nsec3_label(hash);
-        let mut owner = vec![label.len() as u8];
-        owner.extend(label.as_bytes());
+        append_type_bitmap(&mut rdata, &mut types);
+        BASE32HEX_NOPAD.encode_mut(hash, &mut label[..label_len]);
+        label.make_ascii_lowercase();
+        let mut owner = Vec::with_capacity(1 + label_len + apex.len());
+        owner.push(label_len as u8);
+        owner.extend_from_slice(&label[..label_len]);
         owner.extend(&apex);
         out.push(Nsec3Node {
             hash: *hash,

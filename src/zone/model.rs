@@ -192,14 +192,22 @@ impl Node {
     /// The types an NSEC/NSEC3 bitmap lists for this node's data (RFC 4035
     /// §2.3: at a delegation only NS and DS), without NSEC/NSEC3/RRSIG.
     pub fn bitmap_types(&self) -> Vec<u16> {
-        self.rrsets
-            .iter()
-            .map(|r| r.rtype)
-            .filter(|&t| match self.kind {
-                NodeKind::Delegation { .. } => t == rtype::NS || t == rtype::DS,
-                _ => true,
-            })
-            .collect()
+        let mut t = Vec::new();
+        self.bitmap_types_into(&mut t);
+        t
+    }
+
+    /// [`Node::bitmap_types`], appended to `out`.
+    pub fn bitmap_types_into(&self, out: &mut Vec<u16>) {
+        out.extend(
+            self.rrsets
+                .iter()
+                .map(|r| r.rtype)
+                .filter(|&t| match self.kind {
+                    NodeKind::Delegation { .. } => t == rtype::NS || t == rtype::DS,
+                    _ => true,
+                }),
+        );
     }
 }
 
