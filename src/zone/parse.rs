@@ -185,13 +185,7 @@ fn read_one(
         return read_one(path, origin, out, sink, depth, false);
     }
     let mut entries = 0usize;
-    let line_of_entry = |k: usize| {
-        entry_lines
-            .get(k)
-            .copied()
-            .or(entry_lines.last().copied())
-            .unwrap_or(1)
-    };
+    let line_of_entry = |k: usize| entry_line(&entry_lines, k);
     // The scanner keeps its own copy; ours goes at once (big zones).
     let mut zf = Zonefile::with_capacity(expanded.len() + 1);
     zf.extend_from_slice(&expanded);
@@ -265,6 +259,16 @@ fn read_one(
     Ok(())
 }
 
+/// The line on which entry `k` (a record or an `$INCLUDE`) starts, from
+/// the prescan's list.
+fn entry_line(entry_lines: &[u32], k: usize) -> u32 {
+    entry_lines
+        .get(k)
+        .copied()
+        .or(entry_lines.last().copied())
+        .unwrap_or(1)
+}
+
 /// A scanned record in canonical form, or what is wrong with it.
 fn convert(r: domain::zonefile::inplace::ScannedRecord, place: Source) -> Result<Record, String> {
     if r.class() != Class::IN {
@@ -317,13 +321,7 @@ fn scan_halves(
     file: u16,
     entry_lines: &[u32],
 ) -> Option<Vec<Record>> {
-    let line_of_entry = |k: usize| {
-        entry_lines
-            .get(k)
-            .copied()
-            .or(entry_lines.last().copied())
-            .unwrap_or(1)
-    };
+    let line_of_entry = |k: usize| entry_line(entry_lines, k);
     // The scanner keeps its own copy of its text: make both, then let the
     // prescanned text go before the records pile up.
     let load = |head: &[u8], body: &[u8]| {
