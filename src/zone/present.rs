@@ -94,18 +94,13 @@ pub fn name_text(wire: &[u8]) -> String {
     }
 }
 
-/// Writes a node: each RRset followed by its signatures, those it carries
-/// and the `extra` ones given as (RRset index, RRSIG RDATA), in canonical
-/// order.
-pub fn write_node(out: &mut impl Write, node: &Node, extra: &[(usize, Vec<u8>)]) -> io::Result<()> {
-    write_node_with(out, node, extra, &mut |_, _| Ok(()))
-}
-
 /// Called with each RRset that has signatures, and its signatures.
 pub type OnSigned<'s, 'a> = &'s mut dyn FnMut(&'a RrSet, &[&'a [u8]]) -> io::Result<()>;
 
-/// [`write_node`], handing each RRset with signatures and its signatures
-/// (as written) to `signed` as well.
+/// Writes a node: each RRset followed by its signatures, those it carries
+/// and the `extra` ones given as (RRset index, RRSIG RDATA), in canonical
+/// order; each RRset with signatures, and its signatures as written, also
+/// go to `signed`.
 pub fn write_node_with<'a>(
     out: &mut impl Write,
     node: &'a Node,
