@@ -10,6 +10,7 @@
 //! worker; nothing is returned.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::TrySendError;
 use std::sync::Mutex;
 
 use super::{token_input, verify, TokenInput};
@@ -108,6 +109,7 @@ impl Engine<'_> {
         let workers = signer.workers().max(1).min(jobs.len().max(1));
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
+        let checked = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let failure: Mutex<Option<SignError>> = Mutex::new(None);
         let fail = |e: SignError| {
@@ -125,7 +127,10 @@ impl Engine<'_> {
         // threads check: a software token and the verifier share the CPU,
         // and the token's sessions need not wait for the check.
         let checkers = if self.verify {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .saturating_sub(workers)
+                .max(1)
         } else {
             0
         };
@@ -135,7 +140,7 @@ impl Engine<'_> {
         let joined = std::thread::scope(|s| {
             let mut handles: Vec<_> = (0..checkers)
                 .map(|_| {
-                    let (vrx, tx, fail, stop) = (&vrx, tx.clone(), &fail, &stop);
+                    let (vrx, tx, fail, stop, checked) = (&vrx, tx.clone(), &fail, &stop, &checked);
                     s.spawn(move || loop {
                         let next = match vrx.lock() {
                             Ok(r) => r.recv(),
@@ -145,16 +150,9 @@ impl Engine<'_> {
                         if stop.load(Ordering::Relaxed) {
                             continue;
                         }
-                        let mut checked = Vec::with_capacity(batch.len());
-                        for signed in batch {
-                            match self.check(jobs, &signed) {
-                                Ok(()) => checked.push((signed.index, signed.rdata)),
-                                Err(e) => {
-                                    fail(e);
-                                    break;
-                                }
-                            }
-                        }
+                        let Some(checked) = self.check_batch(jobs, batch, fail, checked) else {
+                            continue;
+                        };
                         if tx.send(checked).is_err() {
                             return;
                         }
@@ -162,7 +160,7 @@ impl Engine<'_> {
                 })
                 .collect();
             handles.extend((0..workers).map(|w| {
-                let (next, done, stop, fail) = (&next, &done, &stop, &fail);
+                let (next, done, stop, fail, checked) = (&next, &done, &stop, &fail, &checked);
                 let tx = tx.clone();
                 let vtx = vtx.clone();
                 s.spawn(move || loop {
@@ -184,7 +182,19 @@ impl Engine<'_> {
                         }
                     }
                     let sent = if checkers > 0 {
-                        vtx.send(batch).is_ok()
+                        // The checkers are behind: check this batch here
+                        // rather than wait, so that no core idles while
+                        // there is checking to do.
+                        match vtx.try_send(batch) {
+                            Ok(()) => true,
+                            Err(TrySendError::Full(batch)) => {
+                                match self.check_batch(jobs, batch, fail, checked) {
+                                    Some(checked) => tx.send(checked).is_ok(),
+                                    None => return,
+                                }
+                            }
+                            Err(TrySendError::Disconnected(_)) => false,
+                        }
                     } else {
                         tx.send(batch.into_iter().map(|s| (s.index, s.rdata)).collect())
                             .is_ok()
@@ -231,6 +241,15 @@ impl Engine<'_> {
                 jobs.len()
             )));
         }
+        // Whichever thread checked it, every signature handed on was
+        // checked exactly once.
+        let checked = checked.into_inner();
+        if self.verify && checked != jobs.len() {
+            return Err(SignError::Token(format!(
+                "{checked} of {} signatures were checked on the host; nothing was written",
+                jobs.len()
+            )));
+        }
         Ok(())
     }
 
@@ -271,6 +290,27 @@ impl Engine<'_> {
             sig_at: at,
             msg,
         })
+    }
+
+    /// Checks a batch; on the first bad signature records the failure and
+    /// returns `None`.
+    fn check_batch(
+        &self,
+        jobs: &[Job<'_>],
+        batch: Vec<Signed>,
+        fail: &dyn Fn(SignError),
+        count: &AtomicUsize,
+    ) -> Option<Vec<(usize, Vec<u8>)>> {
+        let mut checked = Vec::with_capacity(batch.len());
+        for signed in batch {
+            if let Err(e) = self.check(jobs, &signed) {
+                fail(e);
+                return None;
+            }
+            checked.push((signed.index, signed.rdata));
+        }
+        count.fetch_add(checked.len(), Ordering::Relaxed);
+        Some(checked)
     }
 
     /// The host check of one signature (invariant 5 of the design).
@@ -361,6 +401,8 @@ mod tests {
     struct FakeSigner {
         key: aws_lc_rs::signature::Ed25519KeyPair,
         corrupt: bool,
+        /// Corrupt only the signature over data that contains this.
+        corrupt_over: Option<Vec<u8>>,
     }
 
     impl Signer for FakeSigner {
@@ -372,7 +414,11 @@ mod tests {
                 return Err("not an Ed25519 input".into());
             };
             let mut sig = self.key.sign(msg).as_ref().to_vec();
-            if self.corrupt {
+            let marked = self
+                .corrupt_over
+                .as_ref()
+                .is_some_and(|m| msg.windows(m.len()).any(|w| w == m.as_slice()));
+            if self.corrupt || marked {
                 sig[0] ^= 1;
             }
             Ok(sig)
@@ -384,13 +430,77 @@ mod tests {
         let key = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
         let public_key = key.public_key().as_ref().to_vec();
         (
-            FakeSigner { key, corrupt },
+            FakeSigner {
+                key,
+                corrupt,
+                corrupt_over: None,
+            },
             SigningKey {
                 algorithm: Algorithm::Ed25519,
                 key_tag: 4242,
                 public_key,
             },
         )
+    }
+
+    /// Enough signatures that the checkers fall behind and the signing
+    /// workers check batches themselves: one bad signature among 20 000
+    /// still stops the run, wherever it falls.
+    #[test]
+    fn one_bad_signature_in_a_long_run_stops_it() {
+        let (mut signer, key) = fake(false);
+        let keys = [key];
+        let owners: Vec<Vec<u8>> = (0..20_000u32)
+            .map(|i| format!("\x06n{i:05}\x07example\x00").into_bytes())
+            .collect();
+        let set = RrSet {
+            rtype: 1,
+            ttl: 300,
+            rdatas: crate::zone::model::Rdatas::one(&[192, 0, 2, 1]),
+            source: Source::default(),
+            rrsigs: Vec::new(),
+        };
+        let jobs: Vec<Job<'_>> = owners
+            .iter()
+            .map(|o| Job {
+                owner: o,
+                set: &set,
+                key: 0,
+            })
+            .collect();
+        let engine = Engine {
+            keys: &keys,
+            signer_name: b"\x07example\x00",
+            validity: Validity {
+                inception: 1,
+                expiration: 1000,
+                jitter: 0,
+            },
+            verify: true,
+            progress: None,
+        };
+        let mut made = 0;
+        engine
+            .run_ordered(&jobs, &signer, &mut |i, _| {
+                assert_eq!(i, made);
+                made += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(made, jobs.len());
+        for at in [0usize, 7_777, 19_999] {
+            signer.corrupt_over = Some(owners[at].clone());
+            match engine.run(&jobs, &signer) {
+                Err(SignError::BadSignature {
+                    key_tag: 4242,
+                    owner,
+                    ..
+                }) => {
+                    assert_eq!(owner, format!("n{at:05}.example."));
+                }
+                other => panic!("bad signature over n{at:05} passed: {other:?}"),
+            }
+        }
     }
 
     #[test]
