@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Signing benchmark, every figure from one run on this machine:
 #   - the token's raw C_Sign rate with the same number of sessions
-#     (`dnsseal token bench`, the zone's ZSK, no host work),
+#     (`dnsseal token bench`, the zone's ZSK, no host work, the key used as
+#     `dnsseal sign` uses it; and through the token object, for comparison),
 #   - dnsseal sign with host verification (the default) and without (-P),
 #   - BIND's dnssec-signzone on the same zone with file keys of the same
 #     algorithm and the same thread count (with and without its own check),
@@ -53,7 +54,12 @@ for n in "${sizes[@]}"; do
     python3 "$root/scripts/gen-zone.py" "$n" >"$zone"
     run "$bin" --json token bench bench --threads "$threads" --seconds "$raw_secs"
     raw=$(json signatures_per_second)
-    printf '%-9s %-6s %-26s %9s %8s %10.0f %9s %s\n' "$n" - "token raw C_Sign" - "$raw_secs" "$raw" - "1.00 (ceiling)"
+    printf '%-9s %-6s %-26s %9s %8s %10.0f %9s %s\n' "$n" - "token raw C_Sign" - "$raw_secs" "$raw" - "1.00 (ceiling; $(json key_objects))"
+    # The same through the token object, where the profile has sessions
+    # sign with session copies of the key.
+    run "$bin" --json token bench bench --threads "$threads" --seconds "$raw_secs" --token-objects
+    printf '%-9s %-6s %-26s %9s %8s %10.0f %9s %s\n' "$n" - "token raw, token object" - "$raw_secs" "$(json signatures_per_second)" - \
+        "$(printf '%.2f' "$(echo "$(json signatures_per_second) / $raw" | bc -l)") x ceiling"
     for mode in $modes; do
         flags=(); bflags=()
         [ "$mode" = nsec3 ] && { flags=(--nsec3); bflags=(-3 -); }

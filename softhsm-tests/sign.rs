@@ -960,3 +960,69 @@ fn verify_checks_the_parents_ds_against_the_signing_ksk() {
     );
     r.ok();
 }
+
+/// The softhsm2 profile has each signing session sign with its own session
+/// copy of each key. The zone verifies, the copies leave nothing on the
+/// token, and a profile without copies signs with the token objects.
+#[test]
+fn session_key_copies_sign_and_leave_nothing_on_the_token() {
+    require_verifiers();
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    let on_token = p.token_private_ids();
+    assert_eq!(on_token.len(), 3, "{on_token:?}");
+    let sign = |out: &str| -> serde_json::Value {
+        let json = p
+            .run(&[
+                "--json",
+                "sign",
+                "example.zone",
+                "-o",
+                "example",
+                "-f",
+                out,
+                "--threads",
+                "2",
+            ])
+            .ok();
+        independent_verifiers(&p.file(out), "example");
+        p.run(&["verify", out, "-o", "example"]).ok();
+        assert_eq!(p.token_private_ids(), on_token, "the token's keys changed");
+        serde_json::from_str(&json).unwrap()
+    };
+    assert_eq!(sign("copies.signed")["key_objects"], "session-copies");
+    let bench = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["--json", "token", "bench", "example", "--seconds", "0.2"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&p.run(&args).ok()).unwrap()
+    };
+    assert_eq!(bench(&[])["key_objects"], "session-copies");
+    let raw = bench(&["--token-objects"]);
+    assert_eq!(raw["key_objects"], "token-objects");
+    assert!(raw["signatures"].as_u64().unwrap_or(0) > 0, "{raw}");
+
+    // A profile that does not ask for copies.
+    let profile = include_str!("../hsm-profiles/softhsm2.toml")
+        .replace("session_key_copies = true", "session_key_copies = false");
+    assert!(profile.contains("session_key_copies = false"));
+    std::fs::write(p.file("nocopy.toml"), profile).unwrap();
+    let config = std::fs::read_to_string(p.file("dnsseal.toml")).unwrap();
+    assert!(config.contains("profile = \"softhsm2\""), "{config}");
+    std::fs::write(
+        p.file("dnsseal.toml"),
+        config.replace("profile = \"softhsm2\"", "profile = \"nocopy.toml\""),
+    )
+    .unwrap();
+    assert_eq!(sign("objects.signed")["key_objects"], "token-objects");
+    assert_eq!(bench(&[])["key_objects"], "token-objects");
+}

@@ -128,6 +128,15 @@ pub struct Profile {
     /// CKA_ID length in bytes for new keys.
     #[serde(default = "default_cka_id_len")]
     pub cka_id_len: usize,
+    /// Sign with a copy of each private key made inside the token as a
+    /// session object (C_CopyObject with CKA_TOKEN false), one per signing
+    /// session, instead of with the token object itself. Worth it where a
+    /// token does per-use work on token objects that a session object
+    /// skips; the copy keeps the key's attributes (sensitive, not
+    /// extractable) and goes when its session closes. A token that refuses
+    /// the copy is used through the token object as before.
+    #[serde(default)]
+    pub session_key_copies: bool,
     /// DNSSEC algorithm mnemonics the family is documented to support.
     #[serde(default)]
     pub algorithms: Vec<String>,

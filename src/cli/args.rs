@@ -230,6 +230,10 @@ pub struct TokenBenchArgs {
     /// How long to measure.
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
+    /// Sign with the key's token object even where the profile has
+    /// `dnsseal sign` use session copies (to see what the copies gain).
+    #[arg(long)]
+    pub token_objects: bool,
 }
 
 /// `--role` of `keys create`.

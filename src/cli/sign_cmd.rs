@@ -736,7 +736,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             )
         })
         .collect();
-    let pool = token.signer_pool(&pin, threads, &mechs)?;
+    let pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
+    tracing::debug!("signing with {}", pool.key_objects());
     phase("token ready");
     // What goes into the DNSKEY RRset, and what signs, must be what the
     // token holds: a keystore record is not trusted to name a public key on
@@ -913,6 +914,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             "signing_seconds": sign_secs,
             "signatures_per_second": stats.generated as f64 / sign_secs.max(1e-9),
             "threads": pool.workers(),
+            "key_objects": pool.key_objects(),
             // Where --incremental found the previous signatures: the
             // signing state, or the signed zone's text.
             "incremental_from": args.incremental.as_ref().map(|_| if from_state { "state" } else { "text" }),

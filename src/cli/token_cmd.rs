@@ -134,6 +134,7 @@ pub fn info(ctx: &Context, _args: TokenInfoArgs) -> anyhow::Result<()> {
 pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     use crate::keystore::{KeyState, Role};
     use crate::sign::TokenInput;
+    use crate::token::KeyObjects;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
@@ -156,7 +157,12 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
         TokenInput::EdDsa(v) => (crate::token::SignMechanism::EdDsa, v),
     };
     let threads = args.threads.max(1);
-    let pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)])?;
+    let objects = if args.token_objects {
+        KeyObjects::TokenObjects
+    } else {
+        super::key_objects(&cfg)
+    };
+    let pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)], objects)?;
     let count = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
@@ -187,13 +193,15 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
             "algorithm": alg.mnemonic(), "key_tag": key.key_tag, "threads": threads,
+            "key_objects": pool.key_objects(),
             "signatures": n, "seconds": secs, "signatures_per_second": rate,
         }));
     }
     println!(
-        "{} key {} on {threads} session(s): {n} signatures in {secs:.2} s = {rate:.0} C_Sign/s",
+        "{} key {} on {threads} session(s), {}: {n} signatures in {secs:.2} s = {rate:.0} C_Sign/s",
         alg.mnemonic(),
-        key.key_tag
+        key.key_tag,
+        pool.key_objects()
     );
     Ok(())
 }

@@ -507,11 +507,42 @@ impl<'m> Token<'m> {
 pub struct SignerPool {
     sessions: Vec<std::sync::Mutex<Session>>,
     keys: Vec<(ObjectHandle, SignMechanism)>,
+    /// Per session, its own session copy of each key (same order as
+    /// `keys`), when the profile asks for copies and the token made them.
+    copies: Option<Vec<Vec<ObjectHandle>>>,
+}
+
+/// Which objects a [`SignerPool`] signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyObjects {
+    /// The private keys on the token.
+    TokenObjects,
+    /// Per-session copies of them made inside the token.
+    SessionCopies,
+}
+
+impl std::fmt::Display for KeyObjects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyObjects::TokenObjects => "token objects",
+            KeyObjects::SessionCopies => "session copies",
+        })
+    }
 }
 
 impl SignerPool {
     pub fn workers(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Whether the keys are used as token objects or session copies.
+    pub fn key_objects(&self) -> KeyObjects {
+        if self.copies.is_some() {
+            KeyObjects::SessionCopies
+        } else {
+            KeyObjects::TokenObjects
+        }
     }
 
     /// The public key of the pair with this CKA_ID, read on the first
@@ -552,24 +583,32 @@ impl SignerPool {
         let (handle, mech) = self.keys.get(key).ok_or_else(|| TokenError::KeyNotFound {
             id: format!("#{key}"),
         })?;
-        let session = self.sessions[worker % self.sessions.len()]
+        let worker = worker % self.sessions.len();
+        let handle = match &self.copies {
+            Some(copies) => copies[worker][key],
+            None => *handle,
+        };
+        let session = self.sessions[worker]
             .lock()
             .map_err(|_| TokenError::Pkcs11 {
                 function: "session".into(),
                 rv: "a worker panicked".into(),
             })?;
-        ck(session.sign(&mech.mechanism(), *handle, input))
+        ck(session.sign(&mech.mechanism(), handle, input))
     }
 }
 
 impl Token<'_> {
     /// Logs in and opens `workers` sessions for signing with the keys of
-    /// these CKA_IDs.
+    /// these CKA_IDs; with `key_objects` [`KeyObjects::SessionCopies`], each
+    /// session signs with its own session copy of each key, or, if the
+    /// token will not copy one, every session uses the token objects.
     pub fn signer_pool(
         &self,
         pin: &SecretString,
         workers: usize,
         keys: &[(Vec<u8>, SignMechanism)],
+        key_objects: KeyObjects,
     ) -> Result<SignerPool, TokenError> {
         let first = self.login(pin)?;
         let mut handles = Vec::with_capacity(keys.len());
@@ -583,11 +622,44 @@ impl Token<'_> {
                 .ctx
                 .open_ro_session(self.slot))?));
         }
+        let copies = match key_objects {
+            KeyObjects::TokenObjects => None,
+            KeyObjects::SessionCopies => match session_copies(&sessions, &handles) {
+                Ok(copies) => Some(copies),
+                Err(e) => {
+                    tracing::info!("signing with the token objects: {e}");
+                    None
+                }
+            },
+        };
         Ok(SignerPool {
             sessions,
             keys: handles,
+            copies,
         })
     }
+}
+
+/// In each session, a session copy of each key. Copies already made when
+/// one fails go when their sessions close.
+fn session_copies(
+    sessions: &[std::sync::Mutex<Session>],
+    keys: &[(ObjectHandle, SignMechanism)],
+) -> Result<Vec<Vec<ObjectHandle>>, TokenError> {
+    let mut copies = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let session = session.lock().map_err(|_| TokenError::Pkcs11 {
+            function: "session".into(),
+            rv: "a worker panicked".into(),
+        })?;
+        let template = [Attribute::Token(false)];
+        let mut own = Vec::with_capacity(keys.len());
+        for (handle, _) in keys {
+            own.push(ck(session.copy_object(*handle, &template))?);
+        }
+        copies.push(own);
+    }
+    Ok(copies)
 }
 
 /// A logged-in read-write session.
