@@ -1026,3 +1026,66 @@ fn session_key_copies_sign_and_leave_nothing_on_the_token() {
     assert_eq!(sign("objects.signed")["key_objects"], "token-objects");
     assert_eq!(bench(&[])["key_objects"], "token-objects");
 }
+
+/// With a software token (the softhsm2 profile) and no --threads, a short
+/// probe of one signature and one check sizes the sessions; --threads or
+/// -P leave the count alone.
+#[test]
+fn a_software_tokens_sessions_are_sized_by_a_probe() {
+    require_verifiers();
+    let p = Project::new();
+    let mut zone = String::from(
+        "$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n",
+    );
+    for i in 0..2500 {
+        zone.push_str(&format!("host{i} A 192.0.2.{}\n", i % 250 + 1));
+    }
+    std::fs::write(p.file("big.zone"), zone).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "big.example",
+        "--role",
+        "both",
+        "--algorithm",
+        "ECDSAP256SHA256",
+    ])
+    .ok();
+    let sign = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "--json",
+            "sign",
+            "big.zone",
+            "-o",
+            "big.example",
+            "-f",
+            "big.signed",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&p.run(&args).ok()).unwrap()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = sign(&[]);
+    independent_verifiers(&p.file("big.signed"), "big.example");
+    if cores > 1 {
+        let probe = &run["session_probe"];
+        let (s, v) = (
+            probe["sign_us"].as_f64().unwrap(),
+            probe["check_us"].as_f64().unwrap(),
+        );
+        assert!(s > 0.0 && v > 0.0, "{run}");
+        assert_eq!(probe["cores"], cores, "{run}");
+        let expect = ((cores as f64 * s / (s + v)).round() as usize).clamp(1, cores);
+        assert_eq!(probe["sessions"], expect, "{run}");
+        assert_eq!(run["threads"], expect, "{run}");
+    } else {
+        println!("one core: nothing for the probe to size");
+        assert!(run["session_probe"].is_null(), "{run}");
+    }
+    let given = sign(&["--threads", "2"]);
+    assert!(given["session_probe"].is_null(), "{given}");
+    assert_eq!(given["threads"], 2);
+    let unchecked = sign(&["-P"]);
+    assert!(unchecked["session_probe"].is_null(), "{unchecked}");
+    assert_eq!(unchecked["threads"], cores.min(16));
+}

@@ -137,6 +137,11 @@ pub struct Profile {
     /// the copy is used through the token object as before.
     #[serde(default)]
     pub session_key_copies: bool,
+    /// The token does its cryptography on this host's CPU (a software
+    /// token). `dnsseal sign` without `--threads` then sizes its sessions
+    /// so that signing and the host checks share the cores well.
+    #[serde(default)]
+    pub software_token: bool,
     /// DNSSEC algorithm mnemonics the family is documented to support.
     #[serde(default)]
     pub algorithms: Vec<String>,

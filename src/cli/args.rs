@@ -152,7 +152,10 @@ pub struct SignArgs {
     /// still matches SIGNED_ZONE, and the zone's text otherwise.
     #[arg(long, value_name = "SIGNED_ZONE")]
     pub incremental: Option<PathBuf>,
-    /// Token sessions signing in parallel [default: CPU count, capped by the profile].
+    /// Token sessions signing in parallel [default: CPU count, capped by the
+    /// profile; for a software token with host verification on, sized by a
+    /// short probe of what a signature and a check cost, so that the two
+    /// share the cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// TTL of the DNSKEY, CDS and CDNSKEY RRsets [default: the policy's

@@ -24,6 +24,9 @@ use crate::zone::model::{self, Node, NodeKind, RrSet, Zone};
 use crate::zone::rr::{self, rtype, Source};
 use crate::zone::{parse, present, Algorithm, ZoneName};
 
+/// Fewest signatures for which a software token's sessions are sized by a
+/// probe (below this the run is over before the probe pays).
+const PROBE_MIN_SIGNATURES: usize = 2_000;
 /// Default signature validity: 30 days.
 const DEFAULT_VALIDITY: i64 = 30 * 86_400;
 /// Default inception: one hour in the past, for clocks that lag.
@@ -736,7 +739,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             )
         })
         .collect();
-    let pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
+    let mut pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
     tracing::debug!("signing with {}", pool.key_objects());
     phase("token ready");
     // What goes into the DNSKEY RRset, and what signs, must be what the
@@ -767,6 +770,38 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             ))
             .into());
         }
+    }
+    // A software token and the host checks share the cores: unless
+    // --threads says otherwise, open only the sessions the signing can use
+    // (a probe of a few milliseconds; not worth it for a few signatures).
+    let mut probe = None;
+    if args.threads.is_none()
+        && !args.no_verify
+        && cfg.token.profile.software_token
+        && pool.workers() > 1
+        && jobs.len() >= PROBE_MIN_SIGNATURES
+    {
+        let mut uses = vec![0usize; engine_keys.len()];
+        for job in &jobs {
+            uses[job.key] += 1;
+        }
+        let key = (0..uses.len()).max_by_key(|&k| uses[k]).unwrap_or(0);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let measured = crate::sign::engine::probe_sessions(
+            &TokenSigner { pool: &pool },
+            key,
+            &engine_keys[key],
+            cores,
+        )?;
+        tracing::debug!(
+            "session probe: C_Sign {:.0} us, check {:.0} us, {} cores: {} session(s)",
+            measured.sign_us,
+            measured.check_us,
+            measured.cores,
+            measured.sessions
+        );
+        pool.keep(measured.sessions);
+        probe = Some(measured);
     }
     let total = jobs.len();
     let show = std::io::stderr().is_terminal() && !ctx.quiet && total > 2_000;
@@ -915,6 +950,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             "signatures_per_second": stats.generated as f64 / sign_secs.max(1e-9),
             "threads": pool.workers(),
             "key_objects": pool.key_objects(),
+            // How the sessions were sized, when a probe sized them.
+            "session_probe": probe,
             // Where --incremental found the previous signatures: the
             // signing state, or the signed zone's text.
             "incremental_from": args.incremental.as_ref().map(|_| if from_state { "state" } else { "text" }),

@@ -329,6 +329,77 @@ impl Engine<'_> {
     }
 }
 
+/// What a short probe measured of one signature and one check here.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct SessionProbe {
+    /// Wall time of one C_Sign on one session, in microseconds.
+    pub sign_us: f64,
+    /// CPU time of one host check, in microseconds.
+    pub check_us: f64,
+    /// Cores on this host.
+    pub cores: usize,
+    /// Sessions worth opening: about as many as keep pace with what the
+    /// cores can sign and check together.
+    pub sessions: usize,
+}
+
+/// For a token that does its work on this host's CPU (a software token)
+/// with every signature checked here: times a few signatures on worker
+/// 0 with key `key` and their checks (about 20 ms), and returns how many
+/// sessions keep the cores busy. Signing and checking share the cores, so
+/// they can make at most `cores / (S + V)` signatures a second, and `n`
+/// sessions sign at most `n / S`, so the balance is `cores * S / (S + V)`
+/// sessions, rounded to the nearest whole one (at least one, at most one
+/// per core). More sessions only queue on the token's locks and take CPU
+/// from the checks: ECDSA P-256 in SoftHSMv2 (S about 55-100 us, V about
+/// 70-100 us here) gets one session on two cores; RSA, P-384 and Ed25519
+/// sign several times slower than they check and get one per core.
+pub fn probe_sessions(
+    signer: &dyn Signer,
+    key: usize,
+    signing_key: &SigningKey,
+    cores: usize,
+) -> Result<SessionProbe, SignError> {
+    let msg = [0x5au8; 128];
+    let input = token_input(signing_key.algorithm, &msg);
+    let check_one = |sig: &[u8]| {
+        if verify(signing_key.algorithm, &signing_key.public_key, &msg, sig) {
+            Ok(())
+        } else {
+            Err(SignError::BadSignature {
+                key_tag: signing_key.key_tag,
+                owner: "the session probe's test data".into(),
+                rtype: "(no RRset)".into(),
+            })
+        }
+    };
+    // The first uses of a session and of a verifier pay one-time costs.
+    for _ in 0..4 {
+        check_one(&signer.sign(0, key, &input).map_err(SignError::Token)?)?;
+    }
+    let started = std::time::Instant::now();
+    let mut sigs = Vec::new();
+    while sigs.len() < 8
+        || (started.elapsed() < std::time::Duration::from_millis(10) && sigs.len() < 512)
+    {
+        sigs.push(signer.sign(0, key, &input).map_err(SignError::Token)?);
+    }
+    let sign = started.elapsed().as_secs_f64() / sigs.len() as f64;
+    let started = std::time::Instant::now();
+    for sig in &sigs {
+        check_one(sig)?;
+    }
+    let check = started.elapsed().as_secs_f64() / sigs.len() as f64;
+    let cores = cores.max(1);
+    let sessions = ((cores as f64) * sign / (sign + check).max(1e-12)).round() as usize;
+    Ok(SessionProbe {
+        sign_us: sign * 1e6,
+        check_us: check * 1e6,
+        cores,
+        sessions: sessions.clamp(1, cores),
+    })
+}
+
 /// A signature on its way from the token to the writer.
 struct Signed {
     index: usize,

@@ -536,6 +536,15 @@ impl SignerPool {
         self.sessions.len()
     }
 
+    /// Closes all but the first `n` sessions (at least one stays).
+    pub fn keep(&mut self, n: usize) {
+        let n = n.max(1);
+        self.sessions.truncate(n);
+        if let Some(copies) = &mut self.copies {
+            copies.truncate(n);
+        }
+    }
+
     /// Whether the keys are used as token objects or session copies.
     pub fn key_objects(&self) -> KeyObjects {
         if self.copies.is_some() {
