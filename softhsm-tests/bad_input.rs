@@ -347,3 +347,36 @@ fn broken_bind_key_files_name_file_and_line() {
     assert!(p.token_private_ids().is_empty());
     let _ = field;
 }
+
+/// A JSON report into a pipe nobody reads is an error with a message and
+/// exit code 1, not a panic.
+#[test]
+fn a_closed_stdout_is_an_error_not_a_panic() {
+    let p = Project::new();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    let mut child = p
+        .command()
+        .args(["--json", "keys", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot write the JSON report to standard output")
+            && !err.contains("panicked"),
+        "{err}"
+    );
+}

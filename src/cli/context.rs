@@ -229,9 +229,12 @@ impl Context {
 
     /// Prints a value as pretty JSON on stdout.
     pub fn print_json<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        use std::io::Write as _;
         let text = serde_json::to_string_pretty(value)?;
-        println!("{text}");
-        Ok(())
+        // A closed pipe is an error to report, not a panic (the work is
+        // done by now; the exit code says the report did not get out).
+        writeln!(std::io::stdout().lock(), "{text}")
+            .map_err(|e| anyhow::anyhow!("cannot write the JSON report to standard output: {e}"))
     }
 }
 
