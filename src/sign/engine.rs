@@ -514,33 +514,39 @@ mod tests {
         )
     }
 
-    /// Enough signatures that the checkers fall behind and the signing
-    /// workers check batches themselves: one bad signature among 20 000
-    /// still stops the run, wherever it falls.
-    #[test]
-    fn one_bad_signature_in_a_long_run_stops_it() {
-        let (mut signer, key) = fake(false);
-        let keys = [key];
-        let owners: Vec<Vec<u8>> = (0..20_000u32)
+    /// `n` owner names n00000.example. and so on, in wire form.
+    fn owners(n: u32) -> Vec<Vec<u8>> {
+        (0..n)
             .map(|i| format!("\x06n{i:05}\x07example\x00").into_bytes())
-            .collect();
-        let set = RrSet {
+            .collect()
+    }
+
+    fn a_set() -> RrSet {
+        RrSet {
             rtype: 1,
             ttl: 300,
             rdatas: crate::zone::model::Rdatas::one(&[192, 0, 2, 1]),
             source: Source::default(),
             rrsigs: Vec::new(),
-        };
-        let jobs: Vec<Job<'_>> = owners
+        }
+    }
+
+    /// One job per owner, all over `set` with key 0.
+    fn jobs<'a>(owners: &'a [Vec<u8>], set: &'a RrSet) -> Vec<Job<'a>> {
+        owners
             .iter()
             .map(|o| Job {
                 owner: o,
-                set: &set,
+                set,
                 key: 0,
             })
-            .collect();
-        let engine = Engine {
-            keys: &keys,
+            .collect()
+    }
+
+    /// An engine for example. that checks every signature.
+    fn checking_engine(keys: &[SigningKey]) -> Engine<'_> {
+        Engine {
+            keys,
             signer_name: b"\x07example\x00",
             validity: Validity {
                 inception: 1,
@@ -549,7 +555,20 @@ mod tests {
             },
             verify: true,
             progress: None,
-        };
+        }
+    }
+
+    /// Enough signatures that the checkers fall behind and the signing
+    /// workers check batches themselves: one bad signature among 20 000
+    /// still stops the run, wherever it falls.
+    #[test]
+    fn one_bad_signature_in_a_long_run_stops_it() {
+        let (mut signer, key) = fake(false);
+        let keys = [key];
+        let owners = owners(20_000);
+        let set = a_set();
+        let jobs = jobs(&owners, &set);
+        let engine = checking_engine(&keys);
         let mut made = 0;
         engine
             .run_ordered(&jobs, &signer, &mut |i, _| {
@@ -578,35 +597,10 @@ mod tests {
     fn engine_signs_every_job_in_order_and_checks_each_signature() {
         let (signer, key) = fake(false);
         let keys = [key];
-        let owners: Vec<Vec<u8>> = (0..300u32)
-            .map(|i| format!("\x04n{i:03}\x07example\x00").into_bytes())
-            .collect();
-        let set = RrSet {
-            rtype: 1,
-            ttl: 300,
-            rdatas: crate::zone::model::Rdatas::one(&[192, 0, 2, 1]),
-            source: Source::default(),
-            rrsigs: Vec::new(),
-        };
-        let jobs: Vec<Job<'_>> = owners
-            .iter()
-            .map(|o| Job {
-                owner: o,
-                set: &set,
-                key: 0,
-            })
-            .collect();
-        let engine = Engine {
-            keys: &keys,
-            signer_name: b"\x07example\x00",
-            validity: Validity {
-                inception: 1,
-                expiration: 1000,
-                jitter: 0,
-            },
-            verify: true,
-            progress: None,
-        };
+        let owners = owners(300);
+        let set = a_set();
+        let jobs = jobs(&owners, &set);
+        let engine = checking_engine(&keys);
         let sigs = engine.run(&jobs, &signer).unwrap();
         assert_eq!(sigs.len(), 300);
         for (job, sig) in jobs.iter().zip(&sigs) {
