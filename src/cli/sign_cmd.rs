@@ -557,7 +557,10 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let mut slots: Vec<(usize, usize, usize)> = Vec::new();
     let mut kept: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     let refresh_before = rrsig_time(Timestamp::from_unix(now.unix() + i64::from(refresh)))?;
-    let formatters = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Cores: one formatting thread each, the default sessions and the
+    // session probe's budget.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let formatters = cores;
     // Signatures of the previous signing whose RRset is gone.
     let gone = std::cell::Cell::new(0usize);
     let mut passed = |e: state::NodeEntry<'_>| gone.set(gone.get() + e.signatures());
@@ -718,14 +721,9 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     // Sign.
     let threads = args
         .threads
-        .unwrap_or_else(|| {
-            let cpus = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            match cfg.token.profile.max_sessions {
-                0 => cpus,
-                m => cpus.min(m as usize),
-            }
+        .unwrap_or(match cfg.token.profile.max_sessions {
+            0 => cores,
+            m => cores.min(m as usize),
         })
         .max(1);
     let mechs: Vec<(Vec<u8>, SignMechanism)> = signing
@@ -786,7 +784,6 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             uses[job.key] += 1;
         }
         let key = (0..uses.len()).max_by_key(|&k| uses[k]).unwrap_or(0);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let measured = crate::sign::engine::probe_sessions(
             &TokenSigner { pool: &pool },
             key,
