@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use domain::base::iana::{Class, Rtype};
 use domain::base::name::ParsedName;
-use domain::base::name::ToName;
+use domain::base::name::{ToLabelIter, ToName};
 use domain::base::rdata::ComposeRecordData;
 use domain::base::rdata::ParseRecordData;
 use domain::base::Name;
@@ -276,17 +276,31 @@ fn convert(r: domain::zonefile::inplace::ScannedRecord, place: Source) -> Result
     }
     let rtype = r.rtype().to_int();
     check_type(rtype)?;
-    let owner: Name<Vec<u8>> = r.owner().to_canonical_name();
-    let mut rdata = Vec::new();
-    r.data()
-        .compose_canonical_rdata(&mut rdata)
+    // Canonical form is the name with its ASCII letters lowercased; length
+    // octets (at most 63) are no letters, so the whole wire form is
+    // lowercased at once (the library's canonical composer goes octet by
+    // octet, a tenth of the parse).
+    let name = r.owner();
+    let mut owner = Vec::with_capacity(usize::from(name.compose_len()));
+    name.compose(&mut owner)
+        .map_err(|_| "owner name does not fit".to_string())?;
+    owner.make_ascii_lowercase();
+    let data = r.data();
+    let mut rdata = Vec::with_capacity(data.rdlen(false).map_or(0, usize::from));
+    data.compose_canonical_rdata(&mut rdata)
         .map_err(|_| "RDATA does not fit".to_string())?;
-    let rdata = checked_rdata(r.rtype(), rdata)?;
+    // Data in its type's own format was checked by the scanner and is
+    // composed canonically above; only RFC 3597 generic data (`\# 5 ...`)
+    // is read back as its type.
+    let rdata = match data {
+        ZoneRecordData::Unknown(_) => checked_rdata(r.rtype(), rdata)?,
+        _ => rdata,
+    };
     if rdata.len() > usize::from(u16::MAX) {
         return Err(format!("RDATA of {} octets exceeds 65535", rdata.len()));
     }
     Ok(Record {
-        owner: owner.into_octets(),
+        owner,
         rtype,
         ttl: r.ttl().as_secs(),
         rdata,
@@ -745,6 +759,43 @@ mod tests {
         assert_eq!(e.line as usize, bad_line, "{e}");
         let one = for_each_record(&path, &origin, |_| {}).unwrap_err();
         assert_eq!(e.to_string(), one.to_string());
+    }
+
+    fn records_of(text: &str) -> Result<Vec<Record>, ZoneError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.zone");
+        std::fs::write(&path, text).unwrap();
+        parse_file(&path, &"example".parse().unwrap()).map(|p| p.records)
+    }
+
+    /// Owners come out in canonical form: ASCII letters lowercased, written
+    /// plainly or escaped, and nothing else touched.
+    #[test]
+    fn owners_are_lowercased_and_only_their_letters() {
+        let r = records_of("WwW.Sub A 192.0.2.1\n\\065\\200\\091Z\\.q A 192.0.2.2\n").unwrap();
+        assert_eq!(r[0].owner, b"\x03www\x03sub\x07example\x00");
+        // `\065` is 'A'; `\200` and `\091` ('[') are no letters; `\.` is a
+        // dot inside the label.
+        assert_eq!(r[1].owner, b"\x06a\xc8[z.q\x07example\x00");
+    }
+
+    /// RFC 3597 generic RDATA of a known type is read back as that type:
+    /// the same record as the type's own format (names lowercased where
+    /// RFC 6840 §5.1 says so), and an error when it is not valid data of
+    /// the type.
+    #[test]
+    fn generic_rdata_of_a_known_type_is_checked_and_canonical() {
+        let typed = records_of("x NS NS1.Example.\ny A 192.0.2.1\n").unwrap();
+        let generic =
+            records_of("x NS \\# 13 034E5331074578616D706C6500\ny A \\# 4 C0000201\n").unwrap();
+        assert_eq!(typed, generic);
+        assert_eq!(typed[0].rdata, b"\x03ns1\x07example\x00");
+        let e = records_of("y A \\# 5 C000020101\n").unwrap_err();
+        assert!(e.message.contains("1 octets more"), "{e}");
+        assert_eq!(e.line, 1);
+        // An unknown type's data is kept as it is.
+        let r = records_of("z TYPE65280 \\# 3 414243\n").unwrap();
+        assert_eq!((r[0].rtype, r[0].rdata.as_slice()), (65280, &b"ABC"[..]));
     }
 
     #[test]
