@@ -22,7 +22,7 @@ use crate::token::{SignMechanism, SignerPool};
 use crate::zone::dnssec::{self, Nsec3Params, SerialPolicy};
 use crate::zone::model::{self, Node, NodeKind, RrSet, Zone};
 use crate::zone::rr::{self, rtype, Source};
-use crate::zone::{parse, present, Algorithm, ZoneName};
+use crate::zone::{parse, present, Algorithm, Work, ZoneName};
 
 /// Fewest signatures for which a software token's sessions are sized by a
 /// probe (below this the run is over before the probe pays).
@@ -370,12 +370,22 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         &token.identity.serial,
     )?;
     let pin = ctx.user_pin()?;
+    phase("keys read");
 
-    // The zone.
+    // The zone. An incremental run, whose time is mostly reading and
+    // preparing the zone, prepares it on every core; a full run, whose time
+    // is the token's and whose peak memory comes while the zone is built,
+    // on this thread.
+    let work = if args.incremental.is_some() {
+        Work::AllCores
+    } else {
+        Work::OneThread
+    };
     let parsed = parse::parse_file_with(&args.zonefile, &origin, args.incremental.is_some())
         .map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("parsed");
-    let mut zone = model::build(parsed, &origin).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let mut zone =
+        model::build(parsed, &origin, work).map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("built");
     for w in &zone.warnings {
         tracing::warn!("{w}");
@@ -434,11 +444,11 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let serial = dnssec::set_serial(&mut zone, policy, now.unix(), today)
         .ok_or_else(|| Failure::BadInput("the SOA RDATA is malformed".into()))?;
     match &nsec3 {
-        None => dnssec::add_nsec_chain(&mut zone),
+        None => dnssec::add_nsec_chain(&mut zone, work),
         Some(p) => {
             // NSEC3PARAM has no TTL rule of its own; it gets the DNSKEY
             // RRset's, another apex record that changes only with policy.
-            let chain = dnssec::add_nsec3_chain(&mut zone, p, dnskey_ttl);
+            let chain = dnssec::add_nsec3_chain(&mut zone, p, dnskey_ttl, work);
             phase("nsec3 made");
             merge_nsec3(&mut zone, chain);
         }
@@ -595,6 +605,9 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     } else {
         Vec::new()
     };
+    // One pair of buffers for every node (a big zone has 100k's of them).
+    let mut node_kept: Vec<(usize, std::borrow::Cow<'_, [u8]>)> = Vec::new();
+    let mut candidates: Vec<(std::borrow::Cow<'_, [u8]>, bool)> = Vec::new();
     for (ni, node) in zone.nodes.iter().enumerate() {
         // The previous signing's node at this owner, from the state.
         let mut before = match cursor.as_mut() {
@@ -604,7 +617,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         let same_node = before
             .as_ref()
             .is_some_and(|b| digests.get(ni).is_some_and(|d| b.digest == d));
-        let mut node_kept: Vec<(usize, std::borrow::Cow<'_, [u8]>)> = Vec::new();
+        node_kept.clear();
         let (mut node_new, mut node_dropped) = (0usize, 0usize);
         for (si, set) in node.rrsets.iter().enumerate() {
             if !node.signs(set.rtype) {
@@ -616,15 +629,15 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             } else {
                 &zsk_idx
             };
-            let mut candidates: Vec<(std::borrow::Cow<'_, [u8]>, bool)> = if old.is_empty() {
-                Vec::new()
-            } else {
-                old.remove(&(node.owner.clone(), set.rtype))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(sig, verify)| (sig.into(), verify))
-                    .collect()
-            };
+            candidates.clear();
+            if !old.is_empty() {
+                candidates.extend(
+                    old.remove(&(node.owner.clone(), set.rtype))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(sig, verify)| (sig.into(), verify)),
+                );
+            }
             let mut unchanged = !candidates.is_empty()
                 && !previous_sets.is_empty()
                 && previous_sets.get(&(node.owner.clone(), set.rtype))
@@ -671,7 +684,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             _ => {
                 kept.extend(
                     node_kept
-                        .into_iter()
+                        .drain(..)
                         .map(|(si, sig)| (ni, si, sig.into_owned())),
                 );
                 stats.dropped += node_dropped + left;

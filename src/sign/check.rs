@@ -51,7 +51,7 @@ pub fn check_zone(
         .filter(|r| model::DNSSEC_TYPES.contains(&r.rtype))
         .cloned()
         .collect();
-    let zone = model::build(parsed, origin)?;
+    let zone = model::build(parsed, origin, crate::zone::Work::OneThread)?;
     let mut report = Report::default();
     let apex = origin.wire();
 

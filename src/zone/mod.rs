@@ -19,3 +19,14 @@ pub mod rr;
 pub use algorithm::{Algorithm, DigestType};
 pub use dnskey::{key_tag, Dnskey, DnskeyError, Ds};
 pub use name::{NameError, ZoneName};
+
+/// Where a step over a whole zone (building it, making its chain) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// On the calling thread: the least memory, since what the step frees
+    /// (a record's RDATA) is reused for what it makes (an RRset's).
+    OneThread,
+    /// On every core: faster, and more memory at the peak, since each
+    /// thread allocates from an allocator arena of its own.
+    AllCores,
+}

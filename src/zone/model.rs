@@ -18,7 +18,8 @@
 
 use super::parse::{Parsed, ZoneError};
 use super::rr::{self, rtype, Record, Source};
-use super::ZoneName;
+use super::{Work, ZoneName};
+use rayon::prelude::*;
 
 /// Types a signer replaces rather than keeps.
 pub const DNSSEC_TYPES: [u16; 7] = [
@@ -47,6 +48,14 @@ impl Rdatas {
         let mut r = Rdatas::default();
         r.push(rdata);
         r
+    }
+
+    /// No items yet, room for `octets` (2 per item and its RDATA).
+    pub fn with_capacity(octets: usize) -> Self {
+        Rdatas {
+            buf: Vec::with_capacity(octets),
+            last: 0,
+        }
     }
 
     /// Items already sorted and de-duplicated.
@@ -147,7 +156,7 @@ pub enum NodeKind {
 }
 
 /// All RRsets of one owner name.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// Owner, canonical wire form.
     pub owner: Vec<u8>,
@@ -261,93 +270,66 @@ impl Zone {
 }
 
 /// Builds and checks a zone from parsed records.
-pub fn build(mut parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
+pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, ZoneError> {
     let apex = origin.wire().to_vec();
     let mut warnings = Vec::new();
     let mut old_rrsigs = Vec::new();
     let mut stripped = 0;
-    let input = std::mem::take(&mut parsed.records);
-    let mut keyed: Vec<(Vec<u8>, Record)> = Vec::with_capacity(input.len());
-    for r in input {
-        if !rr::is_at_or_below(&r.owner, &apex) {
-            return Err(parsed.error(
-                r.origin,
-                format!("{} is outside the zone {origin}", display_name(&r.owner)),
-            ));
-        }
-        if DNSSEC_TYPES.contains(&r.rtype) {
-            stripped += 1;
-            if r.rtype == rtype::RRSIG {
-                old_rrsigs.push(r);
-            }
-            continue;
-        }
-        keyed.push((rr::order_key(&r.owner), r));
+    let mut input = std::mem::take(&mut parsed.records);
+    // The first record (in file order) outside the zone is the one named.
+    if let Some(i) = input
+        .iter()
+        .position(|r| !rr::is_at_or_below(&r.owner, &apex))
+    {
+        let r = &input[i];
+        return Err(parsed.error(
+            r.origin,
+            format!("{} is outside the zone {origin}", display_name(&r.owner)),
+        ));
     }
-    // Canonical order: owner, type, RDATA.
-    keyed.sort_unstable_by(|a, b| {
+    input.retain_mut(|r| {
+        if !DNSSEC_TYPES.contains(&r.rtype) {
+            return true;
+        }
+        stripped += 1;
+        if r.rtype == rtype::RRSIG {
+            old_rrsigs.push(std::mem::take(r));
+        }
+        false
+    });
+    // Canonical order (owner, type, RDATA), then one node per owner. The
+    // place in the input breaks ties (duplicates), so that an RRset names
+    // the same line whichever way it was sorted.
+    let key = |r: Record| (rr::order_key(&r.owner), r);
+    let order = |a: &(Vec<u8>, Record), b: &(Vec<u8>, Record)| {
         a.0.cmp(&b.0)
             .then(a.1.rtype.cmp(&b.1.rtype))
             .then_with(|| a.1.rdata.cmp(&b.1.rdata))
-    });
-
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut it = keyed.into_iter().peekable();
-    while let Some((key, first)) = it.next() {
-        let Record {
-            owner,
-            rtype: t,
-            ttl,
-            rdata,
-            origin: source,
-        } = first;
-        let mut node = Node {
-            owner,
-            kind: NodeKind::Authoritative,
-            rrsets: Vec::new(),
-        };
-        let mut pending = Some((t, ttl, rdata, source));
-        while let Some((t, ttl, rdata, source)) = pending.take() {
-            let mut set = RrSet {
-                rtype: t,
-                ttl,
-                rdatas: Rdatas::one(&rdata),
-                source,
-                rrsigs: Vec::new(),
-            };
-            let mut mixed = false;
-            while let Some((k, r)) = it.peek() {
-                if *k != key {
-                    break;
-                }
-                if r.rtype != set.rtype {
-                    let (_, r) = it.next().unwrap_or_default();
-                    pending = Some((r.rtype, r.ttl, r.rdata, r.origin));
-                    break;
-                }
-                let (_, r) = it.next().unwrap_or_default();
-                if r.ttl != set.ttl {
-                    mixed = true;
-                    set.ttl = set.ttl.min(r.ttl);
-                }
-                if set.rdatas.last() != Some(r.rdata.as_slice()) {
-                    set.rdatas.push(&r.rdata);
-                }
-            }
-            if mixed {
-                warnings.push(format!(
-                    "{}: {} {} RRset has mixed TTLs; using the lowest, {} (RFC 2181 §5.2)",
-                    parsed.place(set.source),
-                    display_name(&node.owner),
-                    type_name(set.rtype),
-                    set.ttl
-                ));
-            }
-            set.rdatas.shrink_to_fit();
-            node.rrsets.push(set);
+            .then_with(|| {
+                let place = |r: &Record| (r.origin.file, r.origin.line);
+                place(&a.1).cmp(&place(&b.1))
+            })
+    };
+    let same_owner = |a: &(Vec<u8>, Record), b: &(Vec<u8>, Record)| a.0 == b.0;
+    let (mut nodes, mixed): (Vec<Node>, Vec<Vec<String>>) = match work {
+        Work::OneThread => {
+            let mut keyed: Vec<_> = input.into_iter().map(key).collect();
+            keyed.sort_unstable_by(order);
+            keyed
+                .chunk_by_mut(same_owner)
+                .map(|records| node_of(records, &parsed))
+                .unzip()
         }
-        nodes.push(node);
-    }
+        Work::AllCores => {
+            let mut keyed: Vec<_> = input.into_par_iter().map(key).collect();
+            keyed.par_sort_unstable_by(order);
+            keyed
+                .par_chunk_by_mut(same_owner)
+                .map(|records| node_of(records, &parsed))
+                .unzip()
+        }
+    };
+    warnings.extend(mixed.into_iter().flatten());
 
     // The apex and its SOA.
     let no_soa = || ZoneError {
@@ -514,6 +496,66 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName) -> Result<Zone, ZoneError> {
 }
 
 /// A wire name in presentation format.
+/// The node of one owner's records (sorted, all of the same owner; they
+/// are taken, leaving defaults behind), and the warning about RRsets with
+/// mixed TTLs.
+fn node_of(records: &mut [(Vec<u8>, Record)], parsed: &Parsed) -> (Node, Vec<String>) {
+    // Exact sizes: one allocation per RRset and one for the list of
+    // RRsets, with room for the NSEC that the chain adds.
+    let types = 1 + records
+        .windows(2)
+        .filter(|w| w[0].1.rtype != w[1].1.rtype)
+        .count();
+    let mut node = Node {
+        owner: Vec::new(),
+        kind: NodeKind::Authoritative,
+        rrsets: Vec::with_capacity(types + 1),
+    };
+    let mut warnings = Vec::new();
+    let mut rest = &mut records[..];
+    while !rest.is_empty() {
+        let t = rest[0].1.rtype;
+        let n = rest.iter().take_while(|(_, r)| r.rtype == t).count();
+        let (set_records, after) = rest.split_at_mut(n);
+        rest = after;
+        let octets = set_records.iter().map(|(_, r)| 2 + r.rdata.len()).sum();
+        let first = &mut set_records[0].1;
+        if node.owner.is_empty() {
+            node.owner = std::mem::take(&mut first.owner);
+        }
+        let mut set = RrSet {
+            rtype: t,
+            ttl: first.ttl,
+            rdatas: Rdatas::with_capacity(octets),
+            source: first.origin,
+            rrsigs: Vec::new(),
+        };
+        let mut mixed = false;
+        for (_, r) in set_records.iter_mut() {
+            if r.ttl != set.ttl {
+                mixed = true;
+                set.ttl = set.ttl.min(r.ttl);
+            }
+            if set.rdatas.last() != Some(r.rdata.as_slice()) {
+                set.rdatas.push(&r.rdata);
+            }
+            // Freed here, on this thread, while the zone is built.
+            *r = Record::default();
+        }
+        if mixed {
+            warnings.push(format!(
+                "{}: {} {} RRset has mixed TTLs; using the lowest, {} (RFC 2181 §5.2)",
+                parsed.place(set.source),
+                display_name(&node.owner),
+                type_name(set.rtype),
+                set.ttl
+            ));
+        }
+        node.rrsets.push(set);
+    }
+    (node, warnings)
+}
+
 pub fn display_name(wire: &[u8]) -> String {
     ZoneName::from_wire(wire)
         .map(|n| n.to_string())
