@@ -348,8 +348,9 @@ fn broken_bind_key_files_name_file_and_line() {
     let _ = field;
 }
 
-/// A JSON report into a pipe nobody reads is an error with a message and
-/// exit code 1, not a panic.
+/// Output into a pipe nobody reads (a JSON report, a key list, DS
+/// records, the audit export, the token's description) is an error with a
+/// message and exit code 1, not a panic.
 #[test]
 fn a_closed_stdout_is_an_error_not_a_panic() {
     let p = Project::new();
@@ -363,20 +364,37 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
         "13",
     ])
     .ok();
-    let mut child = p
-        .command()
-        .args(["--json", "keys", "list"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("cannot write the JSON report to standard output")
-            && !err.contains("panicked"),
-        "{err}"
-    );
+    for (args, message) in [
+        (
+            &["--json", "keys", "list"][..],
+            "cannot write the JSON report to standard output",
+        ),
+        (&["keys", "list"][..], "cannot write to standard output"),
+        (
+            &["keys", "ds", "example"][..],
+            "cannot write to standard output",
+        ),
+        (
+            &["keys", "dnskey", "example"][..],
+            "cannot write to standard output",
+        ),
+        (&["audit", "export"][..], "cannot write to standard output"),
+        (&["token", "info"][..], "cannot write to standard output"),
+    ] {
+        let mut child = p
+            .command()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(message) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
 }

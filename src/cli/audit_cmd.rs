@@ -88,7 +88,7 @@ pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
                 }));
             }
             match (first, last) {
-                (Some(f), Some(l)) if f.seq != 1 => println!(
+                (Some(f), Some(l)) if f.seq != 1 => outln!(
                     "{}: excerpt intact: {n} records, seq {}..{}, anchored to hash {} of record {}; head {}",
                     path.display(),
                     f.seq,
@@ -97,14 +97,14 @@ pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
                     f.seq - 1,
                     l.hash
                 ),
-                (_, Some(l)) => println!(
+                (_, Some(l)) => outln!(
                     "{}: intact: {n} records, head seq {} hash {}{}",
                     path.display(),
                     l.seq,
                     l.hash,
                     if head.is_some() { " (matches the keystore)" } else { "" }
                 ),
-                _ => println!("{}: empty", path.display()),
+                _ => outln!("{}: empty", path.display()),
             }
             Ok(())
         }
@@ -152,7 +152,7 @@ pub fn export(ctx: &Context, args: AuditExportArgs) -> anyhow::Result<()> {
     match &args.output {
         Some(path) => write_atomic(path, out.as_bytes()),
         None => {
-            print!("{out}");
+            out!("{out}");
             Ok(())
         }
     }

@@ -182,7 +182,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
             ),
         },
     )?;
-    println!(
+    outln!(
         "imported key {} of {} as {} ({}, {}), CKA_ID {}",
         rec.key_tag,
         rec.zone,

@@ -112,21 +112,21 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
             "module": cfg.token.module,
         }))?;
     } else if !ctx.quiet {
-        println!("dnsseal is set up in {}", dir.display());
-        println!(
+        outln!("dnsseal is set up in {}", dir.display());
+        outln!(
             "  config     {}",
             std::fs::canonicalize(&config_path)
                 .unwrap_or(config_path.clone())
                 .display()
         );
-        println!("  keystore   {}", keystore_path.display());
-        println!("  audit log  {}", audit_path.display());
-        println!(
+        outln!("  keystore   {}", keystore_path.display());
+        outln!("  audit log  {}", audit_path.display());
+        outln!(
             "  token      {} via {}",
             cfg.token.selector,
             cfg.token.module.display()
         );
-        println!("next: dnsseal keys create ZONE --role both --algorithm ECDSAP256SHA256");
+        outln!("next: dnsseal keys create ZONE --role both --algorithm ECDSAP256SHA256");
     }
     Ok(())
 }

@@ -228,7 +228,7 @@ pub fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         let views: Vec<_> = created.iter().map(view).collect();
         return ctx.print_json(&views);
     }
-    print_table(&created);
+    print_table(&created)?;
     Ok(())
 }
 
@@ -462,8 +462,8 @@ pub fn recover_pending(
     Ok(())
 }
 
-fn print_table(records: &[KeyRecord]) {
-    println!(
+fn print_table(records: &[KeyRecord]) -> anyhow::Result<()> {
+    outln!(
         "{:<24} {:>5} {:<4} {:<16} {:>5} {:<10} {:<14} {:<14} {:<14} {:<14} {:<14} {:<16} CKA_ID",
         "ZONE",
         "TAG",
@@ -482,7 +482,7 @@ fn print_table(records: &[KeyRecord]) {
         let alg = Algorithm::from_number(r.algorithm)
             .map(|a| a.mnemonic().to_string())
             .unwrap_or_else(|| r.algorithm.to_string());
-        println!(
+        outln!(
             "{:<24} {:>5} {:<4} {:<16} {:>5} {:<10} {:<14} {:<14} {:<14} {:<14} {:<14} {:<16} {}{}",
             r.zone,
             r.key_tag,
@@ -504,6 +504,7 @@ fn print_table(records: &[KeyRecord]) {
             }
         );
     }
+    Ok(())
 }
 
 pub fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
@@ -522,7 +523,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    print_table(&records);
+    print_table(&records)?;
     Ok(())
 }
 
@@ -595,21 +596,22 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     let alg = Algorithm::from_number(rec.algorithm)
         .map(|a| a.mnemonic())
         .unwrap_or("?");
-    println!("zone        {}", rec.zone);
-    println!("key tag     {}", rec.key_tag);
-    println!("role        {}", rec.role);
-    println!("algorithm   {} ({}), {} bits", alg, rec.algorithm, rec.bits);
-    println!("state       {}", rec.state);
+    outln!("zone        {}", rec.zone);
+    outln!("key tag     {}", rec.key_tag);
+    outln!("role        {}", rec.role);
+    outln!("algorithm   {} ({}), {} bits", alg, rec.algorithm, rec.bits);
+    outln!("state       {}", rec.state);
     if rec.role.is_sep() {
-        println!("DS state    {}", rec.ds);
+        outln!("DS state    {}", rec.ds);
     }
-    println!("origin      {}", rec.origin.as_str());
-    println!(
+    outln!("origin      {}", rec.origin.as_str());
+    outln!(
         "token       serial {} label '{}'",
-        rec.token_serial, rec.token_label
+        rec.token_serial,
+        rec.token_label
     );
-    println!("CKA_ID      {}", hex::encode(&rec.cka_id));
-    println!("CKA_LABEL   {}", rec.cka_label);
+    outln!("CKA_ID      {}", hex::encode(&rec.cka_id));
+    outln!("CKA_LABEL   {}", rec.cka_label);
     let t = &rec.timings;
     for (name, v) in [
         ("created", t.created),
@@ -625,12 +627,12 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
         ("DS gone", t.ds_gone),
     ] {
         if let Some(v) = v {
-            println!("{name:<11} {v}");
+            outln!("{name:<11} {v}");
         }
     }
-    println!("DNSKEY      {} IN DNSKEY {}", rec.zone, dnskey);
+    outln!("DNSKEY      {} IN DNSKEY {}", rec.zone, dnskey);
     for d in ds {
-        println!("DS          {} IN DS {}", rec.zone, d);
+        outln!("DS          {} IN DS {}", rec.zone, d);
     }
     Ok(())
 }
@@ -671,7 +673,7 @@ pub fn dnskey(ctx: &Context, args: DnskeyArgs) -> anyhow::Result<()> {
         return ctx.print_json(&views);
     }
     for k in &keys {
-        println!(
+        outln!(
             "{zone} {} IN DNSKEY {} {}",
             args.ttl,
             record_dnskey(k),
@@ -728,10 +730,10 @@ pub fn ds(ctx: &Context, args: DsArgs) -> anyhow::Result<()> {
     for k in &keys {
         let dk = record_dnskey(k);
         if args.dnskey {
-            println!("{zone} {} IN DNSKEY {} {}", args.ttl, dk, comment(k));
+            outln!("{zone} {} IN DNSKEY {} {}", args.ttl, dk, comment(k));
         } else {
             for d in &digests {
-                println!(
+                outln!(
                     "{zone} {} IN DS {} {}",
                     args.ttl,
                     dk.ds(&zone, *d),
@@ -835,9 +837,12 @@ pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
             },
         },
     )?;
-    println!(
+    outln!(
         "key {} of {}: {} -> {}",
-        rec.key_tag, rec.zone, rec.state, new_state
+        rec.key_tag,
+        rec.zone,
+        rec.state,
+        new_state
     );
     Ok(())
 }
@@ -893,6 +898,6 @@ pub fn restore(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
             detail: "restored as a published standby key".into(),
         },
     )?;
-    println!("key {} of {}: removed -> published", rec.key_tag, rec.zone);
+    outln!("key {} of {}: removed -> published", rec.key_tag, rec.zone);
     Ok(())
 }

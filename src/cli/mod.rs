@@ -4,6 +4,32 @@
 //! for what changed key state, and prints. Errors travel up as
 //! `anyhow::Error`; [`exit_code`] maps them onto the documented exit codes.
 
+/// `print!` and `println!` for the commands' output, which return an error
+/// (exit code 1, a message on stderr) instead of panicking when standard
+/// output is gone, e.g. a pipe whose reader has quit (`| head -1`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))?
+    };
+}
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// Writes to standard output; see [`out!`].
+pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::io::stdout()
+        .lock()
+        .write_fmt(text)
+        .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))
+}
+
 mod args;
 mod audit_cmd;
 mod context;

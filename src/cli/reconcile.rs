@@ -186,24 +186,33 @@ pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
     if ctx.json {
         ctx.print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "token serial {serial}: {} records in order, {} in other tokens",
-            report.ok, report.other_tokens
+            report.ok,
+            report.other_tokens
         );
         for f in &report.missing {
-            println!(
+            outln!(
                 "MISSING    {} tag {} ({}) CKA_ID {}: {}",
-                f.zone, f.key_tag, f.state, f.cka_id, f.problem
+                f.zone,
+                f.key_tag,
+                f.state,
+                f.cka_id,
+                f.problem
             );
         }
         for f in &report.mismatched {
-            println!(
+            outln!(
                 "MISMATCH   {} tag {} ({}) CKA_ID {}: {}",
-                f.zone, f.key_tag, f.state, f.cka_id, f.problem
+                f.zone,
+                f.key_tag,
+                f.state,
+                f.cka_id,
+                f.problem
             );
         }
         for o in &report.orphans {
-            println!(
+            outln!(
                 "ORPHAN     CKA_ID {} label '{}' ({}): on the token, not in the keystore",
                 o.cka_id,
                 o.label,
@@ -211,7 +220,7 @@ pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
             );
         }
         if marked > 0 {
-            println!("marked {marked} missing key(s) as destroyed");
+            outln!("marked {marked} missing key(s) as destroyed");
         }
     }
     if drift > 0 && drift > marked {

@@ -125,7 +125,7 @@ pub(super) fn zone_policy(
 
 pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
     if args.defaults {
-        print!("{DEFAULT_TOML}");
+        out!("{DEFAULT_TOML}");
         return Ok(());
     }
     let zone = parse_zone(args.zone.as_deref().unwrap_or_default())?;
@@ -143,12 +143,12 @@ pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
         }));
     }
     match &stored {
-        Some((_, t)) => println!("# policy of {zone}, set {t}"),
-        None => println!(
+        Some((_, t)) => outln!("# policy of {zone}, set {t}"),
+        None => outln!(
             "# {zone} has no policy of its own: these are the defaults (`dnsseal policy set {zone} FILE`)"
         ),
     }
-    print!("{}", policy.to_toml());
+    out!("{}", policy.to_toml());
     Ok(())
 }
 
@@ -245,9 +245,9 @@ pub fn policy_run(ctx: &Context, args: PolicyRunArgs) -> anyhow::Result<()> {
             }
         };
         if !ctx.json && !ctx.quiet {
-            println!("{}: {}", report.zone, report.action);
+            outln!("{}: {}", report.zone, report.action);
             if let Some(n) = &report.next {
-                println!("  next: {n}");
+                outln!("  next: {n}");
             }
         }
         reports.push(report);
@@ -674,16 +674,16 @@ fn report_after(ctx: &Context, cfg: &Config, zone: &ZoneName, msg: &str) -> anyh
         }));
     }
     if !ctx.quiet {
-        println!("{}: {msg}", view.name);
+        outln!("{}: {msg}", view.name);
         match &next {
-            Some(r) => println!("  next: {}", describe_next(r, now)),
-            None if msg.contains("rollover") => println!("  the rollover is complete"),
+            Some(r) => outln!("  next: {}", describe_next(r, now)),
+            None if msg.contains("rollover") => outln!("  the rollover is complete"),
             None => {}
         }
         if view.keys.iter().any(|k| k.state.is_signing()) {
-            println!("  sign the zone now: every wait counts from the first signing that carries a change");
+            outln!("  sign the zone now: every wait counts from the first signing that carries a change");
         } else {
-            println!("  the zone has no signing key left: serve it unsigned");
+            outln!("  the zone has no signing key left: serve it unsigned");
         }
     }
     Ok(())
@@ -1312,7 +1312,7 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
         }));
     }
     let t = view.timing();
-    println!(
+    outln!(
         "{} (policy: {}; propagation {}, parent propagation {}, DNSKEY TTL {}, max zone TTL {}, DS TTL {}, safety {}/{})",
         view.name,
         if view.has_policy { "set" } else { "defaults" },
@@ -1326,7 +1326,7 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
     );
     match (&view.current, &steps) {
         (Some((rec, m)), Some(steps)) => {
-            println!(
+            outln!(
                 "{m} rollover, started {}: old {}, new {}",
                 rec.started,
                 view.tags(&rec.old),
@@ -1342,16 +1342,16 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
                     Some(at) => format!(">= {at}"),
                     None => "unknown".to_string(),
                 };
-                println!("  {:<9} {:<38} {}", s.step, when, s.summary);
+                outln!("  {:<9} {:<38} {}", s.step, when, s.summary);
                 for w in &s.why {
-                    println!("  {:<9} {:<38}   because {w}", "", "");
+                    outln!("  {:<9} {:<38}   because {w}", "", "");
                 }
             }
         }
-        _ => println!("no rollover in progress"),
+        _ => outln!("no rollover in progress"),
     }
     for (at, _, what) in upcoming {
-        println!("scheduled: {what} at {at}");
+        outln!("scheduled: {what} at {at}");
     }
     Ok(())
 }

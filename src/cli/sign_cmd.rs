@@ -1490,7 +1490,7 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<()> {
         .into());
     }
     if !ctx.json && !ctx.quiet {
-        println!(
+        outln!(
             "{}: {origin} verifies: {} RRsets, {} signatures, {} chain complete",
             args.zonefile.display(),
             report.rrsets_checked,

@@ -62,19 +62,22 @@ pub fn info(ctx: &Context, _args: TokenInfoArgs) -> anyhow::Result<()> {
     let m = &report.module;
     let t = &report.token;
     let s = &report.status;
-    println!(
+    outln!(
         "module       {} ({} {}, PKCS#11 {})",
         m.path.display(),
         m.manufacturer,
         m.version,
         m.cryptoki_version
     );
-    println!("slot         {}", t.slot);
-    println!(
+    outln!("slot         {}", t.slot);
+    outln!(
         "token        label '{}'  serial {}  model {}  ({})",
-        t.label, t.serial, t.model, t.manufacturer
+        t.label,
+        t.serial,
+        t.model,
+        t.manufacturer
     );
-    println!(
+    outln!(
         "status       login {}  user PIN {}{}{}  RNG {}",
         if s.login_required {
             "required"
@@ -100,7 +103,7 @@ pub fn info(ctx: &Context, _args: TokenInfoArgs) -> anyhow::Result<()> {
         },
         if s.has_rng { "yes" } else { "no" },
     );
-    println!(
+    outln!(
         "profile      {}{}",
         report.profile.name,
         if report.profile.tested {
@@ -109,7 +112,7 @@ pub fn info(ctx: &Context, _args: TokenInfoArgs) -> anyhow::Result<()> {
             " (untested)"
         }
     );
-    println!("algorithms   (generate and sign, from the token's mechanism list)");
+    outln!("algorithms   (generate and sign, from the token's mechanism list)");
     for a in &report.algorithms {
         let c = &a.capability;
         let detail = match (c.supported, c.min_bits, c.max_bits) {
@@ -121,10 +124,10 @@ pub fn info(ctx: &Context, _args: TokenInfoArgs) -> anyhow::Result<()> {
             (false, Some(lo), Some(hi)) => format!("NO   (RSA {lo}-{hi} bits only)"),
             (false, _, _) => "NO".to_string(),
         };
-        println!("  {:>2} {:<16} {}", a.number, a.mnemonic, detail);
+        outln!("  {:>2} {:<16} {}", a.number, a.mnemonic, detail);
     }
     for n in &report.profile.notes {
-        println!("note         {n}");
+        outln!("note         {n}");
     }
     Ok(())
 }
@@ -197,7 +200,7 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
             "signatures": n, "seconds": secs, "signatures_per_second": rate,
         }));
     }
-    println!(
+    outln!(
         "{} key {} on {threads} session(s), {}: {n} signatures in {secs:.2} s = {rate:.0} C_Sign/s",
         alg.mnemonic(),
         key.key_tag,
