@@ -4,7 +4,8 @@
 #     (`dnsseal token bench`, the zone's ZSK, no host work, the key used as
 #     `dnsseal sign` uses it; and through the token object, for comparison),
 #   - dnsseal sign with host verification (the default, default sessions)
-#     and without (-P, the raw rate's sessions),
+#     and without (-P, the raw rate's sessions, held against the raw rate
+#     measured just before and after it),
 #   - BIND's dnssec-signzone on the same zone with file keys of the same
 #     algorithm and the same thread count (with and without its own check),
 #   - dnsseal sign --incremental after one changed RRset (median of 3),
@@ -47,6 +48,11 @@ run() {
 # RRSIG records in a one-record-a-line file (dnssec-signzone writes -O full).
 rrsigs() { awk '$4 == "RRSIG" { n++ } END { print n + 0 }' "$1"; }
 json() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/out.json" "$1"; }
+# The token's raw C_Sign rate with the -P runs' sessions, measured now.
+raw_rate() {
+    "$bin" --json token bench bench --threads "$threads" --seconds "$raw_secs" >"$dir/raw.json" 2>"$dir/err" || { cat "$dir/err" >&2; exit 1; }
+    python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['signatures_per_second'])" "$dir/raw.json"
+}
 
 printf '# %s, %s cpus, %s, %s threads/sessions, %s\n' "$(date -Iseconds)" "$(nproc)" "$alg" "$threads" "$(softhsm2-util --version 2>/dev/null | head -1 | sed 's/^/SoftHSM /')"
 printf '%-9s %-6s %-26s %9s %8s %10s %9s %s\n' zone mode signer RRSIGs wall_s RRSIG/s RSS_MiB ratio
@@ -69,12 +75,22 @@ for n in "${sizes[@]}"; do
             # software token's are sized by a probe); -P: the raw rate's.
             extra=(); [ $verify = off ] && extra=(-P --threads "$threads")
             out=$dir/z$n.$mode.signed; [ $verify = off ] && out=$dir/z$n.$mode.unverified
+            # -P is held against the raw rate measured just before and just
+            # after it (their mean): on a shared machine one raw sample a
+            # minute earlier can be 15 % off.
+            [ $verify = off ] && raw_before=$(raw_rate)
             run "$bin" --json sign "$zone" -o bench -f "$out" "${flags[@]}" "${extra[@]}"
             engine=$(json signatures_per_second)
             count=$(rrsigs "$out")
+            sessions=$(json threads)
             label="dnsseal verify=$verify"
+            against=$raw
+            if [ $verify = off ]; then
+                raw_after=$(raw_rate)
+                against=$(echo "($raw_before + $raw_after) / 2" | bc -l)
+            fi
             printf '%-9s %-6s %-26s %9d %8.2f %10.0f %9.0f %s\n' "$n" "$mode" "$label" "$count" "$wall" "$(echo "$count / $wall" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
-                "engine $(printf '%.0f' "$engine")/s = $(printf '%.2f' "$(echo "$engine / $raw" | bc -l)") x raw, $(json threads) session(s)"
+                "engine $(printf '%.0f' "$engine")/s = $(printf '%.2f' "$(echo "$engine / $against" | bc -l)") x raw ($(printf '%.0f' "$against")/s$([ $verify = off ] && printf ', %.0f before, %.0f after' "$raw_before" "$raw_after")), $sessions session(s)"
             [ $verify = on ] && dnsseal_rate=$(echo "$count / $wall" | bc -l) && full_wall=$wall
         done
         for bv in on off; do
