@@ -51,7 +51,8 @@ use crate::token::TokenError;
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
-    /// An unexpected failure (I/O, a bug): see the message.
+    /// An unexpected failure (I/O, a bug, standard output closed early): see
+    /// the message.
     pub const FAILURE: u8 = 1;
     /// Command line usage error (from the argument parser).
     pub const USAGE: u8 = 2;
