@@ -2,9 +2,9 @@
 # Installs what dnsseal's demo and tests need on a Debian machine, when it is
 # missing: SoftHSMv2 (the token), OpenSC's pkcs11-tool (an independent view
 # of the token), the independent DNSSEC tools used as oracles (BIND's
-# dnssec-* utilities, ldns, Knot's kzonecheck), and knotd and delv for the
-# end-to-end test. Idempotent; quiet when all
-# is there.
+# dnssec-* utilities, ldns, Knot's kzonecheck), knotd and delv for the
+# end-to-end test, and make and a C compiler for the build. Idempotent;
+# quiet when all is there.
 set -euo pipefail
 
 need=()
@@ -14,6 +14,10 @@ have pkcs11-tool || need+=(opensc)
 have dnssec-dsfromkey || need+=(bind9-utils)
 have ldns-key2ds || need+=(ldnsutils)
 have kzonecheck || need+=(knot-dnssecutils)
+# Building: jemalloc (the binary's allocator) is compiled from source with
+# make and a C compiler (which the crypto crates need too).
+have make || need+=(make)
+have cc || need+=(gcc)
 # End-to-end tests: an authoritative server and a validating resolver.
 have knotd || [ -x /usr/sbin/knotd ] || need+=(knot)
 have delv || need+=(bind9-dnsutils)
