@@ -373,15 +373,15 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     phase("keys read");
 
     // The zone. An incremental run, whose time is mostly reading and
-    // preparing the zone, prepares it on every core; a full run, whose time
-    // is the token's and whose peak memory comes while the zone is built,
-    // on this thread.
+    // preparing the zone, reads and prepares it on every core; a full run,
+    // whose time is the token's and whose peak memory comes while the zone
+    // is built, on this thread.
     let work = if args.incremental.is_some() {
         Work::AllCores
     } else {
         Work::OneThread
     };
-    let parsed = parse::parse_file_with(&args.zonefile, &origin, args.incremental.is_some())
+    let parsed = parse::parse_file_with(&args.zonefile, &origin, work == Work::AllCores)
         .map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("parsed");
     let mut zone =

@@ -22,14 +22,6 @@ pub struct Nsec3Params {
     pub opt_out: bool,
 }
 
-/// The RDATA of a type bitmap (RFC 4034 §4.1.2) for a sorted type list.
-pub fn type_bitmap(types: &[u16]) -> Vec<u8> {
-    let mut sorted: Vec<u16> = types.to_vec();
-    let mut out = Vec::new();
-    append_type_bitmap(&mut out, &mut sorted);
-    out
-}
-
 /// Appends the type bitmap of `types` to `out`; `types` is sorted and
 /// de-duplicated on the way (no allocation: this runs once per NSEC3).
 pub fn append_type_bitmap(out: &mut Vec<u8>, types: &mut Vec<u16>) {
@@ -123,9 +115,7 @@ pub fn add_nsec_chain(zone: &mut Zone, work: Work) {
         rdata.clear();
         rdata.extend_from_slice(&nodes[n].owner);
         append_type_bitmap(rdata, types);
-        let mut r = Rdatas::with_capacity(2 + rdata.len());
-        r.push(rdata);
-        Some(r)
+        Some(Rdatas::one(rdata))
     };
     let nsecs: Vec<Option<Rdatas>> = match work {
         Work::OneThread => {
@@ -262,15 +252,13 @@ pub fn add_nsec3_chain(
         owner.push(label_len as u8);
         owner.extend_from_slice(&label[..label_len]);
         owner.extend(&apex);
-        let mut rdatas = Rdatas::with_capacity(2 + rdata.len());
-        rdatas.push(rdata);
         Nsec3Node {
             hash: *hash,
             owner,
             rrset: RrSet {
                 rtype: rtype::NSEC3,
                 ttl,
-                rdatas,
+                rdatas: Rdatas::one(rdata),
                 source: Source::default(),
                 rrsigs: Vec::new(),
             },
@@ -474,7 +462,8 @@ mod tests {
     /// RFC 4034 §4.3: "A MX RRSIG NSEC TYPE1234".
     #[test]
     fn rfc4034_bitmap_example() {
-        let bm = type_bitmap(&[1, 15, 46, 47, 1234]);
+        let mut bm = Vec::new();
+        append_type_bitmap(&mut bm, &mut vec![1234, 47, 1, 46, 15]);
         let mut expected = vec![0x00, 0x06, 0x40, 0x01, 0x00, 0x00, 0x00, 0x03, 0x04, 0x1b];
         expected.extend([0u8; 26]);
         expected.push(0x20);

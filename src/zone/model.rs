@@ -43,9 +43,9 @@ pub struct Rdatas {
 }
 
 impl Rdatas {
-    /// One RDATA item.
+    /// One RDATA item, in a buffer of exactly its size.
     pub fn one(rdata: &[u8]) -> Self {
-        let mut r = Rdatas::default();
+        let mut r = Rdatas::with_capacity(2 + rdata.len());
         r.push(rdata);
         r
     }
