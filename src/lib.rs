@@ -12,6 +12,7 @@
 //! | [`zone`]   | DNS data: names, DNSKEY RDATA, key tags, DS digests              |
 //! | [`policy`] | per-zone policy and the rollover state machine (RFC 7583)   |
 //! | [`audit`]  | the append-only, hash-chained audit log                         |
+//! | [`failure`] | failures sorted by kind, and the one table of exit codes |
 //! | [`clock`]  | the one place that says what time it is (`--now`)                |
 //! | [`cli`]    | wires the modules together for the `dnsseal` command            |
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod failure;
 pub mod keystore;
 pub mod policy;
 pub mod sign;

@@ -5,12 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use super::EXIT_CODES_HELP;
-
 /// DNSSEC key management and zone signing with keys that never leave a
 /// PKCS#11 token.
 #[derive(Debug, Parser)]
-#[command(name = "dnsseal", version, after_long_help = EXIT_CODES_HELP)]
+#[command(name = "dnsseal", version, after_long_help = crate::failure::exit_codes_help())]
 pub struct Cli {
     /// Configuration file [default: ./dnsseal.toml].
     #[arg(long, global = true, env = "DNSSEAL_CONFIG", value_name = "FILE")]

@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use secrecy::SecretString;
 
 use super::args::Cli;
-use super::exit;
 use super::pin;
 use crate::audit::{self, Event};
 use crate::clock::{Clock, Timestamp};
@@ -16,33 +15,7 @@ use crate::config::{Config, CONFIG_FILE};
 use crate::keystore::Keystore;
 use crate::token::{Module, Token, UserSession};
 
-/// Failures the command line decides on itself, each with its exit code.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Failure {
-    #[error("{0}")]
-    BadInput(String),
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Verify(String),
-    #[error("{0}")]
-    Drift(String),
-    #[error("{0}")]
-    NoPin(String),
-}
-
-impl Failure {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Failure::BadInput(_) => exit::BAD_INPUT,
-            Failure::Refused(_) => exit::REFUSED,
-            Failure::Verify(_) => exit::VERIFY,
-            Failure::Drift(_) => exit::DRIFT,
-            Failure::NoPin(_) => exit::PIN,
-        }
-    }
-}
+pub use crate::failure::Failure;
 
 /// Shared state of one run.
 pub struct Context {

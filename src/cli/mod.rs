@@ -45,52 +45,7 @@ mod token_cmd;
 pub use args::{Cli, Command};
 pub use context::Failure;
 
-use crate::token::TokenError;
-
-/// Exit codes that scripts can rely on (also listed in `dnsseal --help`).
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// An unexpected failure (I/O, a bug, standard output closed early): see
-    /// the message.
-    pub const FAILURE: u8 = 1;
-    /// Command line usage error (from the argument parser).
-    pub const USAGE: u8 = 2;
-    /// Bad input: zone name, algorithm, key size, file contents.
-    pub const BAD_INPUT: u8 = 3;
-    /// Configuration or keystore missing, unreadable or of another version.
-    pub const CONFIG: u8 = 4;
-    /// The PKCS#11 module cannot be loaded.
-    pub const MODULE: u8 = 5;
-    /// The token is absent, or more than one token matches.
-    pub const TOKEN: u8 = 6;
-    /// The PIN is wrong, missing or of a length the token refuses.
-    pub const PIN: u8 = 7;
-    /// The PIN is locked.
-    pub const PIN_LOCKED: u8 = 8;
-    /// The token cannot do what was asked (algorithm, key size).
-    pub const UNSUPPORTED: u8 = 9;
-    /// Refused for safety (e.g. deleting an active key without --force).
-    pub const REFUSED: u8 = 10;
-    /// A verification failed (audit chain broken, signature check).
-    pub const VERIFY: u8 = 11;
-    /// Keystore and token disagree (`keys reconcile`).
-    pub const DRIFT: u8 = 12;
-}
-
-/// Text for `--help`: the exit codes.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  success                         7  PIN wrong, missing or refused
-  1  unexpected failure (see text)    8  PIN locked
-  2  usage error                      9  token cannot do this algorithm/size
-  3  bad input (name, algorithm, file) 10 refused for safety (see --force)
-  4  config or keystore problem      11  verification failed (audit chain)
-  5  PKCS#11 module not loadable     12  keystore and token disagree
-  6  token absent or ambiguous
-
-PIN sources, in order: --pin-file FILE, the DNSSEAL_PIN variable, a prompt on
-the terminal. The PIN never appears in arguments, logs or the audit log.";
+pub use crate::failure::exit;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -136,52 +91,5 @@ fn key_objects(cfg: &crate::config::Config) -> crate::token::KeyObjects {
 
 /// The exit code for an error: the first error in the chain that has one.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(f) = cause.downcast_ref::<Failure>() {
-            return f.exit_code();
-        }
-        if let Some(t) = cause.downcast_ref::<TokenError>() {
-            return match t {
-                TokenError::ModuleLoad { .. } => exit::MODULE,
-                TokenError::NotFound { .. } | TokenError::Ambiguous { .. } => exit::TOKEN,
-                TokenError::PinIncorrect | TokenError::PinLength => exit::PIN,
-                TokenError::PinLocked => exit::PIN_LOCKED,
-                TokenError::Unsupported { .. } => exit::UNSUPPORTED,
-                _ => exit::FAILURE,
-            };
-        }
-        if cause.downcast_ref::<crate::config::ConfigError>().is_some()
-            || cause
-                .downcast_ref::<crate::keystore::StoreError>()
-                .is_some()
-        {
-            return exit::CONFIG;
-        }
-        if cause.downcast_ref::<crate::zone::NameError>().is_some()
-            || cause
-                .downcast_ref::<crate::zone::parse::ZoneError>()
-                .is_some()
-            || cause
-                .downcast_ref::<crate::clock::TimeParseError>()
-                .is_some()
-        {
-            return exit::BAD_INPUT;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::sign::engine::SignError>() {
-            return match e {
-                crate::sign::engine::SignError::BadSignature { .. } => exit::VERIFY,
-                _ => exit::FAILURE,
-            };
-        }
-        if let Some(a) = cause.downcast_ref::<crate::audit::AuditError>() {
-            if matches!(
-                a,
-                crate::audit::AuditError::Broken { .. }
-                    | crate::audit::AuditError::Truncated { .. }
-            ) {
-                return exit::VERIFY;
-            }
-        }
-    }
-    exit::FAILURE
+    crate::failure::exit_code(err)
 }
