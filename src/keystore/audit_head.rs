@@ -1,0 +1,53 @@
+//! The audit head: the sequence number and hash of the last audit record
+//! the keystore knows was written, so that a shortened log is detected.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Keystore, StoreError};
+
+impl Keystore {
+    /// Remembers the audit log's head after an append.
+    pub fn set_audit_head(&mut self, seq: u64, hash: &str) -> Result<(), StoreError> {
+        let value = format!("{seq} {hash}");
+        self.write(|tx| {
+            // Never move the head backwards: a slower process may finish later.
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE name = 'audit_head'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let current_seq = current
+                .as_deref()
+                .and_then(|v| v.split(' ').next())
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+            if seq > current_seq {
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    params![value],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The audit head last recorded, if any.
+    pub fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'audit_head'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        Ok(v.and_then(|v| {
+            let (s, h) = v.split_once(' ')?;
+            Some((s.parse().ok()?, h.to_string()))
+        }))
+    }
+}
