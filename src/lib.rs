@@ -24,6 +24,7 @@ pub mod config;
 pub mod failure;
 pub mod keystore;
 pub mod policy;
+pub mod project;
 pub mod sign;
 pub mod token;
 pub mod zone;

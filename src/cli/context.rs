@@ -1,5 +1,8 @@
-//! What every subcommand shares: the clock, the configuration, the
-//! keystore, the token, the audit log, and the errors with exit codes.
+//! What every subcommand shares as CLI state: the clock from `--now`, the
+//! config path, the PIN file and the PIN once read, the output flags and
+//! the command's name. Opening the project, the token lock and the audit
+//! bookkeeping are the library's ([`crate::project`]); the methods here
+//! that do them are thin wrappers over it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,10 +12,11 @@ use secrecy::SecretString;
 
 use super::args::Cli;
 use super::pin;
-use crate::audit::{self, Event};
+use crate::audit::Event;
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, CONFIG_FILE};
 use crate::keystore::Keystore;
+use crate::project;
 use crate::token::{Module, Token, UserSession};
 
 pub use crate::failure::Failure;
@@ -27,8 +31,6 @@ pub struct Context {
     pub quiet: bool,
     /// The command as the audit log names it, e.g. "keys create".
     pub command: String,
-    /// The token lock, held from the first token use to the end of the run.
-    token_lock: std::cell::RefCell<Option<std::fs::File>>,
     /// The user PIN once read (DNSSEAL_PIN is cleared after the first read;
     /// a run that logs in twice asks once).
     pin: std::cell::RefCell<Option<SecretString>>,
@@ -58,7 +60,6 @@ impl Context {
             json: cli.json,
             quiet: cli.quiet,
             command: command_name(&cli.command),
-            token_lock: std::cell::RefCell::new(None),
             pin: std::cell::RefCell::new(None),
         })
     }
@@ -75,35 +76,10 @@ impl Context {
         Ok(Keystore::open(&cfg.keystore)?)
     }
 
-    /// Loads the configured PKCS#11 module, after taking the token lock.
-    ///
-    /// One dnsseal process at a time works with the token: SoftHSMv2's file
-    /// store fails (CKR_GENERAL_ERROR) when processes change one token at
-    /// once, and on a hardware token key management steps are better
-    /// serialised anyway. The lock is an exclusive lock on
-    /// `<keystore>.lock`, released when the process ends.
+    /// Loads the configured PKCS#11 module, after taking the token lock
+    /// (see [`project::load_module`]).
     pub fn module(&self, cfg: &Config) -> anyhow::Result<Module> {
-        if self.token_lock.borrow().is_none() {
-            let mut name = cfg.keystore.clone().into_os_string();
-            name.push(".lock");
-            let path = PathBuf::from(name);
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .with_context(|| format!("cannot open the token lock {}", path.display()))?;
-            if file.try_lock().is_err() {
-                tracing::info!("another dnsseal process is using the token; waiting");
-                file.lock()
-                    .with_context(|| format!("cannot take the token lock {}", path.display()))?;
-            }
-            *self.token_lock.borrow_mut() = Some(file);
-        }
-        Ok(Module::load(
-            &cfg.token.module,
-            cfg.token.softhsm_conf.as_deref(),
-        )?)
+        project::load_module(cfg)
     }
 
     /// The user PIN from the usual sources.
@@ -116,7 +92,8 @@ impl Context {
         Ok(p)
     }
 
-    /// Finds the token and logs in.
+    /// Finds the token and logs in (the PIN is read once the token is
+    /// found, so a missing token is reported before a PIN is asked for).
     pub fn login<'m>(
         &self,
         cfg: &Config,
@@ -131,8 +108,7 @@ impl Context {
     /// Refuses to go on when the audit log is broken or shortened: an
     /// operation that cannot be audited must not happen.
     pub fn check_audit(&self, cfg: &Config, ks: &Keystore) -> anyhow::Result<()> {
-        let known = known_head(ks)?;
-        audit::check(&cfg.audit_log, known.as_ref())?;
+        project::check_log(cfg, ks)?;
         if !ks.outbox()?.is_empty() {
             self.flush_outbox(cfg, &mut self.keystore(cfg)?)?;
         }
@@ -140,33 +116,19 @@ impl Context {
     }
 
     /// Writes the audit events that the keystore committed with a change
-    /// into the log, each exactly once (also those of a run that was
-    /// stopped between its commit and its log write).
+    /// into the log, each exactly once (see [`project::flush_outbox`]).
     pub fn flush_outbox(&self, cfg: &Config, ks: &mut Keystore) -> anyhow::Result<()> {
-        for (id, at, text) in ks.outbox()? {
-            let event: Event = serde_json::from_str(&text)
-                .with_context(|| format!("keystore audit outbox entry {id} is unreadable"))?;
-            let known = known_head(ks)?;
-            let head = audit::append_once(&cfg.audit_log, at, &event, known.as_ref())?;
-            ks.outbox_done(id, head.seq, &head.hash)?;
-        }
-        Ok(())
+        project::flush_outbox(cfg, ks)
     }
 
     /// An audit event as the keystore's outbox holds it.
     pub fn outbox_event(&self, event: &Event) -> (Timestamp, String) {
-        (
-            self.now(),
-            serde_json::to_string(event).unwrap_or_else(|_| event.detail.clone()),
-        )
+        project::outbox_event(self.now(), event)
     }
 
     /// Appends an audit record and remembers the new head in the keystore.
     pub fn audit(&self, cfg: &Config, ks: &mut Keystore, event: Event) -> anyhow::Result<()> {
-        let known = known_head(ks)?;
-        let head = audit::append(&cfg.audit_log, self.now(), &event, known.as_ref())?;
-        ks.set_audit_head(head.seq, &head.hash)?;
-        Ok(())
+        project::append(cfg, ks, self.now(), event)
     }
 
     /// Runs a key-changing operation once the audit log has been checked;
@@ -183,16 +145,14 @@ impl Context {
             Err(err) => {
                 if let Ok(cfg) = self.config() {
                     if let Ok(mut ks) = self.keystore(&cfg) {
-                        let event = Event {
-                            command: self.command.clone(),
+                        project::record_failure(
+                            &cfg,
+                            &mut ks,
+                            self.now(),
+                            &self.command,
                             zone,
-                            failed: true,
-                            detail: format!("{err:#}"),
-                            ..Event::default()
-                        };
-                        if let Err(e) = self.audit(&cfg, &mut ks, event) {
-                            tracing::error!("could not audit the failed attempt: {e:#}");
-                        }
+                            &err,
+                        );
                     }
                 }
                 Err(err)
@@ -209,12 +169,6 @@ impl Context {
         writeln!(std::io::stdout().lock(), "{text}")
             .map_err(|e| anyhow::anyhow!("cannot write the JSON report to standard output: {e}"))
     }
-}
-
-fn known_head(ks: &Keystore) -> anyhow::Result<Option<audit::Head>> {
-    Ok(ks
-        .audit_head()?
-        .map(|(seq, hash)| audit::Head { seq, hash }))
 }
 
 fn command_name(c: &super::Command) -> String {

@@ -1,0 +1,272 @@
+//! Opening a project: the one call every command (and later the signing
+//! service and the shell) makes before it works with keys.
+//!
+//! A project is a `dnsseal.toml`, the keystore it names and the audit log it
+//! names. [`Project::open`] loads the configuration, opens the keystore,
+//! checks the audit log against the head the keystore saw last (a broken or
+//! shortened log refuses the run: an operation that cannot be audited must
+//! not happen) and writes the audit events a stopped run left in the
+//! keystore's outbox. The open project then offers what a command needs:
+//!
+//! - the configuration and the keystore;
+//! - the token: [`Project::module`] takes the token lock (one dnsseal
+//!   process at a time works with the token) and loads the PKCS#11 module,
+//!   [`Project::login`] finds the token and logs in with a PIN the caller
+//!   read (reading a PIN may prompt on a terminal, which is the CLI's job);
+//! - the audit log: [`Project::audit`] appends a record and remembers the
+//!   new head, [`Project::outbox_event`] makes an event to commit with a
+//!   keystore change, [`Project::flush_outbox`] writes committed events to
+//!   the log exactly once, and [`Project::audited`] runs a key-changing body
+//!   and records a failed attempt when it fails.
+//!
+//! The free functions below are the same steps for a caller that holds the
+//! configuration and keystore itself (today `cli::context::Context`).
+//! Nothing here prints; warnings and errors that must not stop the run go
+//! to `tracing`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+
+use crate::audit::{self, Event};
+use crate::clock::{Clock, Timestamp};
+use crate::config::Config;
+use crate::keystore::Keystore;
+use crate::token::{Module, Token, UserSession};
+
+/// An open, checked project: configuration, keystore and audit log.
+pub struct Project {
+    config: Config,
+    keystore: Keystore,
+    clock: Clock,
+    /// The command as the audit log names it, e.g. "keys create".
+    command: String,
+}
+
+impl Project {
+    /// Opens the project whose configuration is at `config_path`: loads the
+    /// configuration, opens the keystore, refuses a broken or shortened
+    /// audit log and writes what the keystore's audit outbox still holds.
+    /// `command` is the name audit records of this run carry.
+    pub fn open(config_path: &Path, clock: Clock, command: &str) -> anyhow::Result<Project> {
+        let config = Config::load(config_path)?;
+        let mut keystore = Keystore::open(&config.keystore)?;
+        check_audit(&config, &mut keystore)?;
+        Ok(Project {
+            config,
+            keystore,
+            clock,
+            command: command.to_string(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn keystore(&self) -> &Keystore {
+        &self.keystore
+    }
+
+    pub fn keystore_mut(&mut self) -> &mut Keystore {
+        &mut self.keystore
+    }
+
+    /// The time of this run (the system clock, or a fixed `--now`).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The command as the audit log names it.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Takes the token lock and loads the configured PKCS#11 module (see
+    /// [`load_module`]).
+    pub fn module(&self) -> anyhow::Result<Module> {
+        load_module(&self.config)
+    }
+
+    /// Finds the configured token in `module` and logs in with `pin`.
+    pub fn login<'m>(
+        &self,
+        module: &'m Module,
+        pin: &SecretString,
+    ) -> anyhow::Result<(Token<'m>, UserSession)> {
+        let token = module.find_token(&self.config.token.selector)?;
+        let session = token.login(pin)?;
+        Ok((token, session))
+    }
+
+    /// Appends an audit record and remembers the new head in the keystore.
+    pub fn audit(&mut self, event: Event) -> anyhow::Result<()> {
+        append(&self.config, &mut self.keystore, self.clock.now(), event)
+    }
+
+    /// Writes the events of the keystore's audit outbox into the log, each
+    /// exactly once (see [`flush_outbox`]).
+    pub fn flush_outbox(&mut self) -> anyhow::Result<()> {
+        flush_outbox(&self.config, &mut self.keystore)
+    }
+
+    /// An audit event as the keystore's outbox holds it, stamped now.
+    pub fn outbox_event(&self, event: &Event) -> (Timestamp, String) {
+        outbox_event(self.clock.now(), event)
+    }
+
+    /// Runs a key-changing operation once the audit log has been checked
+    /// again; if the operation fails, the failed attempt is audited too
+    /// (and the operation's error is returned unchanged).
+    pub fn audited<T>(
+        &mut self,
+        zone: Option<String>,
+        body: impl FnOnce(&mut Project) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        check_audit(&self.config, &mut self.keystore)?;
+        match body(self) {
+            Ok(v) => Ok(v),
+            Err(err) => {
+                let now = self.clock.now();
+                record_failure(
+                    &self.config,
+                    &mut self.keystore,
+                    now,
+                    &self.command,
+                    zone,
+                    &err,
+                );
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The audit head the keystore saw last, if any.
+pub fn known_head(ks: &Keystore) -> anyhow::Result<Option<audit::Head>> {
+    Ok(ks
+        .audit_head()?
+        .map(|(seq, hash)| audit::Head { seq, hash }))
+}
+
+/// Refuses to go on when the audit log is broken or shortened, then writes
+/// what the keystore's outbox still holds.
+pub fn check_audit(cfg: &Config, ks: &mut Keystore) -> anyhow::Result<()> {
+    check_log(cfg, ks)?;
+    if !ks.outbox()?.is_empty() {
+        flush_outbox(cfg, ks)?;
+    }
+    Ok(())
+}
+
+/// Refuses a broken audit log, or one that no longer holds the record the
+/// keystore saw last.
+pub fn check_log(cfg: &Config, ks: &Keystore) -> anyhow::Result<()> {
+    let known = known_head(ks)?;
+    audit::check(&cfg.audit_log, known.as_ref())?;
+    Ok(())
+}
+
+/// Writes the audit events that the keystore committed with a change
+/// into the log, each exactly once (also those of a run that was
+/// stopped between its commit and its log write).
+pub fn flush_outbox(cfg: &Config, ks: &mut Keystore) -> anyhow::Result<()> {
+    for (id, at, text) in ks.outbox()? {
+        let event: Event = serde_json::from_str(&text)
+            .with_context(|| format!("keystore audit outbox entry {id} is unreadable"))?;
+        let known = known_head(ks)?;
+        let head = audit::append_once(&cfg.audit_log, at, &event, known.as_ref())?;
+        ks.outbox_done(id, head.seq, &head.hash)?;
+    }
+    Ok(())
+}
+
+/// An audit event as the keystore's outbox holds it: its time and JSON.
+pub fn outbox_event(at: Timestamp, event: &Event) -> (Timestamp, String) {
+    (
+        at,
+        serde_json::to_string(event).unwrap_or_else(|_| event.detail.clone()),
+    )
+}
+
+/// Appends an audit record at `at` and remembers the new head in the
+/// keystore.
+pub fn append(cfg: &Config, ks: &mut Keystore, at: Timestamp, event: Event) -> anyhow::Result<()> {
+    let known = known_head(ks)?;
+    let head = audit::append(&cfg.audit_log, at, &event, known.as_ref())?;
+    ks.set_audit_head(head.seq, &head.hash)?;
+    Ok(())
+}
+
+/// Audits the failed attempt of `command`; a failure to audit it is
+/// reported through `tracing` and does not hide the operation's error.
+pub fn record_failure(
+    cfg: &Config,
+    ks: &mut Keystore,
+    at: Timestamp,
+    command: &str,
+    zone: Option<String>,
+    err: &anyhow::Error,
+) {
+    let event = Event {
+        command: command.to_string(),
+        zone,
+        failed: true,
+        detail: format!("{err:#}"),
+        ..Event::default()
+    };
+    if let Err(e) = append(cfg, ks, at, event) {
+        tracing::error!("could not audit the failed attempt: {e:#}");
+    }
+}
+
+/// The token locks this process holds, by keystore: held from the first
+/// token use to the end of the process.
+static TOKEN_LOCKS: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
+
+/// Loads the configured PKCS#11 module, after taking the token lock.
+///
+/// One dnsseal process at a time works with the token: SoftHSMv2's file
+/// store fails (CKR_GENERAL_ERROR) when processes change one token at
+/// once, and on a hardware token key management steps are better
+/// serialised anyway. The lock is an exclusive lock on
+/// `<keystore>.lock`, released when the process ends.
+pub fn load_module(cfg: &Config) -> anyhow::Result<Module> {
+    lock_token(&cfg.keystore)?;
+    Ok(Module::load(
+        &cfg.token.module,
+        cfg.token.softhsm_conf.as_deref(),
+    )?)
+}
+
+/// Takes the token lock of `keystore` unless this process holds it already
+/// (a second lock on the same file from this process would wait forever).
+pub fn lock_token(keystore: &Path) -> anyhow::Result<()> {
+    let held = |locks: &Vec<(PathBuf, File)>| locks.iter().any(|(p, _)| p == keystore);
+    // A poisoned list still holds the locks taken; the list stays usable.
+    if held(&TOKEN_LOCKS.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(());
+    }
+    let mut name = keystore.to_path_buf().into_os_string();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the token lock {}", path.display()))?;
+    if file.try_lock().is_err() {
+        tracing::info!("another dnsseal process is using the token; waiting");
+        file.lock()
+            .with_context(|| format!("cannot take the token lock {}", path.display()))?;
+    }
+    let mut locks = TOKEN_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    if !held(&locks) {
+        locks.push((keystore.to_path_buf(), file));
+    }
+    Ok(())
+}
