@@ -270,3 +270,173 @@ pub fn lock_token(keystore: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Outcome;
+    use crate::failure::{exit, exit_code, Failure};
+
+    /// A project as `dnsseal init` leaves it, without a token: the config
+    /// names a module that is never loaded.
+    fn fresh(dir: &Path) -> PathBuf {
+        let config = dir.join(crate::config::CONFIG_FILE);
+        std::fs::write(
+            &config,
+            "version = 1\nkeystore = \"keystore.sqlite\"\naudit_log = \"audit.log\"\n\n\
+             [token]\nprofile = \"softhsm2\"\nmodule = \"/nonexistent/libnothing.so\"\nlabel = \"test\"\n",
+        )
+        .unwrap();
+        drop(Keystore::create(&dir.join("keystore.sqlite")).unwrap());
+        File::create(dir.join("audit.log")).unwrap();
+        config
+    }
+
+    fn clock() -> Clock {
+        Clock::fixed(Timestamp::from_unix(1_700_000_000))
+    }
+
+    fn event(detail: &str) -> Event {
+        Event {
+            command: "test".into(),
+            detail: detail.into(),
+            ..Event::default()
+        }
+    }
+
+    fn log(dir: &Path) -> Vec<audit::Record> {
+        let (records, verdict) = audit::verify(&dir.join("audit.log")).unwrap();
+        assert!(
+            !matches!(verdict, audit::Verdict::Broken { .. }),
+            "{verdict:?}"
+        );
+        records
+    }
+
+    #[test]
+    fn a_fresh_project_opens_and_audits() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fresh(dir.path());
+        let mut p = Project::open(&config, clock(), "keys create").unwrap();
+        assert_eq!(p.command(), "keys create");
+        assert_eq!(
+            p.config().keystore,
+            dir.path().canonicalize().unwrap().join("keystore.sqlite")
+        );
+        assert!(p.keystore().keys(None).unwrap().is_empty());
+        assert_eq!(p.keystore().audit_head().unwrap(), None);
+        p.audit(event("first")).unwrap();
+        let records = log(dir.path());
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].detail, "first");
+        assert_eq!(records[0].time, clock().now().rfc3339());
+        let head = p.keystore().audit_head().unwrap().unwrap();
+        assert_eq!((head.0, head.1.as_str()), (1, records[0].hash.as_str()));
+    }
+
+    #[test]
+    fn a_missing_config_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Project::open(&dir.path().join("dnsseal.toml"), clock(), "sign")
+            .err()
+            .expect("no config, no project");
+        assert_eq!(exit_code(&err), exit::CONFIG);
+    }
+
+    #[test]
+    fn a_broken_audit_chain_refuses_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fresh(dir.path());
+        let mut p = Project::open(&config, clock(), "keys create").unwrap();
+        p.audit(event("first")).unwrap();
+        p.audit(event("second")).unwrap();
+        drop(p);
+        let path = dir.path().join("audit.log");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"first\""));
+        std::fs::write(&path, text.replace("\"first\"", "\"edited\"")).unwrap();
+        let err = Project::open(&config, clock(), "keys create")
+            .err()
+            .expect("an edited log must refuse the open");
+        assert_eq!(exit_code(&err), exit::VERIFY, "{err:#}");
+    }
+
+    #[test]
+    fn a_shortened_audit_log_refuses_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fresh(dir.path());
+        let mut p = Project::open(&config, clock(), "keys create").unwrap();
+        p.audit(event("first")).unwrap();
+        drop(p);
+        std::fs::write(dir.path().join("audit.log"), "").unwrap();
+        let err = Project::open(&config, clock(), "keys create")
+            .err()
+            .expect("a log that lost its records must refuse the open");
+        assert_eq!(exit_code(&err), exit::VERIFY, "{err:#}");
+    }
+
+    #[test]
+    fn an_outbox_entry_of_a_stopped_run_is_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fresh(dir.path());
+        let mut p = Project::open(&config, clock(), "policy set").unwrap();
+        // Two committed changes whose events are still in the outbox; the
+        // stopped run had written the first to the log already.
+        let (at, first) = p.outbox_event(&event("first"));
+        let (_, second) = p.outbox_event(&event("second"));
+        let ks = p.keystore_mut();
+        ks.set_policy("example.", "p1", at, first).unwrap();
+        ks.set_policy("example.", "p2", at, second).unwrap();
+        let cfg = Config::load(&config).unwrap();
+        audit::append(&cfg.audit_log, at, &event("first"), None).unwrap();
+        drop(p);
+
+        let p = Project::open(&config, clock(), "policy set").unwrap();
+        assert!(p.keystore().outbox().unwrap().is_empty());
+        let details: Vec<String> = log(dir.path()).into_iter().map(|r| r.detail).collect();
+        assert_eq!(details, ["first", "second"]);
+        assert_eq!(p.keystore().audit_head().unwrap().map(|h| h.0), Some(2));
+        drop(p);
+        // Opened again: nothing more to write.
+        let _p = Project::open(&config, clock(), "policy set").unwrap();
+        assert_eq!(log(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn audited_records_a_failed_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fresh(dir.path());
+        let mut p = Project::open(&config, clock(), "keys delete").unwrap();
+        let err = p
+            .audited(Some("example.".into()), |_| -> anyhow::Result<()> {
+                Err(Failure::Refused("key 7 is active".into()).into())
+            })
+            .expect_err("the body failed");
+        assert_eq!(exit_code(&err), exit::REFUSED, "the body's error is kept");
+        let records = log(dir.path());
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert_eq!(r.command, "keys delete");
+        assert_eq!(r.zone.as_deref(), Some("example."));
+        assert_eq!(r.detail, "key 7 is active");
+        // A body that succeeds leaves no record of its own.
+        let v = p.audited(None, |p| Ok(p.command().len())).unwrap();
+        assert_eq!(v, "keys delete".len());
+        assert_eq!(log(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn the_token_lock_is_taken_once_per_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = dir.path().join("keystore.sqlite");
+        lock_token(&ks).unwrap();
+        // A second take from this process must not wait on its own lock.
+        lock_token(&ks).unwrap();
+        let other = File::open(dir.path().join("keystore.sqlite.lock")).unwrap();
+        assert!(
+            other.try_lock().is_err(),
+            "the lock file is not locked while the process holds the token"
+        );
+    }
+}
