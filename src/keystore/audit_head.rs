@@ -51,3 +51,17 @@ impl Keystore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_head_never_goes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
+        ks.set_audit_head(5, "e").unwrap();
+        ks.set_audit_head(4, "d").unwrap();
+        assert_eq!(ks.audit_head().unwrap(), Some((5, "e".into())));
+    }
+}

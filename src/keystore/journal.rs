@@ -82,3 +82,45 @@ impl Keystore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_key;
+    use super::*;
+
+    #[test]
+    fn a_pending_object_is_kept_until_recorded_or_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
+        let at = Timestamp::from_unix(10);
+        ks.add_pending("serial", &[1; 16], at).unwrap();
+        ks.add_pending("serial", &[2; 16], at).unwrap();
+        ks.add_pending("serial", &[2; 16], at).unwrap();
+        ks.add_pending("other", &[3; 16], at).unwrap();
+        let mut pending = ks.pending("serial").unwrap();
+        pending.sort();
+        assert_eq!(pending, [vec![1; 16], vec![2; 16]]);
+        // Recording the key clears its trace; removing clears the other.
+        ks.insert_keys(&[test_key(1, 1)]).unwrap();
+        assert_eq!(ks.pending("serial").unwrap(), [vec![2; 16]]);
+        ks.remove_pending("serial", &[2; 16]).unwrap();
+        assert!(ks.pending("serial").unwrap().is_empty());
+        assert_eq!(ks.pending("other").unwrap(), [vec![3; 16]]);
+    }
+
+    #[test]
+    fn an_outbox_event_done_moves_the_audit_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
+        let at = Timestamp::from_unix(10);
+        ks.set_policy("example.", "p", at, "{\"detail\":\"x\"}".into())
+            .unwrap();
+        let outbox = ks.outbox().unwrap();
+        assert_eq!(outbox.len(), 1);
+        let (id, when, text) = &outbox[0];
+        assert_eq!((*when, text.as_str()), (at, "{\"detail\":\"x\"}"));
+        ks.outbox_done(*id, 3, "abc").unwrap();
+        assert!(ks.outbox().unwrap().is_empty());
+        assert_eq!(ks.audit_head().unwrap(), Some((3, "abc".into())));
+    }
+}

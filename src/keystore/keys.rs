@@ -239,3 +239,46 @@ pub(super) fn insert_key(tx: &rusqlite::Transaction<'_>, k: &NewKey) -> rusqlite
     )?;
     Ok(tx.last_insert_rowid())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_key as new_key;
+    use super::*;
+
+    #[test]
+    fn insert_list_and_change_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        let mut ks = Keystore::create(&path).unwrap();
+        let ids = ks.insert_keys(&[new_key(1, 1), new_key(2, 2)]).unwrap();
+        assert_eq!(ks.keys(Some("example.com.")).unwrap().len(), 2);
+        assert_eq!(ks.keys(Some("other.")).unwrap().len(), 0);
+        let t = Timings {
+            removed: Some(Timestamp::from_unix(20)),
+            ..Timings::default()
+        };
+        assert!(ks
+            .set_state(ids[0], KeyState::Active, KeyState::Removed, &t)
+            .unwrap());
+        // The second caller who saw "active" loses.
+        assert!(!ks
+            .set_state(ids[0], KeyState::Active, KeyState::Removed, &t)
+            .unwrap());
+        let reopened = Keystore::open(&path).unwrap();
+        let k = &reopened.keys(None).unwrap()[0];
+        assert_eq!(k.state, KeyState::Removed);
+        assert_eq!(k.timings.removed, Some(Timestamp::from_unix(20)));
+    }
+
+    #[test]
+    fn duplicate_token_object_is_refused_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        let mut ks = Keystore::create(&path).unwrap();
+        assert!(ks.insert_keys(&[new_key(1, 1), new_key(2, 1)]).is_err());
+        assert!(
+            ks.keys(None).unwrap().is_empty(),
+            "half a transaction landed"
+        );
+    }
+}

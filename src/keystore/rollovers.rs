@@ -365,3 +365,57 @@ pub struct Committed {
     pub key_ids: Vec<i64>,
     pub rollover: Option<i64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_key;
+    use super::*;
+
+    #[test]
+    fn a_batch_lands_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
+        let id = ks.insert_keys(&[test_key(1, 1)]).unwrap()[0];
+        let k = ks.key(id).unwrap().expect("the key just stored");
+        assert_eq!(ks.key(id + 1).unwrap(), None);
+        // An update that expects a stale state fails the whole batch: the
+        // rollover step and the outbox event must not land either.
+        let mut stale = k.clone();
+        stale.state = KeyState::Inactive;
+        let mut batch = Batch::new("example.com.");
+        batch.updates.push(KeyUpdate {
+            expected_state: KeyState::Published,
+            expected_ds: DsState::None,
+            record: stale,
+        });
+        batch.rollover = Some(RolloverWrite::Start {
+            method: "zsk-pre-publication".into(),
+            old: vec![KeyRef::Existing(k.id)],
+            new: vec![],
+            step: NewStep {
+                name: "start".into(),
+                at: Timestamp::from_unix(10),
+                forced: false,
+            },
+        });
+        batch.outbox.push((Timestamp::from_unix(10), "{}".into()));
+        assert_eq!(ks.commit(batch).unwrap(), None);
+        assert!(ks.rollovers("example.com.").unwrap().is_empty());
+        assert!(ks.outbox().unwrap().is_empty());
+        let gen_before = ks.generation("example.com.").unwrap();
+        // The same batch with the right expectation lands, generation + 1.
+        let mut fresh = k.clone();
+        fresh.state = KeyState::Inactive;
+        let mut batch = Batch::new("example.com.");
+        batch.updates.push(KeyUpdate {
+            expected_state: KeyState::Active,
+            expected_ds: DsState::None,
+            record: fresh,
+        });
+        batch.outbox.push((Timestamp::from_unix(10), "{}".into()));
+        assert!(ks.commit(batch).unwrap().is_some());
+        assert_eq!(ks.keys(None).unwrap()[0].state, KeyState::Inactive);
+        assert_eq!(ks.outbox().unwrap().len(), 1);
+        assert_eq!(ks.generation("example.com.").unwrap(), gen_before + 1);
+    }
+}

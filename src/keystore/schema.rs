@@ -201,3 +201,62 @@ impl Keystore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::{DsState, KeyState};
+
+    #[test]
+    fn wrong_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        drop(Keystore::create(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE meta SET value = '99' WHERE name = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            Keystore::open(&path),
+            Err(StoreError::SchemaVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn version_1_is_upgraded_with_a_copy_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO meta (name, value) VALUES ('schema_version', '1')",
+                [],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key,
+                    token_serial, token_label, cka_id, cka_label, state, origin, created)
+                 VALUES ('example.', 1, 'ksk', 13, 256, 257, x'01', 's', 'l', x'02', 'c',
+                    'active', 'generated', 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let ks = Keystore::open(&path).unwrap();
+        let k = &ks.keys(None).unwrap()[0];
+        assert_eq!(k.state, KeyState::Active);
+        assert_eq!(k.ds, DsState::Seen, "a KSK in use has its DS at the parent");
+        assert_eq!(ks.generation("example.com.").unwrap(), 0);
+        assert!(
+            dir.path().join("k.sqlite.v1").exists(),
+            "no copy of the old file"
+        );
+        drop(ks);
+        // Opened again: version 2, no second upgrade.
+        let again = Keystore::open(&path).unwrap();
+        assert_eq!(again.keys(None).unwrap().len(), 1);
+    }
+}
