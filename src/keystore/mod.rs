@@ -19,7 +19,7 @@
 //! | `records.rs` | the record types: [`Role`], [`KeyState`], [`DsState`], [`Origin`], [`Timings`], [`KeyRecord`], [`NewKey`] |
 //! | `keys.rs` | key rows: insert, change of state, read by zone or id |
 //! | `rollovers.rs` | [`Batch`] and its commit, rollovers and their steps |
-//! | `zones.rs` | per zone: key-set generation, signings, policy text |
+//! | `zones.rs` | per zone: key-set generation, [`Signing`]s, policy text |
 //! | `journal.rs` | pending token objects and the audit outbox |
 //! | `audit_head.rs` | the audit log head last written |
 
@@ -37,10 +37,10 @@ mod zones;
 
 pub use records::{DsState, KeyRecord, KeyState, NewKey, Origin, Role, Timings};
 pub use rollovers::{
-    Batch, Committed, KeyRef, KeyUpdate, NewStep, RolloverRecord, RolloverWrite, Signing,
-    StepRecord,
+    Batch, Committed, KeyRef, KeyUpdate, NewStep, RolloverRecord, RolloverWrite, StepRecord,
 };
 pub use schema::SCHEMA_VERSION;
+pub use zones::Signing;
 
 /// What went wrong with the keystore.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,7 @@ pub struct Keystore {
     conn: Connection,
     path: PathBuf,
 }
+
 impl Keystore {
     fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Sqlite {

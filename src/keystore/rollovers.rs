@@ -256,19 +256,6 @@ fn parse_id_list(s: &str) -> Vec<i64> {
     s.split(',').filter_map(|v| v.trim().parse().ok()).collect()
 }
 
-/// One signing of a zone with one generation of its key set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Signing {
-    pub generation: i64,
-    pub first_signed: Timestamp,
-    pub last_signed: Timestamp,
-    /// The DNSKEY TTL in the signed zone (the largest, if signed more than
-    /// once with this generation).
-    pub dnskey_ttl: u32,
-    /// The largest TTL of any signed RRset.
-    pub max_ttl: u32,
-}
-
 /// A step of a rollover as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepRecord {

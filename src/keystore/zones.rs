@@ -2,9 +2,23 @@
 //! each generation, and the zone's stored policy text.
 
 use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
 
-use super::{Keystore, Signing, StoreError};
+use super::{Keystore, StoreError};
 use crate::clock::Timestamp;
+
+/// One signing of a zone with one generation of its key set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Signing {
+    pub generation: i64,
+    pub first_signed: Timestamp,
+    pub last_signed: Timestamp,
+    /// The DNSKEY TTL in the signed zone (the largest, if signed more than
+    /// once with this generation).
+    pub dnskey_ttl: u32,
+    /// The largest TTL of any signed RRset.
+    pub max_ttl: u32,
+}
 
 impl Keystore {
     /// The zone's key-set generation: it grows with every change of keys.
