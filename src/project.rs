@@ -91,13 +91,20 @@ impl Project {
         load_module(&self.config)
     }
 
+    /// Finds the configured token in `module`. A caller that reads the PIN
+    /// from a terminal finds the token first, so that a missing token is
+    /// reported before a PIN is asked for (exit 6, not 7).
+    pub fn find_token<'m>(&self, module: &'m Module) -> anyhow::Result<Token<'m>> {
+        Ok(module.find_token(&self.config.token.selector)?)
+    }
+
     /// Finds the configured token in `module` and logs in with `pin`.
     pub fn login<'m>(
         &self,
         module: &'m Module,
         pin: &SecretString,
     ) -> anyhow::Result<(Token<'m>, UserSession)> {
-        let token = module.find_token(&self.config.token.selector)?;
+        let token = self.find_token(module)?;
         let session = token.login(pin)?;
         Ok((token, session))
     }
