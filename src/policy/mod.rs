@@ -7,6 +7,9 @@
 //! the two equal).
 
 pub mod rollover;
+pub mod schedule;
+pub mod start;
+pub mod zone;
 
 use std::fmt;
 use std::str::FromStr;
