@@ -123,7 +123,7 @@ pub fn plan_start(
     }
 }
 
-fn active(view: &ZoneView, role: Role) -> Vec<&KeyRecord> {
+fn active_keys(view: &ZoneView, role: Role) -> Vec<&KeyRecord> {
     view.keys
         .iter()
         .filter(|k| k.role == role && k.state == KeyState::Active)
@@ -137,12 +137,12 @@ fn plan_zsk(view: &ZoneView, method_arg: Option<&str>) -> Result<StartPlan, Fail
         &[Method::ZskPrePublication, Method::ZskDoubleSignature],
         Method::for_zsk(view.policy.zsk_method),
     )?;
-    let old = active(view, Role::Zsk);
+    let old = active_keys(view, Role::Zsk);
     let Some(first) = old.first() else {
         return Err(Failure::Refused(format!(
             "{} has no active ZSK to roll{}",
             view.name,
-            if active(view, Role::Csk).is_empty() {
+            if active_keys(view, Role::Csk).is_empty() {
                 ""
             } else {
                 " (it signs with a CSK: use `dnsseal rollover csk`)"
@@ -186,7 +186,7 @@ fn plan_sep(view: &ZoneView, role: Role, method_arg: Option<&str>) -> Result<Sta
     } else {
         method_for(Kind::Csk, method_arg, &[Method::Csk], Method::Csk)?
     };
-    let old = active(view, role);
+    let old = active_keys(view, role);
     let Some(first) = old.first() else {
         return Err(Failure::Refused(format!(
             "{} has no active {} to roll",
@@ -479,4 +479,245 @@ fn alg_of(k: &KeyRecord) -> Result<Algorithm, Failure> {
             k.key_tag, k.algorithm
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::zone::fixtures::*;
+    use crate::policy::{KskMethod, Layout, Policy, ZskMethod};
+
+    fn ksk_zsk() -> Vec<KeyRecord> {
+        vec![active(1, Role::Ksk, 13, 0), active(2, Role::Zsk, 13, 0)]
+    }
+
+    fn refused(e: Failure) -> String {
+        match e {
+            Failure::Refused(m) => m,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_method_is_the_policys_default_per_kind() {
+        let p = Policy {
+            zsk_method: ZskMethod::DoubleSignature,
+            ksk_method: KskMethod::DoubleDs,
+            ..Policy::default()
+        };
+        let v = view(Some(p), ksk_zsk());
+        let zsk = plan_start(&v, Kind::Zsk, None).unwrap();
+        assert_eq!(zsk.method, Method::ZskDoubleSignature);
+        let ksk = plan_start(&v, Kind::Ksk, None).unwrap();
+        assert_eq!(ksk.method, Method::KskDoubleDs);
+        let v = view(None, ksk_zsk());
+        assert_eq!(
+            plan_start(&v, Kind::Zsk, None).unwrap().method,
+            Method::ZskPrePublication
+        );
+        assert_eq!(
+            plan_start(&v, Kind::Ksk, None).unwrap().method,
+            Method::KskDoubleKsk
+        );
+    }
+
+    #[test]
+    fn method_takes_short_and_long_names_and_refuses_other_kinds() {
+        let zsk = [Method::ZskPrePublication, Method::ZskDoubleSignature];
+        let d = Method::ZskPrePublication;
+        assert_eq!(
+            method_for(Kind::Zsk, Some("double-signature"), &zsk, d).unwrap(),
+            Method::ZskDoubleSignature
+        );
+        assert_eq!(
+            method_for(Kind::Zsk, Some("zsk-double-signature"), &zsk, d).unwrap(),
+            Method::ZskDoubleSignature
+        );
+        let e = method_for(Kind::Zsk, Some("double-ds"), &zsk, d).unwrap_err();
+        assert!(matches!(e, Failure::BadInput(_)));
+        assert_eq!(
+            e.to_string(),
+            "--method double-ds is not a zsk rollover method: use pre-publication, double-signature"
+        );
+        // Through the plan: a KSK method for a CSK rollover.
+        let v = view(None, vec![active(1, Role::Csk, 13, 0)]);
+        let e = plan_start(&v, Kind::Csk, Some("rfc5011")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--method rfc5011 is not a csk rollover method: use csk"
+        );
+        let v = view(None, ksk_zsk());
+        assert_eq!(
+            plan_start(&v, Kind::Ksk, Some("rfc5011")).unwrap().method,
+            Method::KskRfc5011
+        );
+    }
+
+    #[test]
+    fn a_zsk_rollover_uses_a_standby_of_the_same_algorithm_else_a_new_key() {
+        let mut keys = ksk_zsk();
+        keys.push(key(3, Role::Zsk, KeyState::Published, 8));
+        let v = view(None, keys.clone());
+        let p = plan_start(&v, Kind::Zsk, None).unwrap();
+        assert_eq!(p.old, vec![2]);
+        assert!(p.standby.is_empty());
+        assert_eq!(p.make, vec![(Role::Zsk, Algorithm::EcdsaP256Sha256)]);
+        keys.push(key(4, Role::Zsk, KeyState::Published, 13));
+        let p = plan_start(&view(None, keys), Kind::Zsk, None).unwrap();
+        assert_eq!(
+            p,
+            StartPlan {
+                method: Method::ZskPrePublication,
+                old: vec![2],
+                standby: vec![4],
+                make: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn no_active_zsk_is_refused_with_the_csk_hint() {
+        let v = view(None, vec![active(1, Role::Csk, 13, 0)]);
+        assert_eq!(
+            refused(plan_start(&v, Kind::Zsk, None).unwrap_err()),
+            "example. has no active ZSK to roll (it signs with a CSK: use `dnsseal rollover csk`)"
+        );
+        let v = view(None, vec![active(1, Role::Ksk, 13, 0)]);
+        assert_eq!(
+            refused(plan_start(&v, Kind::Zsk, None).unwrap_err()),
+            "example. has no active ZSK to roll"
+        );
+        assert_eq!(
+            refused(plan_start(&v, Kind::Csk, None).unwrap_err()),
+            "example. has no active CSK to roll"
+        );
+    }
+
+    #[test]
+    fn ksk_and_csk_rollovers_always_make_a_new_key() {
+        let mut keys = ksk_zsk();
+        keys.push(key(3, Role::Ksk, KeyState::Published, 13));
+        let p = plan_start(&view(None, keys), Kind::Ksk, None).unwrap();
+        assert_eq!((p.old, p.standby), (vec![1], vec![]));
+        assert_eq!(p.make, vec![(Role::Ksk, Algorithm::EcdsaP256Sha256)]);
+        let v = view(None, vec![active(5, Role::Csk, 15, 0)]);
+        let p = plan_start(&v, Kind::Csk, None).unwrap();
+        assert_eq!(p.method, Method::Csk);
+        assert_eq!(
+            (p.old, p.make),
+            (vec![5], vec![(Role::Csk, Algorithm::Ed25519)])
+        );
+    }
+
+    #[test]
+    fn an_algorithm_rollover_replaces_every_key_to_match_the_layout() {
+        let to = Algorithm::Ed25519;
+        let v = view(None, ksk_zsk());
+        let p = plan_start(&v, Kind::Algorithm(to), None).unwrap();
+        assert_eq!(p.method, Method::Algorithm);
+        assert_eq!(p.old, vec![1, 2]);
+        assert_eq!(p.make, vec![(Role::Ksk, to), (Role::Zsk, to)]);
+        let v = view(None, vec![active(1, Role::Csk, 13, 0)]);
+        let p = plan_start(&v, Kind::Algorithm(to), None).unwrap();
+        assert_eq!(p.make, vec![(Role::Csk, to)]);
+
+        let v = view(None, ksk_zsk());
+        let same = Kind::Algorithm(Algorithm::EcdsaP256Sha256);
+        assert_eq!(
+            refused(plan_start(&v, same, None).unwrap_err()),
+            "example. is already signed with ECDSAP256SHA256: nothing to roll"
+        );
+        let mut mixed = ksk_zsk();
+        mixed.push(key(3, Role::Zsk, KeyState::Published, 15));
+        assert_eq!(
+            refused(plan_start(&view(None, mixed), Kind::Algorithm(to), None).unwrap_err()),
+            "example. already has ED25519 keys in the zone; an algorithm rollover replaces every key of the other algorithms"
+        );
+        assert_eq!(
+            refused(plan_start(&view(None, vec![]), Kind::Algorithm(to), None).unwrap_err()),
+            "example. has no keys to roll"
+        );
+        let p = Policy {
+            layout: Layout::Csk,
+            ..Policy::default()
+        };
+        let v = view(Some(p), ksk_zsk());
+        assert_eq!(
+            algorithm_warning(&v, Kind::Algorithm(to)).unwrap(),
+            "the policy of example. says ECDSAP256SHA256: `dnsseal policy run` would roll back to it; set the policy's algorithm to ED25519"
+        );
+        assert_eq!(
+            algorithm_warning(&view(None, ksk_zsk()), Kind::Algorithm(to)),
+            None
+        );
+    }
+
+    #[test]
+    fn an_emergency_needs_a_role_and_one_candidate_and_prefers_a_standby() {
+        let mut keys = ksk_zsk();
+        keys.push(active(3, Role::Zsk, 13, 0));
+        let v = view(None, keys.clone());
+        let e = plan_start(&v, Kind::Emergency(None, None), None).unwrap_err();
+        assert!(matches!(e, Failure::BadInput(_)), "{e:?}");
+        assert_eq!(
+            refused(plan_start(&v, Kind::Emergency(Some(Role::Zsk), None), None).unwrap_err()),
+            "example. has several signing ZSKs: name the compromised one with --tag"
+        );
+        assert_eq!(
+            refused(plan_start(&v, Kind::Emergency(Some(Role::Csk), None), None).unwrap_err()),
+            "example. has no signing CSK"
+        );
+        assert_eq!(
+            refused(plan_start(&v, Kind::Emergency(Some(Role::Zsk), Some(9)), None).unwrap_err()),
+            "example. has no signing ZSK with tag 9"
+        );
+        let p = plan_start(&v, Kind::Emergency(Some(Role::Zsk), Some(3)), None).unwrap();
+        assert_eq!(p.method, Method::EmergencyZsk);
+        assert_eq!((p.old, p.standby), (vec![3], vec![]));
+        assert_eq!(p.make, vec![(Role::Zsk, Algorithm::EcdsaP256Sha256)]);
+        keys.push(key(4, Role::Zsk, KeyState::Published, 13));
+        let v = view(None, keys);
+        let p = plan_start(&v, Kind::Emergency(Some(Role::Zsk), Some(2)), None).unwrap();
+        assert_eq!((p.old, p.standby, p.make), (vec![2], vec![4], vec![]));
+    }
+
+    #[test]
+    fn an_insecure_rollover_takes_every_key_in_the_zone_out() {
+        let mut keys = ksk_zsk();
+        keys.push(key(3, Role::Zsk, KeyState::Published, 13));
+        keys.push(key(4, Role::Zsk, KeyState::Generated, 13));
+        let p = plan_start(&view(None, keys), Kind::Insecure, None).unwrap();
+        assert_eq!(
+            p,
+            StartPlan {
+                method: Method::Insecure,
+                old: vec![1, 2, 3],
+                standby: vec![],
+                make: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn the_first_step_publishes_a_standby_in_the_detail() {
+        let mut keys = ksk_zsk();
+        keys.push(key(3, Role::Zsk, KeyState::Published, 13));
+        let v = view(None, keys);
+        let plan = plan_start(&v, Kind::Zsk, None).unwrap();
+        let first = first_step(&v, &plan, &mut [], Timestamp::from_unix(DAY));
+        assert_eq!(first.step.name, Method::ZskPrePublication.steps()[0].name);
+        assert!(
+            first
+                .detail
+                .starts_with("zsk-pre-publication rollover started ("),
+            "{}",
+            first.detail
+        );
+        assert!(
+            first.detail.ends_with("): old ZSK 2, new ZSK 3"),
+            "{}",
+            first.detail
+        );
+        assert!(first.updates.iter().all(|u| u.record.id > 0));
+    }
 }
