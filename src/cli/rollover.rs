@@ -2,6 +2,13 @@
 //! zone and the steps of its rollovers, each no earlier than the RFC 7583
 //! waits allow (see [`crate::policy::rollover`]).
 //!
+//! The decisions are the library's: what a zone needs now
+//! ([`crate::policy::schedule`]), how a rollover starts
+//! ([`crate::policy::start`]) and whether a step may run
+//! ([`crate::policy::step`]), over a [`ZoneView`] loaded here. This module
+//! loads, calls, carries the answer out (keys made in the token, one
+//! keystore transaction, audit records) and prints.
+//!
 //! Every step is one keystore transaction: the key changes, the step, the
 //! zone's next key-set generation and the step's audit records (in the
 //! keystore's outbox, written to the log right after and on the next run
@@ -23,11 +30,12 @@ use crate::keystore::{
     Batch, KeyRef, KeyState, KeyUpdate, Keystore, NewKey, NewStep, Role, RolloverRecord,
     RolloverWrite,
 };
-use crate::policy::rollover::{self, Method, Readiness, Step};
+use crate::policy::rollover::{self, Method, Readiness};
 use crate::policy::schedule::{self, RunAction};
 use crate::policy::start::{self, Kind};
+use crate::policy::step::{self, DsSeen};
 use crate::policy::zone::{ZonePolicy, ZoneView};
-use crate::policy::{Layout, Policy, DEFAULT_TOML};
+use crate::policy::{Policy, DEFAULT_TOML};
 use crate::zone::{Algorithm, ZoneName};
 
 /// Reads what the keystore knows about one zone.
@@ -92,21 +100,7 @@ pub fn policy_set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
         let event = Event {
             command: ctx.command.clone(),
             zone: Some(name.clone()),
-            detail: format!(
-                "policy from {}: {} {}, ZSK {} every {}, KSK {} every {}, DNSKEY TTL {}, {}",
-                args.file.display(),
-                match policy.layout {
-                    Layout::KskZsk => "KSK+ZSK",
-                    Layout::Csk => "CSK",
-                },
-                policy.algorithm,
-                Method::for_zsk(policy.zsk_method),
-                policy.zsk_lifetime,
-                Method::for_ksk(policy.ksk_method),
-                policy.ksk_lifetime,
-                policy.dnskey_ttl,
-                if policy.nsec3 { "NSEC3" } else { "NSEC" }
-            ),
+            detail: format!("policy from {}: {}", args.file.display(), policy.summary()),
             ..Event::default()
         };
         let (at, json) = ctx.outbox_event(&event);
@@ -198,7 +192,7 @@ fn run_zone(ctx: &Context, cfg: &Config, zone: &ZoneName) -> anyhow::Result<RunR
         RunReport {
             zone: view.name.clone(),
             action,
-            next: r.as_ref().map(|r| describe_next(r, now)),
+            next: r.as_ref().map(|r| step::describe_next(r, now)),
             earliest: r.and_then(|r| r.earliest()),
         }
     };
@@ -421,59 +415,11 @@ fn step_command(
         let view = load_view(&ctx.keystore(&cfg)?, &zone)?;
         let kind = kind(&view)?;
         if args.step == "start" {
-            if let Some((rec, m)) = &view.current {
-                return Err(Failure::Refused(format!(
-                    "a {m} rollover of {} is in progress since {} (next step '{}'): finish it first; `dnsseal rollover plan {}` shows it",
-                    view.name,
-                    rec.started,
-                    view.next().map_or("?", |r| r.step),
-                    view.name
-                ))
-                .into());
-            }
+            step::check_start(&view)?;
             return start(ctx, &cfg, &view, kind, args.method.as_deref());
         }
-        let Some((rec, method)) = &view.current else {
-            return Err(Failure::Refused(format!(
-                "no rollover of {} is in progress: start one with `dnsseal rollover {} {} start`",
-                view.name,
-                kind.name(),
-                view.name
-            ))
-            .into());
-        };
-        if method.kind() != kind.name() {
-            return Err(Failure::Refused(format!(
-                "the rollover in progress for {} is a {method} rollover, not a {} one: use `dnsseal rollover {} {} next`",
-                view.name,
-                kind.name(),
-                method.kind(),
-                view.name
-            ))
-            .into());
-        }
-        let Some(r) = view.next() else {
-            return Err(Failure::Refused("the rollover has no step left".into()).into());
-        };
-        if r.needs_operator && args.step != "ds-seen" {
-            return Err(Failure::Refused(format!(
-                "the next step of the {method} rollover of {} is ds-seen: check that the parent's servers publish the DS RRset the zone asks for (`dnsseal keys ds {}`), then confirm with `dnsseal rollover ds-seen {}`",
-                view.name, view.name, view.name
-            ))
-            .into());
-        }
-        if args.step != "next" && args.step != r.step {
-            let known = method.steps().iter().any(|s| s.name == args.step);
-            return Err(Failure::Refused(format!(
-                "{}the next step of the {method} rollover of {} is '{}', not '{}'",
-                if known { "" } else { "unknown step name; " },
-                view.name,
-                r.step,
-                args.step
-            ))
-            .into());
-        }
-        take_step(ctx, &cfg, &view, rec, *method, &r, args.force)
+        let (rec, method, r) = step::check_step(&view, kind, &args.step)?;
+        take_step(ctx, &cfg, &view, rec, method, &r, args.force)
     })?;
     report_after(ctx, &cfg, &zone, &msg)
 }
@@ -494,7 +440,7 @@ fn report_after(ctx: &Context, cfg: &Config, zone: &ZoneName, msg: &str) -> anyh
     if !ctx.quiet {
         outln!("{}: {msg}", view.name);
         match &next {
-            Some(r) => outln!("  next: {}", describe_next(r, now)),
+            Some(r) => outln!("  next: {}", step::describe_next(r, now)),
             None if msg.contains("rollover") => outln!("  the rollover is complete"),
             None => {}
         }
@@ -505,32 +451,6 @@ fn report_after(ctx: &Context, cfg: &Config, zone: &ZoneName, msg: &str) -> anyh
         }
     }
     Ok(())
-}
-
-fn describe_next(r: &Readiness, now: Timestamp) -> String {
-    if r.needs_operator {
-        return format!("'{}' — {} (`dnsseal rollover ds-seen`)", r.step, r.summary);
-    }
-    match r.earliest() {
-        Some(t) if t <= now => format!("'{}' — {}: due now", r.step, r.summary),
-        Some(t) => format!(
-            "'{}' — {}: not before {t} ({} from now)",
-            r.step,
-            r.summary,
-            rollover::span_text(t.unix() - now.unix())
-        ),
-        None => format!(
-            "'{}' — {}: {}",
-            r.step,
-            r.summary,
-            r.waits
-                .iter()
-                .filter(|w| w.earliest.is_none())
-                .map(|w| w.why.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-    }
 }
 
 /// Runs the next step of a rollover (checked by the caller), refusing
@@ -545,96 +465,31 @@ fn take_step(
     force: bool,
 ) -> anyhow::Result<String> {
     let now = ctx.now();
-    let blockers = r.blockers(now);
-    if !blockers.is_empty() && !force {
-        return Err(Failure::Refused(format!(
-            "too early for step '{}' of the {method} rollover of {}:\n  {}\n--force runs it anyway (audited), at the risk of validation failures",
-            r.step,
-            view.name,
-            blockers.join("\n  ")
-        ))
-        .into());
+    let plan = step::plan_step(view, rec, method, r, force, now)?;
+    if let Some(w) = &plan.warning {
+        tracing::warn!("{w}");
     }
-    let forced = !blockers.is_empty();
-    if forced {
-        tracing::warn!(
-            "FORCED: step '{}' of the {method} rollover of {} runs before its safe time: {}",
-            r.step,
-            view.name,
-            blockers.join("; ")
-        );
-    }
-    let step: &Step = &method.steps()[r.index];
-    let updates = rollover::apply(step, &rec.old, &rec.new, &view.keys, now);
-    let finished = r.index + 1 == method.steps().len();
     let mut batch = Batch::new(&view.name);
-    let summary = format!(
-        "{method} rollover step '{}' ({}): {}; old {}, new {}",
-        step.name,
-        step.summary,
-        change_text(&updates),
-        view.tags(&rec.old),
-        view.tags(&rec.new)
-    );
     batch.outbox.push(ctx.outbox_event(&Event {
         command: ctx.command.clone(),
         zone: Some(view.name.clone()),
-        detail: if forced {
-            format!(
-                "FORCED before its safe time ({}): {summary}",
-                blockers.join("; ")
-            )
-        } else {
-            summary.clone()
-        },
+        detail: plan.detail,
         ..Event::default()
     }));
-    push_update_events(ctx, &view.name, &updates, &mut batch);
-    batch.updates = updates;
+    push_update_events(ctx, &view.name, &plan.updates, &mut batch);
+    batch.updates = plan.updates;
     batch.rollover = Some(RolloverWrite::Step {
         rollover: rec.id,
-        index: r.index,
+        index: plan.index,
         step: NewStep {
-            name: step.name.to_string(),
+            name: plan.step.name.to_string(),
             at: now,
-            forced,
+            forced: plan.forced,
         },
-        finished,
+        finished: plan.finished,
     });
     commit(ctx, cfg, batch)?;
-    Ok(format!(
-        "{}step '{}' of the {method} rollover done: {}",
-        if forced { "FORCED " } else { "" },
-        step.name,
-        step.summary
-    ))
-}
-
-fn change_text(updates: &[KeyUpdate]) -> String {
-    let v: Vec<String> = updates
-        .iter()
-        .map(|u| {
-            let r = &u.record;
-            let mut parts = Vec::new();
-            if u.expected_state != r.state {
-                parts.push(format!("{} -> {}", u.expected_state, r.state));
-            }
-            if u.expected_ds != r.ds {
-                parts.push(format!("DS {} -> {}", u.expected_ds, r.ds));
-            }
-            format!(
-                "{} {} {}",
-                r.role.as_str().to_uppercase(),
-                r.key_tag,
-                parts.join(", ")
-            )
-        })
-        .collect();
-    if v.is_empty() {
-        "no key changes".into()
-    } else {
-        v.join("; ")
-    }
+    Ok(plan.done)
 }
 
 fn push_update_events(ctx: &Context, zone: &str, updates: &[KeyUpdate], batch: &mut Batch) {
@@ -768,38 +623,12 @@ fn ds_seen(ctx: &Context, zone: &str) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     let msg = ctx.audited(&cfg, Some(zone.to_string()), || {
         let view = load_view(&ctx.keystore(&cfg)?, &zone)?;
-        if let (Some((rec, m)), Some(r)) = (&view.current, view.next()) {
-            if r.needs_operator {
-                let asked = rec.steps.last().map_or(0, |s| s.generation);
-                if !view.signings.iter().any(|s| s.generation >= asked) {
-                    return Err(Failure::Refused(format!(
-                        "{} has not been signed since step '{}' asked the parent for a DS change: the zone never published the request (CDS/CDNSKEY). Sign it first",
-                        view.name,
-                        rec.steps.last().map_or("?", |s| s.name.as_str())
-                    ))
-                    .into());
-                }
-                return take_step(ctx, &cfg, &view, rec, *m, &r, false);
-            }
-        }
-        // Outside a rollover's own ds-seen step: a DS asked for otherwise
-        // (a zone's first KSK), if there is one.
-        if !view.keys.iter().any(|k| k.ds.pending()) {
-            return Err(Failure::Refused(match (&view.current, view.next()) {
-                (Some((_, m)), Some(r)) => format!(
-                    "{} is not waiting for the parent: the {m} rollover is at step '{}', not ds-seen",
-                    view.name, r.step
-                ),
-                _ => format!(
-                    "{} is not waiting for the parent: no DS was submitted or withdrawn",
-                    view.name
-                ),
-            })
-            .into());
-        }
-        let updates = rollover::apply(&rollover::DS_SEEN, &[], &[], &view.keys, ctx.now());
+        let updates = match step::ds_seen(&view, ctx.now())? {
+            DsSeen::Step(rec, m, r) => return take_step(ctx, &cfg, &view, rec, m, &r, false),
+            DsSeen::Pending(updates) => updates,
+        };
         let mut batch = Batch::new(&view.name);
-        let text = change_text(&updates);
+        let text = step::change_text(&updates);
         batch.outbox.push(ctx.outbox_event(&Event {
             command: ctx.command.clone(),
             zone: Some(view.name.clone()),
@@ -862,16 +691,7 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
                 view.tags(&rec.new)
             );
             for s in steps {
-                let when = match s.at {
-                    Some(at) if s.done => {
-                        format!("done {at}{}", if s.forced { " (FORCED)" } else { "" })
-                    }
-                    Some(at) if s.estimate => format!("~{at} (depends on the parent)"),
-                    Some(at) if at <= now => "due now".to_string(),
-                    Some(at) => format!(">= {at}"),
-                    None => "unknown".to_string(),
-                };
-                outln!("  {:<9} {:<38} {}", s.step, when, s.summary);
+                outln!("  {:<9} {:<38} {}", s.step, s.when(now), s.summary);
                 for w in &s.why {
                     outln!("  {:<9} {:<38}   because {w}", "", "");
                 }

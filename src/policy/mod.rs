@@ -9,6 +9,7 @@
 pub mod rollover;
 pub mod schedule;
 pub mod start;
+pub mod step;
 pub mod zone;
 
 use std::fmt;
@@ -301,6 +302,25 @@ impl Policy {
         Ok(())
     }
 
+    /// The policy in one line, as its audit record gives it: layout,
+    /// algorithm, rollover methods and lifetimes, DNSKEY TTL, denial.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {}, ZSK {} every {}, KSK {} every {}, DNSKEY TTL {}, {}",
+            match self.layout {
+                Layout::KskZsk => "KSK+ZSK",
+                Layout::Csk => "CSK",
+            },
+            self.algorithm,
+            rollover::Method::for_zsk(self.zsk_method),
+            self.zsk_lifetime,
+            rollover::Method::for_ksk(self.ksk_method),
+            self.ksk_lifetime,
+            self.dnskey_ttl,
+            if self.nsec3 { "NSEC3" } else { "NSEC" }
+        )
+    }
+
     /// The policy as TOML (every field, for `policy show`).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
@@ -346,6 +366,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sometimes"), "{e}");
+    }
+
+    #[test]
+    fn the_summary_names_layout_methods_and_lifetimes() {
+        assert_eq!(
+            Policy::default().summary(),
+            "KSK+ZSK ECDSAP256SHA256, ZSK zsk-pre-publication every 90d, KSK ksk-double-ksk every 365d, DNSKEY TTL 1h, NSEC"
+        );
+        let p =
+            Policy::parse("layout = \"csk\"\nnsec3 = true\nzsk-method = \"double-signature\"\n")
+                .unwrap();
+        assert!(p
+            .summary()
+            .starts_with("CSK ECDSAP256SHA256, ZSK zsk-double-signature every 90d"));
+        assert!(p.summary().ends_with(", NSEC3"));
     }
 
     #[test]

@@ -700,6 +700,23 @@ pub struct PlanStep {
     pub why: Vec<String>,
 }
 
+impl PlanStep {
+    /// When the step ran or may run, as `rollover plan` shows it: "done
+    /// T", "done T (FORCED)", "~T (depends on the parent)", "due now",
+    /// ">= T" or "unknown".
+    pub fn when(&self, now: Timestamp) -> String {
+        match self.at {
+            Some(at) if self.done => {
+                format!("done {at}{}", if self.forced { " (FORCED)" } else { "" })
+            }
+            Some(at) if self.estimate => format!("~{at} (depends on the parent)"),
+            Some(at) if at <= now => "due now".to_string(),
+            Some(at) => format!(">= {at}"),
+            None => "unknown".to_string(),
+        }
+    }
+}
+
 /// The whole timeline of a rollover: what is done, and for every coming
 /// step its earliest time if each step before runs at its earliest, the
 /// zone is signed at once after each, and the parent acts within the
@@ -1109,5 +1126,32 @@ mod tests {
             }
             assert_eq!(Method::from_name(m.name()), Some(m));
         }
+    }
+
+    #[test]
+    fn a_plan_step_says_when_it_ran_or_may_run() {
+        let now = Timestamp::from_unix(10_000);
+        let mut s = PlanStep {
+            index: 1,
+            step: "activate",
+            summary: "",
+            at: Some(Timestamp::from_unix(9_000)),
+            done: true,
+            forced: true,
+            estimate: false,
+            why: Vec::new(),
+        };
+        let t = Timestamp::from_unix(9_000);
+        assert_eq!(s.when(now), format!("done {t} (FORCED)"));
+        s.forced = false;
+        assert_eq!(s.when(now), format!("done {t}"));
+        s.done = false;
+        assert_eq!(s.when(now), "due now");
+        s.estimate = true;
+        assert_eq!(s.when(now), format!("~{t} (depends on the parent)"));
+        s.estimate = false;
+        assert_eq!(s.when(Timestamp::from_unix(8_999)), format!(">= {t}"));
+        s.at = None;
+        assert_eq!(s.when(now), "unknown");
     }
 }
