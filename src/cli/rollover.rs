@@ -503,20 +503,7 @@ fn push_update_events(ctx: &Context, zone: &str, updates: &[KeyUpdate], batch: &
             old_state: Some(u.expected_state.to_string()),
             new_state: Some(r.state.to_string()),
             failed: false,
-            detail: format!(
-                "{} DS {} -> {}{}",
-                r.role,
-                u.expected_ds,
-                r.ds,
-                if r.state == KeyState::Revoked {
-                    format!(
-                        " (REVOKE bit set: flags {}, new key tag {})",
-                        r.flags, r.key_tag
-                    )
-                } else {
-                    String::new()
-                }
-            ),
+            detail: step::update_text(u),
         }));
     }
 }
@@ -669,18 +656,11 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
             "scheduled": upcoming.iter().map(|s| serde_json::json!({"at": s.at, "role": s.role, "what": s.what})).collect::<Vec<_>>(),
         }));
     }
-    let t = view.timing();
     outln!(
-        "{} (policy: {}; propagation {}, parent propagation {}, DNSKEY TTL {}, max zone TTL {}, DS TTL {}, safety {}/{})",
+        "{} (policy: {}; {})",
         view.name,
         if view.has_policy { "set" } else { "defaults" },
-        rollover::span_text(t.propagation),
-        rollover::span_text(t.parent_propagation),
-        rollover::span_text(t.dnskey_ttl),
-        rollover::span_text(t.max_zone_ttl),
-        rollover::span_text(t.ds_ttl),
-        rollover::span_text(t.publish_safety),
-        rollover::span_text(t.retire_safety),
+        view.timing().summary()
     );
     match (&view.current, &steps) {
         (Some((rec, m)), Some(steps)) => {

@@ -478,6 +478,23 @@ impl Timing {
     }
 }
 
+impl Timing {
+    /// "propagation 1h, parent propagation 1h, DNSKEY TTL 1h, max zone TTL
+    /// 1d, DS TTL 1d, safety 1h/1h", as `rollover plan` heads its output.
+    pub fn summary(&self) -> String {
+        format!(
+            "propagation {}, parent propagation {}, DNSKEY TTL {}, max zone TTL {}, DS TTL {}, safety {}/{}",
+            span_text(self.propagation),
+            span_text(self.parent_propagation),
+            span_text(self.dnskey_ttl),
+            span_text(self.max_zone_ttl),
+            span_text(self.ds_ttl),
+            span_text(self.publish_safety),
+            span_text(self.retire_safety),
+        )
+    }
+}
+
 /// One wait of a step, worked out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Wait {
@@ -1153,5 +1170,13 @@ mod tests {
         assert_eq!(s.when(Timestamp::from_unix(8_999)), format!(">= {t}"));
         s.at = None;
         assert_eq!(s.when(now), "unknown");
+    }
+
+    #[test]
+    fn the_timing_summary_names_every_delay() {
+        assert_eq!(
+            timing().summary(),
+            "propagation 5m, parent propagation 10m, DNSKEY TTL 1h, max zone TTL 2h, DS TTL 30m, safety 1m/2m"
+        );
     }
 }

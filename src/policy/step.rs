@@ -10,7 +10,7 @@
 
 use crate::clock::Timestamp;
 use crate::failure::Failure;
-use crate::keystore::{KeyUpdate, RolloverRecord};
+use crate::keystore::{KeyState, KeyUpdate, RolloverRecord};
 
 use super::rollover::{self, Method, Readiness, Step};
 use super::start::Kind;
@@ -265,10 +265,30 @@ pub fn change_text(updates: &[KeyUpdate]) -> String {
     }
 }
 
+/// One key's change, as its audit record gives it: "zsk DS none ->
+/// none", with the new flags and key tag when the REVOKE bit was set.
+pub fn update_text(u: &KeyUpdate) -> String {
+    let r = &u.record;
+    format!(
+        "{} DS {} -> {}{}",
+        r.role,
+        u.expected_ds,
+        r.ds,
+        if r.state == KeyState::Revoked {
+            format!(
+                " (REVOKE bit set: flags {}, new key tag {})",
+                r.flags, r.key_tag
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::{DsState, KeyState, Role, StepRecord};
+    use crate::keystore::{DsState, Role, StepRecord};
     use crate::policy::rollover::Wait;
     use crate::policy::zone::fixtures::*;
 
@@ -411,5 +431,30 @@ mod tests {
             describe_next(&r, now),
             "'activate' — the new key signs (`dnsseal rollover ds-seen`)"
         );
+    }
+
+    #[test]
+    fn a_key_change_names_its_ds_and_a_revocation() {
+        let mut k = active(1, Role::Ksk, 13, 0);
+        let before = k.clone();
+        k.ds = DsState::Submitted;
+        let u = KeyUpdate {
+            expected_state: before.state,
+            expected_ds: before.ds,
+            record: k.clone(),
+        };
+        assert_eq!(
+            update_text(&u),
+            format!("ksk DS {} -> {}", DsState::None, DsState::Submitted)
+        );
+        k.state = KeyState::Revoked;
+        k.flags = 385;
+        k.key_tag = 99;
+        let u = KeyUpdate {
+            expected_state: before.state,
+            expected_ds: before.ds,
+            record: k,
+        };
+        assert!(update_text(&u).ends_with(" (REVOKE bit set: flags 385, new key tag 99)"));
     }
 }
