@@ -97,13 +97,8 @@ pub fn policy_set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
     let name = zone.to_string();
     ctx.audited(&cfg, Some(name.clone()), || {
         let mut ks = ctx.keystore(&cfg)?;
-        let event = Event {
-            command: ctx.command.clone(),
-            zone: Some(name.clone()),
-            detail: format!("policy from {}: {}", args.file.display(), policy.summary()),
-            ..Event::default()
-        };
-        let (at, json) = ctx.outbox_event(&event);
+        let detail = format!("policy from {}: {}", args.file.display(), policy.summary());
+        let (at, json) = zone_event(ctx, &name, detail);
         ks.set_policy(&name, &text, at, json)?;
         ctx.flush_outbox(&cfg, &mut ks)?;
         Ok(())
@@ -470,12 +465,7 @@ fn take_step(
         tracing::warn!("{w}");
     }
     let mut batch = Batch::new(&view.name);
-    batch.outbox.push(ctx.outbox_event(&Event {
-        command: ctx.command.clone(),
-        zone: Some(view.name.clone()),
-        detail: plan.detail,
-        ..Event::default()
-    }));
+    batch.outbox.push(zone_event(ctx, &view.name, plan.detail));
     push_update_events(ctx, &view.name, &plan.updates, &mut batch);
     batch.updates = plan.updates;
     batch.rollover = Some(RolloverWrite::Step {
@@ -490,6 +480,16 @@ fn take_step(
     });
     commit(ctx, cfg, batch)?;
     Ok(plan.done)
+}
+
+/// The audit record of a change to a zone as a whole.
+fn zone_event(ctx: &Context, zone: &str, detail: String) -> (Timestamp, String) {
+    ctx.outbox_event(&Event {
+        command: ctx.command.clone(),
+        zone: Some(zone.to_string()),
+        detail,
+        ..Event::default()
+    })
 }
 
 fn push_update_events(ctx: &Context, zone: &str, updates: &[KeyUpdate], batch: &mut Batch) {
@@ -538,12 +538,9 @@ fn start(
         let first = start::first_step(view, &plan, &mut new_keys, now);
         let method = plan.method;
         let mut batch = Batch::new(&view.name);
-        batch.outbox.push(ctx.outbox_event(&Event {
-            command: ctx.command.clone(),
-            zone: Some(view.name.clone()),
-            detail: first.detail.clone(),
-            ..Event::default()
-        }));
+        batch
+            .outbox
+            .push(zone_event(ctx, &view.name, first.detail.clone()));
         for k in &new_keys {
             batch.outbox.push(ctx.outbox_event(&key_event(
                 ctx,
@@ -616,12 +613,11 @@ fn ds_seen(ctx: &Context, zone: &str) -> anyhow::Result<()> {
         };
         let mut batch = Batch::new(&view.name);
         let text = step::change_text(&updates);
-        batch.outbox.push(ctx.outbox_event(&Event {
-            command: ctx.command.clone(),
-            zone: Some(view.name.clone()),
-            detail: format!("the operator confirmed the parent's DS RRset: {text}"),
-            ..Event::default()
-        }));
+        batch.outbox.push(zone_event(
+            ctx,
+            &view.name,
+            format!("the operator confirmed the parent's DS RRset: {text}"),
+        ));
         push_update_events(ctx, &view.name, &updates, &mut batch);
         batch.updates = updates;
         commit(ctx, &cfg, batch)?;

@@ -1,6 +1,16 @@
 //! Key and signing policy (a KASP): one per zone, TOML, stored in the
-//! keystore; and the rollover state machine that follows it
-//! ([`rollover`]).
+//! keystore; and the decisions that follow it, as pure functions of the
+//! zone's records, its policy and the clock (no I/O, tested without a
+//! token):
+//!
+//! - [`zone`]: a zone as the decisions see it (its policy or the defaults,
+//!   its keys, the rollover in progress, its signings);
+//! - [`schedule`]: what a zone needs now (first keys, a rollover that is
+//!   due, standby ZSKs, the next step) and when its next rollover is;
+//! - [`start`]: how a rollover starts (method, keys out and in, keys to
+//!   make, step 0);
+//! - [`step`]: whether a step may run, forced or not, and what it changes;
+//! - [`rollover`]: the rollover state machine with its RFC 7583 waits.
 //!
 //! The shipped defaults are `src/policy/default.toml`, which documents every
 //! field; `Policy::default()` is the same policy in code (a unit test keeps
