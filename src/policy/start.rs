@@ -720,4 +720,31 @@ mod tests {
         );
         assert!(first.updates.iter().all(|u| u.record.id > 0));
     }
+
+    #[test]
+    fn an_emergency_warns_until_caches_hold_the_new_key() {
+        // Default policy: propagation 1h + DNSKEY TTL 1h + safety 1h.
+        let ipub = 3 * 3_600;
+        let now = Timestamp::from_unix(DAY);
+        let mut standby = key(3, Role::Zsk, KeyState::Published, 13);
+        standby.timings.published = Some(Timestamp::from_unix(DAY - 3_600));
+        let v = view(None, vec![active(2, Role::Zsk, 13, 0), standby.clone()]);
+        let w = emergency_warnings(&v, &[3], None, now);
+        assert_eq!(
+            w,
+            vec![format!(
+                "the standby key was published {}; resolvers that cached the DNSKEY RRset before then may fail to validate until {}",
+                Timestamp::from_unix(DAY - 3_600),
+                Timestamp::from_unix(DAY - 3_600 + ipub)
+            )]
+        );
+        // Published long enough: nothing to warn about.
+        standby.timings.published = Some(Timestamp::from_unix(0));
+        let v = view(None, vec![active(2, Role::Zsk, 13, 0), standby]);
+        assert!(emergency_warnings(&v, &[3], None, now).is_empty());
+        // No standby: a new key signs at once.
+        let w = emergency_warnings(&v, &[], None, now);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("no standby key was ready: a new key signs at once;"));
+    }
 }
