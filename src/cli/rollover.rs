@@ -33,7 +33,7 @@ use crate::keystore::{
 use crate::policy::rollover::{self, Method, Readiness};
 use crate::policy::schedule::{self, RunAction};
 use crate::policy::start::{self, Kind};
-use crate::policy::step::{self, DsSeen};
+use crate::policy::step::{self, DsSeen, DueStep};
 use crate::policy::zone::{ZonePolicy, ZoneView};
 use crate::policy::{Policy, DEFAULT_TOML};
 use crate::zone::{Algorithm, ZoneName};
@@ -247,25 +247,11 @@ fn continue_rollover(
     now: Timestamp,
     report: impl Fn(String, &ZoneView) -> RunReport,
 ) -> anyhow::Result<RunReport> {
-    let (Some((rec, method)), Some(r)) = (&view.current, view.next()) else {
-        return Ok(report("nothing to do".into(), view));
+    let (rec, method, r) = match step::due_step(view, now) {
+        DueStep::Take(rec, method, r) => (rec, method, r),
+        DueStep::Wait(why) => return Ok(report(why, view)),
     };
-    if r.needs_operator {
-        return Ok(report(
-            format!(
-                "{method} rollover waits for the parent: once its servers publish the DS RRset the zone's CDS asks for, run `dnsseal rollover ds-seen {}`",
-                view.name
-            ),
-            view,
-        ));
-    }
-    if !r.ready(now) {
-        return Ok(report(
-            format!("{method} rollover: '{}' is not due yet", r.step),
-            view,
-        ));
-    }
-    let done = take_step(ctx, cfg, view, rec, *method, &r, false)?;
+    let done = take_step(ctx, cfg, view, rec, method, &r, false)?;
     let after = load_view(&ctx.keystore(cfg)?, &view.zone)?;
     Ok(report(done, &after))
 }

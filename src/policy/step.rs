@@ -1,5 +1,6 @@
 //! The next step of a rollover in progress: whether the step asked for is
-//! the one due ([`check_step`]), whether it may run now or only forced
+//! the one due ([`check_step`]), whether `policy run` takes it ([`due_step`]),
+//! whether it may run now or only forced
 //! ([`plan_step`]), what `rollover ds-seen` confirms ([`ds_seen`]), and
 //! the sentences that describe a step and its key changes to the operator
 //! and in the audit log ([`describe_next`], [`change_text`]).
@@ -74,6 +75,33 @@ pub fn check_step<'v>(
         )));
     }
     Ok((rec, *method, r))
+}
+
+/// What `policy run` does with the rollover in progress.
+#[derive(Debug, Clone)]
+pub enum DueStep<'v> {
+    /// Its next step is due: take it.
+    Take(&'v RolloverRecord, Method, Readiness),
+    /// Nothing yet, and why (no step left, the parent, a wait).
+    Wait(String),
+}
+
+/// Whether the next step of the rollover in progress is due at `now`;
+/// a ds-seen step waits for the operator.
+pub fn due_step(view: &ZoneView, now: Timestamp) -> DueStep<'_> {
+    let (Some((rec, method)), Some(r)) = (&view.current, view.next()) else {
+        return DueStep::Wait("nothing to do".into());
+    };
+    if r.needs_operator {
+        return DueStep::Wait(format!(
+            "{method} rollover waits for the parent: once its servers publish the DS RRset the zone's CDS asks for, run `dnsseal rollover ds-seen {}`",
+            view.name
+        ));
+    }
+    if !r.ready(now) {
+        return DueStep::Wait(format!("{method} rollover: '{}' is not due yet", r.step));
+    }
+    DueStep::Take(rec, *method, r)
 }
 
 /// A step of a rollover, worked out.
@@ -456,5 +484,41 @@ mod tests {
             record: k,
         };
         assert!(update_text(&u).ends_with(" (REVOKE bit set: flags 385, new key tag 99)"));
+    }
+
+    #[test]
+    fn policy_run_takes_a_step_only_when_due() {
+        let v = in_progress();
+        match due_step(&v, Timestamp::from_unix(100 * DAY)) {
+            DueStep::Wait(why) => {
+                assert_eq!(
+                    why,
+                    "zsk-pre-publication rollover: 'activate' is not due yet"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let idle = view(None, vec![active(1, Role::Zsk, 13, 0)]);
+        assert!(
+            matches!(due_step(&idle, Timestamp::from_unix(0)), DueStep::Wait(w) if w == "nothing to do")
+        );
+        // Signed since the start, long ago: 'activate' is due.
+        let mut v = in_progress();
+        v.signings.push(crate::keystore::Signing {
+            generation: 1,
+            first_signed: Timestamp::from_unix(10),
+            last_signed: Timestamp::from_unix(10),
+            dnskey_ttl: 3_600,
+            max_ttl: 3_600,
+        });
+        match due_step(&v, Timestamp::from_unix(100 * DAY)) {
+            DueStep::Take(rec, m, r) => {
+                assert_eq!(
+                    (rec.id, m, r.step),
+                    (1, Method::ZskPrePublication, "activate")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
