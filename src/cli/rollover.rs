@@ -2,6 +2,13 @@
 //! zone and the steps of its rollovers, each no earlier than the RFC 7583
 //! waits allow (see [`crate::policy::rollover`]).
 //!
+//! The decisions are the library's: what a zone needs now
+//! ([`crate::policy::schedule`]), how a rollover starts
+//! ([`crate::policy::start`]) and whether a step may run
+//! ([`crate::policy::step`]), over a [`ZoneView`] loaded here. This module
+//! loads, calls, carries the answer out (keys made in the token, one
+//! keystore transaction, audit records) and prints.
+//!
 //! Every step is one keystore transaction: the key changes, the step, the
 //! zone's next key-set generation and the step's audit records (in the
 //! keystore's outbox, written to the log right after and on the next run
@@ -20,91 +27,25 @@ use crate::audit::Event;
 use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::keystore::{
-    Batch, KeyRecord, KeyRef, KeyState, KeyUpdate, Keystore, NewKey, NewStep, Role, RolloverRecord,
-    RolloverWrite, Signing,
+    Batch, KeyRef, KeyState, KeyUpdate, Keystore, NewKey, NewStep, Role, RolloverRecord,
+    RolloverWrite,
 };
-use crate::policy::rollover::{self, Method, Readiness, Step, Timing};
-use crate::policy::{Layout, Policy, DEFAULT_TOML};
+use crate::policy::rollover::{self, Method, Readiness};
+use crate::policy::schedule::{self, RunAction};
+use crate::policy::start::{self, Kind};
+use crate::policy::step::{self, DsSeen, DueStep};
+use crate::policy::zone::{ZonePolicy, ZoneView};
+use crate::policy::{Policy, DEFAULT_TOML};
 use crate::zone::{Algorithm, ZoneName};
 
-/// What the keystore knows about one zone.
-struct ZoneView {
-    zone: ZoneName,
-    name: String,
-    policy: Policy,
-    has_policy: bool,
-    keys: Vec<KeyRecord>,
-    current: Option<(RolloverRecord, Method)>,
-    /// The zone's last rollover took it insecure, and it finished.
-    went_insecure: bool,
-    signings: Vec<Signing>,
-}
-
-impl ZoneView {
-    fn load(ks: &Keystore, zone: &ZoneName) -> anyhow::Result<ZoneView> {
-        let name = zone.to_string();
-        let (policy, has_policy) = match zone_policy(ks, &name)? {
-            Some((p, _)) => (p, true),
-            None => (Policy::default(), false),
-        };
-        let keys: Vec<KeyRecord> = ks
-            .keys(Some(&name))?
-            .into_iter()
-            .filter(|k| k.state != KeyState::Destroyed)
-            .collect();
-        let mut current = None;
-        let rollovers = ks.rollovers(&name)?;
-        let went_insecure = rollovers
-            .last()
-            .is_some_and(|r| r.method == Method::Insecure.name() && r.finished.is_some());
-        for r in rollovers {
-            if r.finished.is_none() {
-                let m = Method::from_name(&r.method).ok_or_else(|| {
-                    Failure::BadInput(format!(
-                        "rollover {} of {name} has method '{}', which this build does not know",
-                        r.id, r.method
-                    ))
-                })?;
-                current = Some((r, m));
-            }
-        }
-        Ok(ZoneView {
-            zone: zone.clone(),
-            signings: ks.signings(&name)?,
-            name,
-            policy,
-            has_policy,
-            keys,
-            current,
-            went_insecure,
-        })
-    }
-
-    fn timing(&self) -> Timing {
-        Timing::from_policy(&self.policy)
-    }
-
-    fn key(&self, id: i64) -> Option<&KeyRecord> {
-        self.keys.iter().find(|k| k.id == id)
-    }
-
-    fn tags(&self, ids: &[i64]) -> String {
-        let v: Vec<String> = ids
-            .iter()
-            .filter_map(|id| self.key(*id))
-            .map(|k| format!("{} {}", k.role.as_str().to_uppercase(), k.key_tag))
-            .collect();
-        if v.is_empty() {
-            "none".into()
-        } else {
-            v.join(", ")
-        }
-    }
-
-    fn next(&self) -> Option<Readiness> {
-        let (rec, m) = self.current.as_ref()?;
-        rollover::next(*m, rec, &self.signings, &self.timing())
-    }
+/// Reads what the keystore knows about one zone.
+fn load_view(ks: &Keystore, zone: &ZoneName) -> anyhow::Result<ZoneView> {
+    let name = zone.to_string();
+    let policy = ZonePolicy::from_stored(&name, ks.policy(&name)?)?;
+    let keys = ks.keys(Some(&name))?;
+    let rollovers = ks.rollovers(&name)?;
+    let signings = ks.signings(&name)?;
+    Ok(ZoneView::new(zone, policy, keys, rollovers, signings)?)
 }
 
 // ---------------------------------------------------------------- policy
@@ -114,13 +55,7 @@ pub(super) fn zone_policy(
     ks: &Keystore,
     zone: &str,
 ) -> anyhow::Result<Option<(Policy, Timestamp)>> {
-    match ks.policy(zone)? {
-        Some((text, at)) => Ok(Some((
-            Policy::parse(&text).map_err(|e| Failure::BadInput(format!("{zone}: {e}")))?,
-            at,
-        ))),
-        None => Ok(None),
-    }
+    Ok(ZonePolicy::from_stored(zone, ks.policy(zone)?)?.stored())
 }
 
 pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
@@ -162,27 +97,8 @@ pub fn policy_set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
     let name = zone.to_string();
     ctx.audited(&cfg, Some(name.clone()), || {
         let mut ks = ctx.keystore(&cfg)?;
-        let event = Event {
-            command: ctx.command.clone(),
-            zone: Some(name.clone()),
-            detail: format!(
-                "policy from {}: {} {}, ZSK {} every {}, KSK {} every {}, DNSKEY TTL {}, {}",
-                args.file.display(),
-                match policy.layout {
-                    Layout::KskZsk => "KSK+ZSK",
-                    Layout::Csk => "CSK",
-                },
-                policy.algorithm,
-                Method::for_zsk(policy.zsk_method),
-                policy.zsk_lifetime,
-                Method::for_ksk(policy.ksk_method),
-                policy.ksk_lifetime,
-                policy.dnskey_ttl,
-                if policy.nsec3 { "NSEC3" } else { "NSEC" }
-            ),
-            ..Event::default()
-        };
-        let (at, json) = ctx.outbox_event(&event);
+        let detail = format!("policy from {}: {}", args.file.display(), policy.summary());
+        let (at, json) = zone_event(ctx, &name, detail);
         ks.set_policy(&name, &text, at, json)?;
         ctx.flush_outbox(&cfg, &mut ks)?;
         Ok(())
@@ -264,164 +180,80 @@ pub fn policy_run(ctx: &Context, args: PolicyRunArgs) -> anyhow::Result<()> {
 fn run_zone(ctx: &Context, cfg: &Config, zone: &ZoneName) -> anyhow::Result<RunReport> {
     let now = ctx.now();
     let ks = ctx.keystore(cfg)?;
-    let view = ZoneView::load(&ks, zone)?;
+    let view = load_view(&ks, zone)?;
     drop(ks);
     let report = |action: String, view: &ZoneView| -> RunReport {
         let r = view.next();
         RunReport {
             zone: view.name.clone(),
             action,
-            next: r.as_ref().map(|r| describe_next(r, now)),
+            next: r.as_ref().map(|r| step::describe_next(r, now)),
             earliest: r.and_then(|r| r.earliest()),
         }
     };
-    // A zone taken insecure stays so (keys made by hand bring it back).
-    if view.went_insecure && !view.keys.iter().any(|k| k.state.in_zone()) {
-        return Ok(report(
+    match schedule::next_action(&view, now) {
+        RunAction::StaysInsecure => Ok(report(
             "insecure (its insecure rollover finished): nothing to do".into(),
             &view,
-        ));
-    }
-    // No keys at all: the zone's first keys.
-    if !view
-        .keys
-        .iter()
-        .any(|k| k.state.in_zone() || k.state == KeyState::Generated)
-    {
-        let made = bootstrap(ctx, cfg, &view)?;
-        return Ok(report(
-            format!("created {made} (sign the zone, then hand the DS to the parent: `dnsseal keys ds {}`)", view.name),
-            &view,
-        ));
-    }
-    // A rollover in progress: its next step, when safe.
-    if let Some((rec, method)) = &view.current {
-        let Some(r) = view.next() else {
-            return Ok(report("nothing to do".into(), &view));
-        };
-        if r.needs_operator {
-            return Ok(report(
-                format!(
-                    "{method} rollover waits for the parent: once its servers publish the DS RRset the zone's CDS asks for, run `dnsseal rollover ds-seen {}`",
-                    view.name
-                ),
+        )),
+        RunAction::FirstKeys => {
+            let (alg, roles) = schedule::first_keys(&view.policy)?;
+            let made = record_new_keys(
+                ctx,
+                cfg,
                 &view,
-            ));
-        }
-        if !r.ready(now) {
-            return Ok(report(
-                format!("{method} rollover: '{}' is not due yet", r.step),
+                alg,
+                &roles,
+                "policy: the zone's first keys",
+            )?;
+            Ok(report(
+                format!("created {made} (sign the zone, then hand the DS to the parent: `dnsseal keys ds {}`)", view.name),
                 &view,
-            ));
+            ))
         }
-        let done = take_step(ctx, cfg, &view, rec, *method, &r, false)?;
-        let after = ZoneView::load(&ctx.keystore(cfg)?, zone)?;
-        return Ok(report(done, &after));
-    }
-    // Nothing running: does the policy call for a rollover?
-    if let Some((kind, why)) = due_rollover(&view, now) {
-        let started = start(ctx, cfg, &view, kind, None)?;
-        let after = ZoneView::load(&ctx.keystore(cfg)?, zone)?;
-        return Ok(report(format!("{why}: {started}"), &after));
-    }
-    // Standby ZSKs.
-    if view.policy.layout == Layout::KskZsk {
-        let standby = view
-            .keys
-            .iter()
-            .filter(|k| k.role == Role::Zsk && k.state == KeyState::Published)
-            .count() as u32;
-        if standby < view.policy.standby_zsks {
-            let made = add_standby(ctx, cfg, &view, view.policy.standby_zsks - standby)?;
-            return Ok(report(format!("published {made}"), &view));
+        RunAction::Continue => continue_rollover(ctx, cfg, &view, now, report),
+        RunAction::Start { kind, why } => {
+            let started = start(ctx, cfg, &view, kind, None)?;
+            let after = load_view(&ctx.keystore(cfg)?, zone)?;
+            Ok(report(format!("{why}: {started}"), &after))
+        }
+        RunAction::Standby { count } => {
+            let made = match schedule::standby_algorithm(&view)? {
+                None => "no standby (no active ZSK)".into(),
+                Some(alg) => {
+                    let roles = vec![(Role::Zsk, KeyState::Published); count as usize];
+                    record_new_keys(ctx, cfg, &view, alg, &roles, "policy: standby ZSK")?
+                }
+            };
+            Ok(report(format!("published {made}"), &view))
+        }
+        RunAction::Idle { next } => {
+            let mut r = report("nothing to do".into(), &view);
+            if let Some(s) = next {
+                r.next = Some(format!("{} at {}", s.what, s.at));
+                r.earliest = Some(s.at);
+            }
+            Ok(r)
         }
     }
-    let mut r = report("nothing to do".into(), &view);
-    if let Some((at, _, what)) = scheduled(&view).into_iter().min_by_key(|s| s.0) {
-        r.next = Some(format!("{what} at {at}"));
-        r.earliest = Some(at);
-    }
-    Ok(r)
 }
 
-/// The rollover the policy calls for now, if any: a new algorithm, or a
-/// key at the end of its lifetime (less the time its new key must be
-/// published ahead).
-fn due_rollover(view: &ZoneView, now: Timestamp) -> Option<(Kind, String)> {
-    let alg = view.policy.algorithm().ok()?;
-    let active: Vec<&KeyRecord> = view
-        .keys
-        .iter()
-        .filter(|k| k.state == KeyState::Active)
-        .collect();
-    if let Some(k) = active.iter().find(|k| k.algorithm != alg.number()) {
-        return Some((
-            Kind::Algorithm(alg),
-            format!(
-                "the policy says {alg}, key {} is algorithm {}",
-                k.key_tag, k.algorithm
-            ),
-        ));
-    }
-    let (at, role, what) = scheduled(view).into_iter().min_by_key(|s| s.0)?;
-    if at > now {
-        return None;
-    }
-    let kind = match role {
-        Role::Zsk => Kind::Zsk,
-        Role::Ksk => Kind::Ksk,
-        Role::Csk => Kind::Csk,
+/// `policy run` on a zone with a rollover in progress: its next step,
+/// when safe.
+fn continue_rollover(
+    ctx: &Context,
+    cfg: &Config,
+    view: &ZoneView,
+    now: Timestamp,
+    report: impl Fn(String, &ZoneView) -> RunReport,
+) -> anyhow::Result<RunReport> {
+    let (rec, method, r) = match step::due_step(view, now) {
+        DueStep::Take(rec, method, r) => (rec, method, r),
+        DueStep::Wait(why) => return Ok(report(why, view)),
     };
-    Some((kind, what))
-}
-
-/// When each active key's lifetime calls for its rollover to start: the
-/// time, the key's role, and a sentence for the operator.
-fn scheduled(view: &ZoneView) -> Vec<(Timestamp, Role, String)> {
-    let p = &view.policy;
-    let t = view.timing();
-    let lead = t.propagation + t.dnskey_ttl + t.publish_safety;
-    let mut out = Vec::new();
-    for k in view.keys.iter().filter(|k| k.state == KeyState::Active) {
-        let (life, name) = match k.role {
-            Role::Zsk => (p.zsk_lifetime, "ZSK"),
-            Role::Ksk => (p.ksk_lifetime, "KSK"),
-            Role::Csk => (p.csk_lifetime, "CSK"),
-        };
-        let Some(active) = k.timings.active else {
-            continue;
-        };
-        if life.secs() == 0 {
-            continue;
-        }
-        let at = Timestamp::from_unix(active.unix() + life.secs() - lead);
-        out.push((
-            at,
-            k.role,
-            format!(
-                "{name} {} reaches its lifetime {life} (active since {active}): its rollover starts",
-                k.key_tag
-            ),
-        ));
-    }
-    out
-}
-
-fn bootstrap(ctx: &Context, cfg: &Config, view: &ZoneView) -> anyhow::Result<String> {
-    let alg = view
-        .policy
-        .algorithm()
-        .map_err(|e| Failure::BadInput(e.to_string()))?;
-    let mut roles: Vec<(Role, KeyState)> = match view.policy.layout {
-        Layout::Csk => vec![(Role::Csk, KeyState::Active)],
-        Layout::KskZsk => vec![(Role::Ksk, KeyState::Active), (Role::Zsk, KeyState::Active)],
-    };
-    if view.policy.layout == Layout::KskZsk {
-        for _ in 0..view.policy.standby_zsks {
-            roles.push((Role::Zsk, KeyState::Published));
-        }
-    }
-    record_new_keys(ctx, cfg, view, alg, &roles, "policy: the zone's first keys")
+    let done = take_step(ctx, cfg, view, rec, method, &r, false)?;
+    let after = load_view(&ctx.keystore(cfg)?, &view.zone)?;
+    Ok(report(done, &after))
 }
 
 /// Makes keys and records them, audited, in one transaction; returns them
@@ -451,20 +283,6 @@ fn record_new_keys(
     batch.new_keys = made;
     commit(ctx, cfg, batch)?;
     Ok(text.join(", "))
-}
-
-fn add_standby(ctx: &Context, cfg: &Config, view: &ZoneView, n: u32) -> anyhow::Result<String> {
-    let Some(zsk) = view
-        .keys
-        .iter()
-        .find(|k| k.role == Role::Zsk && k.state == KeyState::Active)
-    else {
-        return Ok("no standby (no active ZSK)".into());
-    };
-    let alg = Algorithm::from_number(zsk.algorithm)
-        .ok_or_else(|| Failure::BadInput(format!("algorithm {}", zsk.algorithm)))?;
-    let roles = vec![(Role::Zsk, KeyState::Published); n as usize];
-    record_new_keys(ctx, cfg, view, alg, &roles, "policy: standby ZSK")
 }
 
 fn key_event(ctx: &Context, zone: &str, old: Option<KeyState>, k: &NewKey, why: &str) -> Event {
@@ -533,31 +351,6 @@ fn commit(ctx: &Context, cfg: &Config, batch: Batch) -> anyhow::Result<crate::ke
 
 // -------------------------------------------------------------- rollover
 
-/// What `start` rolls.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Zsk,
-    Ksk,
-    Csk,
-    Algorithm(Algorithm),
-    /// The compromised key's role (needed to start) and tag.
-    Emergency(Option<Role>, Option<u16>),
-    Insecure,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Zsk => "zsk",
-            Kind::Ksk => "ksk",
-            Kind::Csk => "csk",
-            Kind::Algorithm(_) => "algorithm",
-            Kind::Emergency(..) => "emergency",
-            Kind::Insecure => "insecure",
-        }
-    }
-}
-
 pub fn rollover(ctx: &Context, cmd: RolloverCommand) -> anyhow::Result<()> {
     match cmd {
         RolloverCommand::Zsk(a) => step_command(ctx, a, |_| Ok(Kind::Zsk)),
@@ -600,68 +393,20 @@ fn step_command(
     let cfg = ctx.config()?;
     let name = zone.to_string();
     let msg = ctx.audited(&cfg, Some(name), || {
-        let view = ZoneView::load(&ctx.keystore(&cfg)?, &zone)?;
+        let view = load_view(&ctx.keystore(&cfg)?, &zone)?;
         let kind = kind(&view)?;
         if args.step == "start" {
-            if let Some((rec, m)) = &view.current {
-                return Err(Failure::Refused(format!(
-                    "a {m} rollover of {} is in progress since {} (next step '{}'): finish it first; `dnsseal rollover plan {}` shows it",
-                    view.name,
-                    rec.started,
-                    view.next().map_or("?", |r| r.step),
-                    view.name
-                ))
-                .into());
-            }
+            step::check_start(&view)?;
             return start(ctx, &cfg, &view, kind, args.method.as_deref());
         }
-        let Some((rec, method)) = &view.current else {
-            return Err(Failure::Refused(format!(
-                "no rollover of {} is in progress: start one with `dnsseal rollover {} {} start`",
-                view.name,
-                kind.name(),
-                view.name
-            ))
-            .into());
-        };
-        if method.kind() != kind.name() {
-            return Err(Failure::Refused(format!(
-                "the rollover in progress for {} is a {method} rollover, not a {} one: use `dnsseal rollover {} {} next`",
-                view.name,
-                kind.name(),
-                method.kind(),
-                view.name
-            ))
-            .into());
-        }
-        let Some(r) = view.next() else {
-            return Err(Failure::Refused("the rollover has no step left".into()).into());
-        };
-        if r.needs_operator && args.step != "ds-seen" {
-            return Err(Failure::Refused(format!(
-                "the next step of the {method} rollover of {} is ds-seen: check that the parent's servers publish the DS RRset the zone asks for (`dnsseal keys ds {}`), then confirm with `dnsseal rollover ds-seen {}`",
-                view.name, view.name, view.name
-            ))
-            .into());
-        }
-        if args.step != "next" && args.step != r.step {
-            let known = method.steps().iter().any(|s| s.name == args.step);
-            return Err(Failure::Refused(format!(
-                "{}the next step of the {method} rollover of {} is '{}', not '{}'",
-                if known { "" } else { "unknown step name; " },
-                view.name,
-                r.step,
-                args.step
-            ))
-            .into());
-        }
-        take_step(ctx, &cfg, &view, rec, *method, &r, args.force)
+        let (rec, method, r) = step::check_step(&view, kind, &args.step)?;
+        take_step(ctx, &cfg, &view, rec, method, &r, args.force)
     })?;
     report_after(ctx, &cfg, &zone, &msg)
 }
 
 fn report_after(ctx: &Context, cfg: &Config, zone: &ZoneName, msg: &str) -> anyhow::Result<()> {
-    let view = ZoneView::load(&ctx.keystore(cfg)?, zone)?;
+    let view = load_view(&ctx.keystore(cfg)?, zone)?;
     let now = ctx.now();
     let next = view.next();
     if ctx.json {
@@ -676,7 +421,7 @@ fn report_after(ctx: &Context, cfg: &Config, zone: &ZoneName, msg: &str) -> anyh
     if !ctx.quiet {
         outln!("{}: {msg}", view.name);
         match &next {
-            Some(r) => outln!("  next: {}", describe_next(r, now)),
+            Some(r) => outln!("  next: {}", step::describe_next(r, now)),
             None if msg.contains("rollover") => outln!("  the rollover is complete"),
             None => {}
         }
@@ -687,32 +432,6 @@ fn report_after(ctx: &Context, cfg: &Config, zone: &ZoneName, msg: &str) -> anyh
         }
     }
     Ok(())
-}
-
-fn describe_next(r: &Readiness, now: Timestamp) -> String {
-    if r.needs_operator {
-        return format!("'{}' — {} (`dnsseal rollover ds-seen`)", r.step, r.summary);
-    }
-    match r.earliest() {
-        Some(t) if t <= now => format!("'{}' — {}: due now", r.step, r.summary),
-        Some(t) => format!(
-            "'{}' — {}: not before {t} ({} from now)",
-            r.step,
-            r.summary,
-            rollover::span_text(t.unix() - now.unix())
-        ),
-        None => format!(
-            "'{}' — {}: {}",
-            r.step,
-            r.summary,
-            r.waits
-                .iter()
-                .filter(|w| w.earliest.is_none())
-                .map(|w| w.why.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-    }
 }
 
 /// Runs the next step of a rollover (checked by the caller), refusing
@@ -727,96 +446,36 @@ fn take_step(
     force: bool,
 ) -> anyhow::Result<String> {
     let now = ctx.now();
-    let blockers = r.blockers(now);
-    if !blockers.is_empty() && !force {
-        return Err(Failure::Refused(format!(
-            "too early for step '{}' of the {method} rollover of {}:\n  {}\n--force runs it anyway (audited), at the risk of validation failures",
-            r.step,
-            view.name,
-            blockers.join("\n  ")
-        ))
-        .into());
+    let plan = step::plan_step(view, rec, method, r, force, now)?;
+    if let Some(w) = &plan.warning {
+        tracing::warn!("{w}");
     }
-    let forced = !blockers.is_empty();
-    if forced {
-        tracing::warn!(
-            "FORCED: step '{}' of the {method} rollover of {} runs before its safe time: {}",
-            r.step,
-            view.name,
-            blockers.join("; ")
-        );
-    }
-    let step: &Step = &method.steps()[r.index];
-    let updates = rollover::apply(step, &rec.old, &rec.new, &view.keys, now);
-    let finished = r.index + 1 == method.steps().len();
     let mut batch = Batch::new(&view.name);
-    let summary = format!(
-        "{method} rollover step '{}' ({}): {}; old {}, new {}",
-        step.name,
-        step.summary,
-        change_text(&updates),
-        view.tags(&rec.old),
-        view.tags(&rec.new)
-    );
-    batch.outbox.push(ctx.outbox_event(&Event {
-        command: ctx.command.clone(),
-        zone: Some(view.name.clone()),
-        detail: if forced {
-            format!(
-                "FORCED before its safe time ({}): {summary}",
-                blockers.join("; ")
-            )
-        } else {
-            summary.clone()
-        },
-        ..Event::default()
-    }));
-    push_update_events(ctx, &view.name, &updates, &mut batch);
-    batch.updates = updates;
+    batch.outbox.push(zone_event(ctx, &view.name, plan.detail));
+    push_update_events(ctx, &view.name, &plan.updates, &mut batch);
+    batch.updates = plan.updates;
     batch.rollover = Some(RolloverWrite::Step {
         rollover: rec.id,
-        index: r.index,
+        index: plan.index,
         step: NewStep {
-            name: step.name.to_string(),
+            name: plan.step.name.to_string(),
             at: now,
-            forced,
+            forced: plan.forced,
         },
-        finished,
+        finished: plan.finished,
     });
     commit(ctx, cfg, batch)?;
-    Ok(format!(
-        "{}step '{}' of the {method} rollover done: {}",
-        if forced { "FORCED " } else { "" },
-        step.name,
-        step.summary
-    ))
+    Ok(plan.done)
 }
 
-fn change_text(updates: &[KeyUpdate]) -> String {
-    let v: Vec<String> = updates
-        .iter()
-        .map(|u| {
-            let r = &u.record;
-            let mut parts = Vec::new();
-            if u.expected_state != r.state {
-                parts.push(format!("{} -> {}", u.expected_state, r.state));
-            }
-            if u.expected_ds != r.ds {
-                parts.push(format!("DS {} -> {}", u.expected_ds, r.ds));
-            }
-            format!(
-                "{} {} {}",
-                r.role.as_str().to_uppercase(),
-                r.key_tag,
-                parts.join(", ")
-            )
-        })
-        .collect();
-    if v.is_empty() {
-        "no key changes".into()
-    } else {
-        v.join("; ")
-    }
+/// The audit record of a change to a zone as a whole.
+fn zone_event(ctx: &Context, zone: &str, detail: String) -> (Timestamp, String) {
+    ctx.outbox_event(&Event {
+        command: ctx.command.clone(),
+        zone: Some(zone.to_string()),
+        detail,
+        ..Event::default()
+    })
 }
 
 fn push_update_events(ctx: &Context, zone: &str, updates: &[KeyUpdate], batch: &mut Batch) {
@@ -830,20 +489,7 @@ fn push_update_events(ctx: &Context, zone: &str, updates: &[KeyUpdate], batch: &
             old_state: Some(u.expected_state.to_string()),
             new_state: Some(r.state.to_string()),
             failed: false,
-            detail: format!(
-                "{} DS {} -> {}{}",
-                r.role,
-                u.expected_ds,
-                r.ds,
-                if r.state == KeyState::Revoked {
-                    format!(
-                        " (REVOKE bit set: flags {}, new key tag {})",
-                        r.flags, r.key_tag
-                    )
-                } else {
-                    String::new()
-                }
-            ),
+            detail: step::update_text(u),
         }));
     }
 }
@@ -858,245 +504,29 @@ fn start(
     method_arg: Option<&str>,
 ) -> anyhow::Result<String> {
     let now = ctx.now();
-    let active = |role: Role| -> Vec<&KeyRecord> {
-        view.keys
-            .iter()
-            .filter(|k| k.role == role && k.state == KeyState::Active)
-            .collect()
-    };
-    let method_for = |allowed: &[Method], default: Method| -> anyhow::Result<Method> {
-        match method_arg {
-            None => Ok(default),
-            Some(m) => {
-                let full = format!("{}-{m}", kind.name());
-                Method::from_name(m)
-                    .or_else(|| Method::from_name(&full))
-                    .filter(|m| allowed.contains(m))
-                    .ok_or_else(|| {
-                        Failure::BadInput(format!(
-                            "--method {m} is not a {} rollover method: use {}",
-                            kind.name(),
-                            allowed
-                                .iter()
-                                .map(|m| m
-                                    .name()
-                                    .trim_start_matches("zsk-")
-                                    .trim_start_matches("ksk-"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                        .into()
-                    })
-            }
-        }
-    };
-    let refuse = |m: String| -> anyhow::Error { Failure::Refused(m).into() };
-    // (method, old ids, standby ids rolled in, keys to make)
-    let (method, old, standby, make): (Method, Vec<i64>, Vec<i64>, Vec<ToMake>) = match kind {
-        Kind::Zsk => {
-            let m = method_for(
-                &[Method::ZskPrePublication, Method::ZskDoubleSignature],
-                Method::for_zsk(view.policy.zsk_method),
-            )?;
-            let old = active(Role::Zsk);
-            let Some(first) = old.first() else {
-                return Err(refuse(format!(
-                    "{} has no active ZSK to roll{}",
-                    view.name,
-                    if active(Role::Csk).is_empty() {
-                        ""
-                    } else {
-                        " (it signs with a CSK: use `dnsseal rollover csk`)"
-                    }
-                )));
-            };
-            let standby = view.keys.iter().find(|k| {
-                k.role == Role::Zsk
-                    && k.state == KeyState::Published
-                    && k.algorithm == first.algorithm
-            });
-            let alg = alg_of(first)?;
-            match standby {
-                Some(s) => (m, ids(&old), vec![s.id], vec![]),
-                None => (m, ids(&old), vec![], vec![(Role::Zsk, alg)]),
-            }
-        }
-        Kind::Ksk | Kind::Csk => {
-            let role = if matches!(kind, Kind::Ksk) {
-                Role::Ksk
-            } else {
-                Role::Csk
-            };
-            let m = if role == Role::Ksk {
-                method_for(
-                    &[
-                        Method::KskDoubleKsk,
-                        Method::KskDoubleDs,
-                        Method::KskDoubleRrset,
-                        Method::KskRfc5011,
-                    ],
-                    Method::for_ksk(view.policy.ksk_method),
-                )?
-            } else {
-                method_for(&[Method::Csk], Method::Csk)?
-            };
-            let old = active(role);
-            let Some(first) = old.first() else {
-                return Err(refuse(format!(
-                    "{} has no active {} to roll",
-                    view.name,
-                    role.as_str().to_uppercase()
-                )));
-            };
-            (m, ids(&old), vec![], vec![(role, alg_of(first)?)])
-        }
-        Kind::Algorithm(to) => {
-            method_for(&[Method::Algorithm], Method::Algorithm)?;
-            let old: Vec<&KeyRecord> = view.keys.iter().filter(|k| k.state.in_zone()).collect();
-            if old.is_empty() {
-                return Err(refuse(format!("{} has no keys to roll", view.name)));
-            }
-            if old.iter().all(|k| k.algorithm == to.number()) {
-                return Err(refuse(format!(
-                    "{} is already signed with {to}: nothing to roll",
-                    view.name
-                )));
-            }
-            if old.iter().any(|k| k.algorithm == to.number()) {
-                return Err(refuse(format!(
-                        "{} already has {to} keys in the zone; an algorithm rollover replaces every key of the other algorithms",
-                        view.name
-                    )));
-            }
-            let csk = old.iter().any(|k| k.role == Role::Csk);
-            let make = if csk {
-                vec![(Role::Csk, to)]
-            } else {
-                vec![(Role::Ksk, to), (Role::Zsk, to)]
-            };
-            (Method::Algorithm, ids(&old), vec![], make)
-        }
-        Kind::Emergency(role, tag) => {
-            let Some(role) = role else {
-                return Err(Failure::BadInput(
-                    "an emergency rollover needs --role zsk|ksk|csk: the role of the compromised key"
-                        .into(),
-                )
-                .into());
-            };
-            let m = match role {
-                Role::Zsk => Method::EmergencyZsk,
-                Role::Ksk => Method::EmergencyKsk,
-                Role::Csk => Method::EmergencyCsk,
-            };
-            let candidates: Vec<&KeyRecord> = view
-                .keys
-                .iter()
-                .filter(|k| k.role == role && k.state.is_signing())
-                .filter(|k| tag.is_none_or(|t| k.key_tag == t))
-                .collect();
-            let bad = match candidates.as_slice() {
-                [one] => *one,
-                [] => {
-                    return Err(refuse(format!(
-                        "{} has no signing {}{}",
-                        view.name,
-                        role.as_str().to_uppercase(),
-                        tag.map(|t| format!(" with tag {t}")).unwrap_or_default()
-                    )))
-                }
-                _ => {
-                    return Err(refuse(format!(
-                        "{} has several signing {}s: name the compromised one with --tag",
-                        view.name,
-                        role.as_str().to_uppercase()
-                    )))
-                }
-            };
-            let standby = view.keys.iter().find(|k| {
-                k.role == role
-                    && k.state == KeyState::Published
-                    && k.algorithm == bad.algorithm
-                    && k.id != bad.id
-            });
-            match standby {
-                Some(s) => (m, vec![bad.id], vec![s.id], vec![]),
-                None => (m, vec![bad.id], vec![], vec![(role, alg_of(bad)?)]),
-            }
-        }
-        Kind::Insecure => {
-            method_for(&[Method::Insecure], Method::Insecure)?;
-            let old: Vec<&KeyRecord> = view.keys.iter().filter(|k| k.state.in_zone()).collect();
-            (Method::Insecure, ids(&old), vec![], vec![])
-        }
-    };
-
+    let plan = start::plan_start(view, kind, method_arg)?;
     // New keys, made in the token now, recorded with the step.
     // One login and one journal cleanup for all of them: a cleanup between
     // two generations would take the first (not yet recorded) for debris.
-    let new_keys: Vec<NewKey> = match make.first() {
+    let mut new_keys: Vec<NewKey> = match plan.make.first() {
         None => Vec::new(),
         Some(&(_, alg)) => {
             // Made as generated: step 0 below moves them on.
-            let roles: Vec<(Role, KeyState)> = make
+            let roles: Vec<(Role, KeyState)> = plan
+                .make
                 .iter()
                 .map(|(role, _)| (*role, KeyState::Generated))
                 .collect();
             make_keys(ctx, cfg, view, alg, &roles)?
         }
     };
-    let mut new_keys = new_keys;
     let result = (|| -> anyhow::Result<String> {
-        // Step 0 over the stored keys plus the new ones (negative ids
-        // stand for them until they are stored).
-        let mut keys = view.keys.clone();
-        let mut new_ids = standby.clone();
-        for (i, n) in new_keys.iter().enumerate() {
-            let id = -(i as i64) - 1;
-            new_ids.push(id);
-            keys.push(pseudo_record(id, n));
-        }
-        let step = &method.steps()[0];
-        let updates = rollover::apply(step, &old, &new_ids, &keys, now);
+        let first = start::first_step(view, &plan, &mut new_keys, now);
+        let method = plan.method;
         let mut batch = Batch::new(&view.name);
-        for u in &updates {
-            if u.record.id < 0 {
-                let i = (-u.record.id - 1) as usize;
-                let n = &mut new_keys[i];
-                n.state = u.record.state;
-                n.ds = u.record.ds;
-                n.flags = u.record.flags;
-                n.key_tag = u.record.key_tag;
-                n.timings = u.record.timings;
-            }
-        }
-        let stored: Vec<KeyUpdate> = updates.into_iter().filter(|u| u.record.id > 0).collect();
-        let new_tags: Vec<String> = standby
-            .iter()
-            .filter_map(|id| view.key(*id))
-            .map(|k| format!("{} {}", k.role.as_str().to_uppercase(), k.key_tag))
-            .chain(
-                new_keys
-                    .iter()
-                    .map(|k| format!("{} {}", k.role.as_str().to_uppercase(), k.key_tag)),
-            )
-            .collect();
-        let detail = format!(
-            "{method} rollover started ({}): old {}, new {}",
-            step.summary,
-            view.tags(&old),
-            if new_tags.is_empty() {
-                "none".into()
-            } else {
-                new_tags.join(", ")
-            }
-        );
-        batch.outbox.push(ctx.outbox_event(&Event {
-            command: ctx.command.clone(),
-            zone: Some(view.name.clone()),
-            detail: detail.clone(),
-            ..Event::default()
-        }));
+        batch
+            .outbox
+            .push(zone_event(ctx, &view.name, first.detail.clone()));
         for k in &new_keys {
             batch.outbox.push(ctx.outbox_event(&key_event(
                 ctx,
@@ -1106,37 +536,41 @@ fn start(
                 &format!("{method} rollover"),
             )));
         }
-        push_update_events(ctx, &view.name, &stored, &mut batch);
-        batch.updates = stored;
-        let mut new_refs: Vec<KeyRef> = standby.iter().map(|id| KeyRef::Existing(*id)).collect();
+        push_update_events(ctx, &view.name, &first.updates, &mut batch);
+        batch.updates = first.updates;
+        let mut new_refs: Vec<KeyRef> = plan
+            .standby
+            .iter()
+            .map(|id| KeyRef::Existing(*id))
+            .collect();
         new_refs.extend((0..new_keys.len()).map(KeyRef::New));
         batch.rollover = Some(RolloverWrite::Start {
             method: method.name().to_string(),
-            old: old.iter().map(|id| KeyRef::Existing(*id)).collect(),
+            old: plan.old.iter().map(|id| KeyRef::Existing(*id)).collect(),
             new: new_refs,
             step: NewStep {
-                name: step.name.to_string(),
+                name: first.step.name.to_string(),
                 at: now,
                 forced: false,
             },
         });
         batch.new_keys = new_keys.clone();
         commit(ctx, cfg, batch)?;
-        Ok(detail)
+        Ok(first.detail)
     })();
     match result {
         Ok(detail) => {
-            if let Kind::Algorithm(to) = kind {
-                if view.has_policy && view.policy.algorithm != to.mnemonic() {
-                    tracing::warn!(
-                        "the policy of {} says {}: `dnsseal policy run` would roll back to it; set the policy's algorithm to {to}",
-                        view.name,
-                        view.policy.algorithm
-                    );
-                }
+            if let Some(w) = start::algorithm_warning(view, kind) {
+                tracing::warn!("{w}");
             }
             if matches!(kind, Kind::Emergency(..)) {
-                emergency_warnings(ctx, cfg, view, &standby);
+                let after = ctx
+                    .keystore(cfg)
+                    .ok()
+                    .and_then(|ks| load_view(&ks, &view.zone).ok());
+                for w in start::emergency_warnings(view, &plan.standby, after.as_ref(), ctx.now()) {
+                    tracing::warn!("{w}");
+                }
             }
             Ok(detail)
         }
@@ -1153,130 +587,23 @@ fn start(
     }
 }
 
-/// After an emergency start: say what may fail meanwhile and when the
-/// compromised key can go.
-fn emergency_warnings(ctx: &Context, cfg: &Config, view: &ZoneView, standby: &[i64]) {
-    let now = ctx.now();
-    let t = view.timing();
-    let ipub = t.propagation + t.dnskey_ttl + t.publish_safety;
-    let ready_since = standby
-        .iter()
-        .filter_map(|id| view.key(*id))
-        .filter_map(|k| k.timings.published)
-        .min();
-    match ready_since {
-        Some(p) if p.unix() + ipub <= now.unix() => {}
-        Some(p) => tracing::warn!(
-            "the standby key was published {p}; resolvers that cached the DNSKEY RRset before then may fail to validate until {}",
-            Timestamp::from_unix(p.unix() + ipub)
-        ),
-        None => tracing::warn!(
-            "no standby key was ready: a new key signs at once; resolvers holding the current DNSKEY RRset may fail to validate until about {} (propagation + DNSKEY TTL)",
-            Timestamp::from_unix(now.unix() + ipub)
-        ),
-    }
-    if let Ok(ks) = ctx.keystore(cfg) {
-        if let Ok(after) = ZoneView::load(&ks, &view.zone) {
-            if let Some((rec, m)) = &after.current {
-                if let Some(last) =
-                    rollover::plan(*m, rec, &after.signings, &after.timing(), now).last()
-                {
-                    if let Some(at) = last.at {
-                        tracing::warn!(
-                            "the compromised key can leave the zone at the soonest {at}{} (`dnsseal rollover emergency {} finish`; --force removes it sooner, breaking resolvers that still hold its signatures)",
-                            if last.estimate { ", if the parent acts within the registration delay" } else { "" },
-                            after.name
-                        );
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A key a rollover must make: its role and algorithm (one algorithm per
-/// rollover).
-type ToMake = (Role, Algorithm);
-
-fn pseudo_record(id: i64, n: &NewKey) -> KeyRecord {
-    KeyRecord {
-        id,
-        zone: n.zone.clone(),
-        key_tag: n.key_tag,
-        role: n.role,
-        algorithm: n.algorithm,
-        bits: n.bits,
-        flags: n.flags,
-        public_key: n.public_key.clone(),
-        token_serial: n.token_serial.clone(),
-        token_label: n.token_label.clone(),
-        cka_id: n.cka_id.clone(),
-        cka_label: n.cka_label.clone(),
-        state: n.state,
-        ds: n.ds,
-        origin: n.origin,
-        timings: n.timings,
-    }
-}
-
-fn ids(keys: &[&KeyRecord]) -> Vec<i64> {
-    keys.iter().map(|k| k.id).collect()
-}
-
-fn alg_of(k: &KeyRecord) -> anyhow::Result<Algorithm> {
-    Algorithm::from_number(k.algorithm).ok_or_else(|| {
-        Failure::BadInput(format!(
-            "key {} has algorithm {}, which dnsseal cannot make keys for",
-            k.key_tag, k.algorithm
-        ))
-        .into()
-    })
-}
-
 /// `rollover ds-seen`: the rollover's ds-seen step, or a first DS.
 fn ds_seen(ctx: &Context, zone: &str) -> anyhow::Result<()> {
     let zone = parse_zone(zone)?;
     let cfg = ctx.config()?;
     let msg = ctx.audited(&cfg, Some(zone.to_string()), || {
-        let view = ZoneView::load(&ctx.keystore(&cfg)?, &zone)?;
-        if let (Some((rec, m)), Some(r)) = (&view.current, view.next()) {
-            if r.needs_operator {
-                let asked = rec.steps.last().map_or(0, |s| s.generation);
-                if !view.signings.iter().any(|s| s.generation >= asked) {
-                    return Err(Failure::Refused(format!(
-                        "{} has not been signed since step '{}' asked the parent for a DS change: the zone never published the request (CDS/CDNSKEY). Sign it first",
-                        view.name,
-                        rec.steps.last().map_or("?", |s| s.name.as_str())
-                    ))
-                    .into());
-                }
-                return take_step(ctx, &cfg, &view, rec, *m, &r, false);
-            }
-        }
-        // Outside a rollover's own ds-seen step: a DS asked for otherwise
-        // (a zone's first KSK), if there is one.
-        if !view.keys.iter().any(|k| k.ds.pending()) {
-            return Err(Failure::Refused(match (&view.current, view.next()) {
-                (Some((_, m)), Some(r)) => format!(
-                    "{} is not waiting for the parent: the {m} rollover is at step '{}', not ds-seen",
-                    view.name, r.step
-                ),
-                _ => format!(
-                    "{} is not waiting for the parent: no DS was submitted or withdrawn",
-                    view.name
-                ),
-            })
-            .into());
-        }
-        let updates = rollover::apply(&rollover::DS_SEEN, &[], &[], &view.keys, ctx.now());
+        let view = load_view(&ctx.keystore(&cfg)?, &zone)?;
+        let updates = match step::ds_seen(&view, ctx.now())? {
+            DsSeen::Step(rec, m, r) => return take_step(ctx, &cfg, &view, rec, m, &r, false),
+            DsSeen::Pending(updates) => updates,
+        };
         let mut batch = Batch::new(&view.name);
-        let text = change_text(&updates);
-        batch.outbox.push(ctx.outbox_event(&Event {
-            command: ctx.command.clone(),
-            zone: Some(view.name.clone()),
-            detail: format!("the operator confirmed the parent's DS RRset: {text}"),
-            ..Event::default()
-        }));
+        let text = step::change_text(&updates);
+        batch.outbox.push(zone_event(
+            ctx,
+            &view.name,
+            format!("the operator confirmed the parent's DS RRset: {text}"),
+        ));
         push_update_events(ctx, &view.name, &updates, &mut batch);
         batch.updates = updates;
         commit(ctx, &cfg, batch)?;
@@ -1289,13 +616,13 @@ fn ds_seen(ctx: &Context, zone: &str) -> anyhow::Result<()> {
 fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
     let zone = parse_zone(zone)?;
     let cfg = ctx.config()?;
-    let view = ZoneView::load(&ctx.keystore(&cfg)?, &zone)?;
+    let view = load_view(&ctx.keystore(&cfg)?, &zone)?;
     let now = ctx.now();
     let steps = view
         .current
         .as_ref()
         .map(|(rec, m)| rollover::plan(*m, rec, &view.signings, &view.timing(), now));
-    let upcoming = scheduled(&view);
+    let upcoming = schedule::scheduled(&view);
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
             "zone": view.name,
@@ -1308,21 +635,14 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
             })),
             "steps": steps,
             "timing": view.timing(),
-            "scheduled": upcoming.iter().map(|(t, r, w)| serde_json::json!({"at": t, "role": r, "what": w})).collect::<Vec<_>>(),
+            "scheduled": upcoming.iter().map(|s| serde_json::json!({"at": s.at, "role": s.role, "what": s.what})).collect::<Vec<_>>(),
         }));
     }
-    let t = view.timing();
     outln!(
-        "{} (policy: {}; propagation {}, parent propagation {}, DNSKEY TTL {}, max zone TTL {}, DS TTL {}, safety {}/{})",
+        "{} (policy: {}; {})",
         view.name,
         if view.has_policy { "set" } else { "defaults" },
-        rollover::span_text(t.propagation),
-        rollover::span_text(t.parent_propagation),
-        rollover::span_text(t.dnskey_ttl),
-        rollover::span_text(t.max_zone_ttl),
-        rollover::span_text(t.ds_ttl),
-        rollover::span_text(t.publish_safety),
-        rollover::span_text(t.retire_safety),
+        view.timing().summary()
     );
     match (&view.current, &steps) {
         (Some((rec, m)), Some(steps)) => {
@@ -1333,16 +653,7 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
                 view.tags(&rec.new)
             );
             for s in steps {
-                let when = match s.at {
-                    Some(at) if s.done => {
-                        format!("done {at}{}", if s.forced { " (FORCED)" } else { "" })
-                    }
-                    Some(at) if s.estimate => format!("~{at} (depends on the parent)"),
-                    Some(at) if at <= now => "due now".to_string(),
-                    Some(at) => format!(">= {at}"),
-                    None => "unknown".to_string(),
-                };
-                outln!("  {:<9} {:<38} {}", s.step, when, s.summary);
+                outln!("  {:<9} {:<38} {}", s.step, s.when(now), s.summary);
                 for w in &s.why {
                     outln!("  {:<9} {:<38}   because {w}", "", "");
                 }
@@ -1350,8 +661,8 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
         }
         _ => outln!("no rollover in progress"),
     }
-    for (at, _, what) in upcoming {
-        outln!("scheduled: {what} at {at}");
+    for s in upcoming {
+        outln!("scheduled: {} at {}", s.what, s.at);
     }
     Ok(())
 }

@@ -1,12 +1,26 @@
 //! Key and signing policy (a KASP): one per zone, TOML, stored in the
-//! keystore; and the rollover state machine that follows it
-//! ([`rollover`]).
+//! keystore; and the decisions that follow it, as pure functions of the
+//! zone's records, its policy and the clock (no I/O, tested without a
+//! token):
+//!
+//! - [`zone`]: a zone as the decisions see it (its policy or the defaults,
+//!   its keys, the rollover in progress, its signings);
+//! - [`schedule`]: what a zone needs now (first keys, a rollover that is
+//!   due, standby ZSKs, the next step) and when its next rollover is;
+//! - [`start`]: how a rollover starts (method, keys out and in, keys to
+//!   make, step 0);
+//! - [`step`]: whether a step may run, forced or not, and what it changes;
+//! - [`rollover`]: the rollover state machine with its RFC 7583 waits.
 //!
 //! The shipped defaults are `src/policy/default.toml`, which documents every
 //! field; `Policy::default()` is the same policy in code (a unit test keeps
 //! the two equal).
 
 pub mod rollover;
+pub mod schedule;
+pub mod start;
+pub mod step;
+pub mod zone;
 
 use std::fmt;
 use std::str::FromStr;
@@ -298,6 +312,25 @@ impl Policy {
         Ok(())
     }
 
+    /// The policy in one line, as its audit record gives it: layout,
+    /// algorithm, rollover methods and lifetimes, DNSKEY TTL, denial.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {}, ZSK {} every {}, KSK {} every {}, DNSKEY TTL {}, {}",
+            match self.layout {
+                Layout::KskZsk => "KSK+ZSK",
+                Layout::Csk => "CSK",
+            },
+            self.algorithm,
+            rollover::Method::for_zsk(self.zsk_method),
+            self.zsk_lifetime,
+            rollover::Method::for_ksk(self.ksk_method),
+            self.ksk_lifetime,
+            self.dnskey_ttl,
+            if self.nsec3 { "NSEC3" } else { "NSEC" }
+        )
+    }
+
     /// The policy as TOML (every field, for `policy show`).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
@@ -343,6 +376,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sometimes"), "{e}");
+    }
+
+    #[test]
+    fn the_summary_names_layout_methods_and_lifetimes() {
+        assert_eq!(
+            Policy::default().summary(),
+            "KSK+ZSK ECDSAP256SHA256, ZSK zsk-pre-publication every 90d, KSK ksk-double-ksk every 365d, DNSKEY TTL 1h, NSEC"
+        );
+        let p =
+            Policy::parse("layout = \"csk\"\nnsec3 = true\nzsk-method = \"double-signature\"\n")
+                .unwrap();
+        assert!(p
+            .summary()
+            .starts_with("CSK ECDSAP256SHA256, ZSK zsk-double-signature every 90d"));
+        assert!(p.summary().ends_with(", NSEC3"));
     }
 
     #[test]

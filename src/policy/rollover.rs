@@ -478,6 +478,23 @@ impl Timing {
     }
 }
 
+impl Timing {
+    /// "propagation 1h, parent propagation 1h, DNSKEY TTL 1h, max zone TTL
+    /// 1d, DS TTL 1d, safety 1h/1h", as `rollover plan` heads its output.
+    pub fn summary(&self) -> String {
+        format!(
+            "propagation {}, parent propagation {}, DNSKEY TTL {}, max zone TTL {}, DS TTL {}, safety {}/{}",
+            span_text(self.propagation),
+            span_text(self.parent_propagation),
+            span_text(self.dnskey_ttl),
+            span_text(self.max_zone_ttl),
+            span_text(self.ds_ttl),
+            span_text(self.publish_safety),
+            span_text(self.retire_safety),
+        )
+    }
+}
+
 /// One wait of a step, worked out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Wait {
@@ -698,6 +715,23 @@ pub struct PlanStep {
     /// The time depends on the parent (ds-seen), or on an estimate of it.
     pub estimate: bool,
     pub why: Vec<String>,
+}
+
+impl PlanStep {
+    /// When the step ran or may run, as `rollover plan` shows it: "done
+    /// T", "done T (FORCED)", "~T (depends on the parent)", "due now",
+    /// ">= T" or "unknown".
+    pub fn when(&self, now: Timestamp) -> String {
+        match self.at {
+            Some(at) if self.done => {
+                format!("done {at}{}", if self.forced { " (FORCED)" } else { "" })
+            }
+            Some(at) if self.estimate => format!("~{at} (depends on the parent)"),
+            Some(at) if at <= now => "due now".to_string(),
+            Some(at) => format!(">= {at}"),
+            None => "unknown".to_string(),
+        }
+    }
 }
 
 /// The whole timeline of a rollover: what is done, and for every coming
@@ -1109,5 +1143,40 @@ mod tests {
             }
             assert_eq!(Method::from_name(m.name()), Some(m));
         }
+    }
+
+    #[test]
+    fn a_plan_step_says_when_it_ran_or_may_run() {
+        let now = Timestamp::from_unix(10_000);
+        let mut s = PlanStep {
+            index: 1,
+            step: "activate",
+            summary: "",
+            at: Some(Timestamp::from_unix(9_000)),
+            done: true,
+            forced: true,
+            estimate: false,
+            why: Vec::new(),
+        };
+        let t = Timestamp::from_unix(9_000);
+        assert_eq!(s.when(now), format!("done {t} (FORCED)"));
+        s.forced = false;
+        assert_eq!(s.when(now), format!("done {t}"));
+        s.done = false;
+        assert_eq!(s.when(now), "due now");
+        s.estimate = true;
+        assert_eq!(s.when(now), format!("~{t} (depends on the parent)"));
+        s.estimate = false;
+        assert_eq!(s.when(Timestamp::from_unix(8_999)), format!(">= {t}"));
+        s.at = None;
+        assert_eq!(s.when(now), "unknown");
+    }
+
+    #[test]
+    fn the_timing_summary_names_every_delay() {
+        assert_eq!(
+            timing().summary(),
+            "propagation 5m, parent propagation 10m, DNSKEY TTL 1h, max zone TTL 2h, DS TTL 30m, safety 1m/2m"
+        );
     }
 }
