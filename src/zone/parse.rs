@@ -200,23 +200,8 @@ fn read_one(
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err(e) => {
-                // The scanner's message starts with "line:col: " where it
-                // stopped, often past the entry; the entry's first line is
-                // what names the record.
-                // A directive ($TTL, $ORIGIN) is no entry of ours, so the
-                // earlier of the two lines is the one to name.
-                let msg = e.to_string();
-                let ours = line_of_entry(entries);
-                let (line, rest) = match split_position(&msg) {
-                    Some((l, r)) => (l.min(ours), r),
-                    None => (ours, msg.as_str()),
-                };
-                let hint = if rest.contains("unknown record type") {
-                    ": the parser does not know this type's presentation format; write it in RFC 3597 form (TYPEnnn \\# LENGTH HEX)"
-                } else {
-                    ""
-                };
-                return Err(err(line, format!("{rest}{hint}")));
+                let (line, message) = scanner_error(&e.to_string(), line_of_entry(entries));
+                return Err(err(line, message));
             }
         };
         let line = line_of_entry(entries);
@@ -257,6 +242,24 @@ fn read_one(
         }
     }
     Ok(())
+}
+
+/// The line and message of a scanner error. The scanner's message starts
+/// with "line:col: " where it stopped, often past the entry; the entry's
+/// first line (`ours`) is what names the record. A directive ($TTL,
+/// $ORIGIN) is no entry of ours, so the earlier of the two lines is the
+/// one to name.
+fn scanner_error(msg: &str, ours: u32) -> (u32, String) {
+    let (line, rest) = match split_position(msg) {
+        Some((l, r)) => (l.min(ours), r),
+        None => (ours, msg),
+    };
+    let hint = if rest.contains("unknown record type") {
+        ": the parser does not know this type's presentation format; write it in RFC 3597 form (TYPEnnn \\# LENGTH HEX)"
+    } else {
+        ""
+    };
+    (line, format!("{rest}{hint}"))
 }
 
 /// The line on which entry `k` (a record or an `$INCLUDE`) starts, from
@@ -863,6 +866,21 @@ mod tests {
         assert_eq!(
             expand("$ORIGIN other.\nx CNAME @\n"),
             "$ORIGIN other.\nx CNAME other.\n"
+        );
+    }
+
+    /// A scanner error names the earlier of its own line and the entry's
+    /// first line, and an unknown type gets the RFC 3597 hint.
+    #[test]
+    fn scanner_errors_name_the_entry_line() {
+        let (line, msg) = scanner_error("12:5: unknown record type FOO", 10);
+        assert_eq!(line, 10);
+        assert!(msg.starts_with("unknown record type FOO: the parser does not know"));
+        assert!(msg.ends_with("(TYPEnnn \\# LENGTH HEX)"));
+        assert_eq!(scanner_error("3:1: bad TTL", 7), (3, "bad TTL".to_string()));
+        assert_eq!(
+            scanner_error("no position", 4),
+            (4, "no position".to_string())
         );
     }
 
