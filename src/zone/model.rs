@@ -273,20 +273,44 @@ impl Zone {
 pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, ZoneError> {
     let apex = origin.wire().to_vec();
     let mut warnings = Vec::new();
-    let mut old_rrsigs = Vec::new();
-    let mut stripped = 0;
     let mut input = std::mem::take(&mut parsed.records);
-    // The first record (in file order) outside the zone is the one named.
-    if let Some(i) = input
-        .iter()
-        .position(|r| !rr::is_at_or_below(&r.owner, &apex))
-    {
-        let r = &input[i];
-        return Err(parsed.error(
+    check_inside(&input, &apex, origin, &parsed)?;
+    let (old_rrsigs, stripped) = strip_dnssec(&mut input);
+    let (mut nodes, mixed) = into_nodes(input, &parsed, work);
+    warnings.extend(mixed.into_iter().flatten());
+    check_apex(&mut nodes, &apex, origin, &parsed)?;
+    classify(&mut nodes, &parsed, &mut warnings)?;
+    Ok(Zone {
+        origin: origin.clone(),
+        nodes,
+        warnings,
+        old_rrsigs,
+        stripped,
+    })
+}
+
+/// Every owner at or below the origin; the first record (in file order)
+/// outside the zone is the one named.
+fn check_inside(
+    input: &[Record],
+    apex: &[u8],
+    origin: &ZoneName,
+    parsed: &Parsed,
+) -> Result<(), ZoneError> {
+    match input.iter().find(|r| !rr::is_at_or_below(&r.owner, apex)) {
+        Some(r) => Err(parsed.error(
             r.origin,
             format!("{} is outside the zone {origin}", display_name(&r.owner)),
-        ));
+        )),
+        None => Ok(()),
     }
+}
+
+/// Takes the DNSSEC records ([`DNSSEC_TYPES`]) out of `input`: the old
+/// RRSIGs, and how many records were taken in all.
+fn strip_dnssec(input: &mut Vec<Record>) -> (Vec<Record>, usize) {
+    let mut old_rrsigs = Vec::new();
+    let mut stripped = 0;
     input.retain_mut(|r| {
         if !DNSSEC_TYPES.contains(&r.rtype) {
             return true;
@@ -297,9 +321,14 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, 
         }
         false
     });
-    // Canonical order (owner, type, RDATA), then one node per owner. The
-    // place in the input breaks ties (duplicates), so that an RRset names
-    // the same line whichever way it was sorted.
+    (old_rrsigs, stripped)
+}
+
+/// Canonical order (owner, type, RDATA), then one node per owner, with
+/// each node's warnings about mixed TTLs. The place in the input breaks
+/// ties (duplicates), so that an RRset names the same line whichever way
+/// it was sorted.
+fn into_nodes(input: Vec<Record>, parsed: &Parsed, work: Work) -> (Vec<Node>, Vec<Vec<String>>) {
     let key = |r: Record| (rr::order_key(&r.owner), r);
     let order = |a: &(Vec<u8>, Record), b: &(Vec<u8>, Record)| {
         a.0.cmp(&b.0)
@@ -311,13 +340,13 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, 
             })
     };
     let same_owner = |a: &(Vec<u8>, Record), b: &(Vec<u8>, Record)| a.0 == b.0;
-    let (mut nodes, mixed): (Vec<Node>, Vec<Vec<String>>) = match work {
+    match work {
         Work::OneThread => {
             let mut keyed: Vec<_> = input.into_iter().map(key).collect();
             keyed.sort_unstable_by(order);
             keyed
                 .chunk_by_mut(same_owner)
-                .map(|records| node_of(records, &parsed))
+                .map(|records| node_of(records, parsed))
                 .unzip()
         }
         Work::AllCores => {
@@ -325,13 +354,20 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, 
             keyed.par_sort_unstable_by(order);
             keyed
                 .par_chunk_by_mut(same_owner)
-                .map(|records| node_of(records, &parsed))
+                .map(|records| node_of(records, parsed))
                 .unzip()
         }
-    };
-    warnings.extend(mixed.into_iter().flatten());
+    }
+}
 
-    // The apex and its SOA.
+/// The first node is the apex, with exactly one SOA record; it is marked
+/// as the apex.
+fn check_apex(
+    nodes: &mut [Node],
+    apex: &[u8],
+    origin: &ZoneName,
+    parsed: &Parsed,
+) -> Result<(), ZoneError> {
     let no_soa = || ZoneError {
         file: parsed
             .files
@@ -341,26 +377,30 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, 
         line: 0,
         message: format!("no SOA record at the apex {origin}"),
     };
-    if nodes.first().map(|n| n.owner != apex).unwrap_or(true) {
+    let Some(first) = nodes.first_mut().filter(|n| n.owner == apex) else {
         return Err(no_soa());
+    };
+    first.kind = NodeKind::Apex;
+    match first.rrset(rtype::SOA) {
+        None => Err(no_soa()),
+        Some(soa) if soa.rdatas.len() > 1 => Err(parsed.error(
+            soa.source,
+            format!(
+                "{} SOA records at the apex; a zone has exactly one",
+                soa.rdatas.len()
+            ),
+        )),
+        Some(_) => Ok(()),
     }
-    nodes[0].kind = NodeKind::Apex;
-    match nodes[0].rrset(rtype::SOA) {
-        None => return Err(no_soa()),
-        Some(soa) if soa.rdatas.len() > 1 => {
-            return Err(parsed.error(
-                soa.source,
-                format!(
-                    "{} SOA records at the apex; a zone has exactly one",
-                    soa.rdatas.len()
-                ),
-            ));
-        }
-        Some(_) => {}
-    }
+}
 
-    // Node by node: types, cuts and occlusion. Canonical order visits a
-    // name before everything below it, so one "current cut" suffices.
+/// Node by node: types, cuts and occlusion. Canonical order visits a name
+/// before everything below it, so one "current cut" suffices.
+fn classify(
+    nodes: &mut [Node],
+    parsed: &Parsed,
+    warnings: &mut Vec<String>,
+) -> Result<(), ZoneError> {
     let mut cut: Option<Vec<u8>> = None;
     let mut dname_cut = false;
     let mut occluded_data = 0usize;
@@ -399,69 +439,7 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, 
             }
             cut = None;
         }
-        if !is_apex {
-            if let Some(soa) = node.rrset(rtype::SOA) {
-                return Err(parsed.error(
-                    soa.source,
-                    format!(
-                        "SOA at {}, which is not the apex",
-                        display_name(&node.owner)
-                    ),
-                ));
-            }
-        }
-        if let Some(cname) = node.rrset(rtype::CNAME) {
-            if cname.rdatas.len() > 1 {
-                return Err(parsed.error(
-                    cname.source,
-                    format!(
-                        "{} has {} CNAME records; a name has at most one",
-                        display_name(&node.owner),
-                        cname.rdatas.len()
-                    ),
-                ));
-            }
-            if let Some(other) = node.rrsets.iter().find(|r| r.rtype != rtype::CNAME) {
-                return Err(parsed.error(
-                    cname.source,
-                    format!(
-                        "CNAME at {} beside {} data (line {}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
-                        display_name(&node.owner),
-                        type_name(other.rtype),
-                        other.source.line
-                    ),
-                ));
-            }
-        }
-        if let Some(dname) = node.rrset(rtype::DNAME) {
-            if dname.rdatas.len() > 1 {
-                return Err(parsed.error(
-                    dname.source,
-                    format!(
-                        "{} has {} DNAME records; a name has at most one (RFC 6672 §2.4)",
-                        display_name(&node.owner),
-                        dname.rdatas.len()
-                    ),
-                ));
-            }
-        }
-        if let Some(ds) = node.rrset(rtype::DS) {
-            if is_apex {
-                return Err(parsed.error(
-                    ds.source,
-                    "DS at the apex: DS records belong in the parent zone (RFC 4034 §5)",
-                ));
-            }
-            if !node.has(rtype::NS) {
-                return Err(parsed.error(
-                    ds.source,
-                    format!(
-                        "DS at {} without NS: DS only exists at a delegation (RFC 4034 §5)",
-                        display_name(&node.owner)
-                    ),
-                ));
-            }
-        }
+        check_types(node, is_apex, parsed)?;
         if !is_apex && node.has(rtype::NS) {
             node.kind = NodeKind::Delegation {
                 secure: node.has(rtype::DS),
@@ -486,16 +464,78 @@ pub fn build(mut parsed: Parsed, origin: &ZoneName, work: Work) -> Result<Zone, 
             first_occluded.unwrap_or_default()
         ));
     }
-    Ok(Zone {
-        origin: origin.clone(),
-        nodes,
-        warnings,
-        old_rrsigs,
-        stripped,
-    })
+    Ok(())
 }
 
-/// A wire name in presentation format.
+/// The rules on types at one authoritative name or cut: SOA only at the
+/// apex, CNAME alone and single, one DNAME, DS only at a delegation.
+fn check_types(node: &Node, is_apex: bool, parsed: &Parsed) -> Result<(), ZoneError> {
+    if !is_apex {
+        if let Some(soa) = node.rrset(rtype::SOA) {
+            return Err(parsed.error(
+                soa.source,
+                format!(
+                    "SOA at {}, which is not the apex",
+                    display_name(&node.owner)
+                ),
+            ));
+        }
+    }
+    if let Some(cname) = node.rrset(rtype::CNAME) {
+        if cname.rdatas.len() > 1 {
+            return Err(parsed.error(
+                cname.source,
+                format!(
+                    "{} has {} CNAME records; a name has at most one",
+                    display_name(&node.owner),
+                    cname.rdatas.len()
+                ),
+            ));
+        }
+        if let Some(other) = node.rrsets.iter().find(|r| r.rtype != rtype::CNAME) {
+            return Err(parsed.error(
+                cname.source,
+                format!(
+                    "CNAME at {} beside {} data (line {}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
+                    display_name(&node.owner),
+                    type_name(other.rtype),
+                    other.source.line
+                ),
+            ));
+        }
+    }
+    if let Some(dname) = node.rrset(rtype::DNAME) {
+        if dname.rdatas.len() > 1 {
+            return Err(parsed.error(
+                dname.source,
+                format!(
+                    "{} has {} DNAME records; a name has at most one (RFC 6672 §2.4)",
+                    display_name(&node.owner),
+                    dname.rdatas.len()
+                ),
+            ));
+        }
+    }
+    if let Some(ds) = node.rrset(rtype::DS) {
+        if is_apex {
+            return Err(parsed.error(
+                ds.source,
+                "DS at the apex: DS records belong in the parent zone (RFC 4034 §5)",
+            ));
+        }
+        if !node.has(rtype::NS) {
+            return Err(parsed.error(
+                ds.source,
+                format!(
+                    "DS at {} without NS: DS only exists at a delegation (RFC 4034 §5)",
+                    display_name(&node.owner)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The node of one owner's records (sorted, all of the same owner; they
 /// are taken, leaving defaults behind), and the warning about RRsets with
 /// mixed TTLs.
@@ -556,6 +596,7 @@ fn node_of(records: &mut [(Vec<u8>, Record)], parsed: &Parsed) -> (Node, Vec<Str
     (node, warnings)
 }
 
+/// A wire name in presentation format.
 pub fn display_name(wire: &[u8]) -> String {
     ZoneName::from_wire(wire)
         .map(|n| n.to_string())

@@ -200,23 +200,8 @@ fn read_one(
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err(e) => {
-                // The scanner's message starts with "line:col: " where it
-                // stopped, often past the entry; the entry's first line is
-                // what names the record.
-                // A directive ($TTL, $ORIGIN) is no entry of ours, so the
-                // earlier of the two lines is the one to name.
-                let msg = e.to_string();
-                let ours = line_of_entry(entries);
-                let (line, rest) = match split_position(&msg) {
-                    Some((l, r)) => (l.min(ours), r),
-                    None => (ours, msg.as_str()),
-                };
-                let hint = if rest.contains("unknown record type") {
-                    ": the parser does not know this type's presentation format; write it in RFC 3597 form (TYPEnnn \\# LENGTH HEX)"
-                } else {
-                    ""
-                };
-                return Err(err(line, format!("{rest}{hint}")));
+                let (line, message) = scanner_error(&e.to_string(), line_of_entry(entries));
+                return Err(err(line, message));
             }
         };
         let line = line_of_entry(entries);
@@ -257,6 +242,24 @@ fn read_one(
         }
     }
     Ok(())
+}
+
+/// The line and message of a scanner error. The scanner's message starts
+/// with "line:col: " where it stopped, often past the entry; the entry's
+/// first line (`ours`) is what names the record. A directive ($TTL,
+/// $ORIGIN) is no entry of ours, so the earlier of the two lines is the
+/// one to name.
+fn scanner_error(msg: &str, ours: u32) -> (u32, String) {
+    let (line, rest) = match split_position(msg) {
+        Some((l, r)) => (l.min(ours), r),
+        None => (ours, msg),
+    };
+    let hint = if rest.contains("unknown record type") {
+        ": the parser does not know this type's presentation format; write it in RFC 3597 form (TYPEnnn \\# LENGTH HEX)"
+    } else {
+        ""
+    };
+    (line, format!("{rest}{hint}"))
 }
 
 /// The line on which entry `k` (a record or an `$INCLUDE`) starts, from
@@ -403,96 +406,137 @@ fn prescan<'a>(
     Option<u32>,
     Option<Split>,
 ) {
-    let mut entry_lines = Vec::new();
-    // Where a big file can be cut in two (see `Split`), and the $TTL in
-    // force so far.
-    let mut split = None;
-    let mut ttl: Option<String> = None;
-    let mut bad_directive = None;
-    let mut out = Vec::with_capacity(text.len() + 64);
-    let mut origin = origin.to_string();
-    let mut depth = 0usize;
-    let mut in_quote = false;
-    // Per entry: whether the type has been seen (and is SOA), and how many
-    // RDATA tokens came after it.
-    let mut rtype_seen: Option<bool> = None;
-    let mut rdata_tokens = 0usize;
+    let mut p = Prescan {
+        out: Vec::with_capacity(text.len() + 64),
+        entry_lines: Vec::new(),
+        split: None,
+        ttl: None,
+        bad_directive: None,
+        origin: origin.to_string(),
+        depth: 0,
+        in_quote: false,
+        rtype_seen: None,
+        rdata_tokens: 0,
+    };
     for (n, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
         let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
-        let mut directive_line = false;
-        if depth == 0 && !in_quote {
+        if p.depth == 0 && !p.in_quote {
             let first = line.iter().position(|b| !b.is_ascii_whitespace());
             if let Some(i) = first.filter(|&i| line[i] != b';') {
-                let rest = &line[i..];
-                let directive =
-                    |d: &[u8]| rest.len() >= d.len() && rest[..d.len()].eq_ignore_ascii_case(d);
-                if directive(b"$ORIGIN") || directive(b"$TTL") {
-                    directive_line = true;
-                    let body = rest.split(|&b| b == b';').next().unwrap_or(rest);
-                    let args: Vec<&[u8]> = body
-                        .split(|b| b.is_ascii_whitespace())
-                        .filter(|t| !t.is_empty())
-                        .collect();
-                    if args.len() < 2 {
-                        bad_directive.get_or_insert(line_no);
-                    } else if directive(b"$ORIGIN") {
-                        let tok = String::from_utf8_lossy(args[1]).to_string();
-                        origin = if tok.ends_with('.') && !tok.ends_with("\\.") {
-                            tok
-                        } else if origin == "." {
-                            format!("{tok}.")
-                        } else {
-                            format!("{tok}.{origin}")
-                        };
-                    } else if let Some(secs) = ttl_with_units(args[1]) {
-                        ttl = Some(secs.to_string());
-                        out.extend_from_slice(format!("$TTL {secs}\n").as_bytes());
-                        continue;
-                    } else {
-                        ttl = Some(String::from_utf8_lossy(args[1]).into_owned());
-                    }
-                } else {
-                    if let (None, Some(t), 0) = (&split, &ttl, i) {
-                        if text.len() >= HALVES_FROM
-                            && out.len() >= text.len() / 2
-                            && line[0] != b'$'
-                        {
-                            split = Some(Split {
-                                at: out.len(),
-                                entry: entry_lines.len(),
-                                origin: origin.clone(),
-                                ttl: t.clone(),
-                            });
-                        }
-                    }
-                    entry_lines.push(line_no);
-                    rtype_seen = None;
-                    rdata_tokens = 0;
+                if p.directive(&line[i..], line, line_no) {
+                    continue;
                 }
+                p.entry_start(line, i, line_no, text.len());
             }
         }
-        if directive_line {
-            out.extend_from_slice(line);
-            continue;
+        p.tokens(line);
+    }
+    (
+        std::borrow::Cow::Owned(p.out),
+        p.entry_lines,
+        p.bad_directive,
+        p.split,
+    )
+}
+
+/// The state of [`prescan`] between lines.
+struct Prescan {
+    out: Vec<u8>,
+    entry_lines: Vec<u32>,
+    /// Where a big file can be cut in two (see [`Split`]).
+    split: Option<Split>,
+    /// The `$TTL` in force so far.
+    ttl: Option<String>,
+    /// The first `$ORIGIN` or `$TTL` line without a value.
+    bad_directive: Option<u32>,
+    origin: String,
+    /// Open parentheses.
+    depth: usize,
+    in_quote: bool,
+    /// Per entry: whether the type has been seen (and is SOA), and how
+    /// many RDATA tokens came after it.
+    rtype_seen: Option<bool>,
+    rdata_tokens: usize,
+}
+
+impl Prescan {
+    /// A `$ORIGIN` or `$TTL` line (`rest` from its first token on):
+    /// followed, copied to the output (a `$TTL` with units rewritten in
+    /// seconds), and true. False for any other line.
+    fn directive(&mut self, rest: &[u8], line: &[u8], line_no: u32) -> bool {
+        let directive = |d: &[u8]| rest.len() >= d.len() && rest[..d.len()].eq_ignore_ascii_case(d);
+        if !directive(b"$ORIGIN") && !directive(b"$TTL") {
+            return false;
         }
-        let owner_position =
-            depth == 0 && !in_quote && line.first().is_some_and(|b| !b.is_ascii_whitespace());
+        let body = rest.split(|&b| b == b';').next().unwrap_or(rest);
+        let args: Vec<&[u8]> = body
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if args.len() < 2 {
+            self.bad_directive.get_or_insert(line_no);
+        } else if directive(b"$ORIGIN") {
+            let tok = String::from_utf8_lossy(args[1]).to_string();
+            self.origin = if tok.ends_with('.') && !tok.ends_with("\\.") {
+                tok
+            } else if self.origin == "." {
+                format!("{tok}.")
+            } else {
+                format!("{tok}.{}", self.origin)
+            };
+        } else if let Some(secs) = ttl_with_units(args[1]) {
+            self.ttl = Some(secs.to_string());
+            self.out
+                .extend_from_slice(format!("$TTL {secs}\n").as_bytes());
+            return true;
+        } else {
+            self.ttl = Some(String::from_utf8_lossy(args[1]).into_owned());
+        }
+        self.out.extend_from_slice(line);
+        true
+    }
+
+    /// A line that starts an entry (its first token at `i`): its line is
+    /// listed, and the cut for two halves is taken here if this is the
+    /// first good place past the middle of a big file.
+    fn entry_start(&mut self, line: &[u8], i: usize, line_no: u32, text_len: usize) {
+        if let (None, Some(t), 0) = (&self.split, &self.ttl, i) {
+            if text_len >= HALVES_FROM && self.out.len() >= text_len / 2 && line[0] != b'$' {
+                self.split = Some(Split {
+                    at: self.out.len(),
+                    entry: self.entry_lines.len(),
+                    origin: self.origin.clone(),
+                    ttl: t.clone(),
+                });
+            }
+        }
+        self.entry_lines.push(line_no);
+        self.rtype_seen = None;
+        self.rdata_tokens = 0;
+    }
+
+    /// The tokens of a line that is no directive, copied to the output
+    /// (`@` in RDATA and TTLs with units rewritten).
+    fn tokens(&mut self, line: &[u8]) {
+        let owner_position = self.depth == 0
+            && !self.in_quote
+            && line.first().is_some_and(|b| !b.is_ascii_whitespace());
         let mut token_index = 0;
         let mut i = 0;
-        if in_quote {
+        if self.in_quote {
             // The rest of a quoted string begun on an earlier line.
             while i < line.len() && line[i] != b'"' {
                 i += if line[i] == b'\\' { 2 } else { 1 };
             }
-            in_quote = i >= line.len();
+            self.in_quote = i >= line.len();
             i = (i + 1).min(line.len());
-            out.extend_from_slice(&line[..i]);
+            self.out.extend_from_slice(&line[..i]);
         }
         while i < line.len() {
             let b = line[i];
             match b {
                 b';' => {
-                    out.extend_from_slice(&line[i..]);
+                    self.out.extend_from_slice(&line[i..]);
                     i = line.len();
                 }
                 b'"' => {
@@ -502,25 +546,25 @@ fn prescan<'a>(
                         i += if line[i] == b'\\' { 2 } else { 1 };
                     }
                     // A quoted string may run on to the next line.
-                    in_quote = i >= line.len();
+                    self.in_quote = i >= line.len();
                     i = (i + 1).min(line.len());
-                    out.extend_from_slice(&line[start..i.min(line.len())]);
+                    self.out.extend_from_slice(&line[start..i.min(line.len())]);
                     token_index += 1;
-                    if rtype_seen.is_some() {
-                        rdata_tokens += 1;
+                    if self.rtype_seen.is_some() {
+                        self.rdata_tokens += 1;
                     }
                 }
                 b'(' | b')' => {
                     if b == b'(' {
-                        depth += 1;
+                        self.depth += 1;
                     } else {
-                        depth = depth.saturating_sub(1);
+                        self.depth = self.depth.saturating_sub(1);
                     }
-                    out.push(b);
+                    self.out.push(b);
                     i += 1;
                 }
                 _ if b.is_ascii_whitespace() => {
-                    out.push(b);
+                    self.out.push(b);
                     i += 1;
                 }
                 _ => {
@@ -532,51 +576,50 @@ fn prescan<'a>(
                         i += if line[i] == b'\\' { 2 } else { 1 };
                     }
                     let i_end = i.min(line.len());
-                    let tok = &line[start..i_end];
-                    let is_owner = owner_position && token_index == 0;
-                    let replaced: Option<String> = if is_owner {
-                        None
-                    } else {
-                        match rtype_seen {
-                            // Before the type: TTL and class.
-                            None => {
-                                if let Some(secs) = ttl_with_units(tok) {
-                                    Some(secs.to_string())
-                                } else {
-                                    if !is_class(tok) && !tok.iter().all(u8::is_ascii_digit) {
-                                        rtype_seen = Some(tok.eq_ignore_ascii_case(b"SOA"));
-                                    }
-                                    None
-                                }
-                            }
-                            Some(soa) => {
-                                rdata_tokens += 1;
-                                if tok == b"@" {
-                                    Some(origin.clone())
-                                } else if soa && (4..=7).contains(&rdata_tokens) {
-                                    ttl_with_units(tok).map(|s| s.to_string())
-                                } else {
-                                    None
-                                }
-                            }
-                        }
-                    };
-                    match replaced {
-                        Some(r) => out.extend_from_slice(r.as_bytes()),
-                        None => out.extend_from_slice(tok),
-                    }
+                    self.token(&line[start..i_end], owner_position && token_index == 0);
                     i = i_end;
                     token_index += 1;
                 }
             }
         }
     }
-    (
-        std::borrow::Cow::Owned(out),
-        entry_lines,
-        bad_directive,
-        split,
-    )
+
+    /// One unquoted token, copied to the output or rewritten: before the
+    /// type, a TTL with units in seconds; in RDATA, `@` as the origin and
+    /// the SOA timers with units in seconds. The owner stays as it is.
+    fn token(&mut self, tok: &[u8], is_owner: bool) {
+        let replaced: Option<String> = if is_owner {
+            None
+        } else {
+            match self.rtype_seen {
+                // Before the type: TTL and class.
+                None => {
+                    if let Some(secs) = ttl_with_units(tok) {
+                        Some(secs.to_string())
+                    } else {
+                        if !is_class(tok) && !tok.iter().all(u8::is_ascii_digit) {
+                            self.rtype_seen = Some(tok.eq_ignore_ascii_case(b"SOA"));
+                        }
+                        None
+                    }
+                }
+                Some(soa) => {
+                    self.rdata_tokens += 1;
+                    if tok == b"@" {
+                        Some(self.origin.clone())
+                    } else if soa && (4..=7).contains(&self.rdata_tokens) {
+                        ttl_with_units(tok).map(|s| s.to_string())
+                    } else {
+                        None
+                    }
+                }
+            }
+        };
+        match replaced {
+            Some(r) => self.out.extend_from_slice(r.as_bytes()),
+            None => self.out.extend_from_slice(tok),
+        }
+    }
 }
 
 /// `1h30m`, `2D`, `1w` → seconds; None for plain numbers and other tokens.
@@ -823,6 +866,21 @@ mod tests {
         assert_eq!(
             expand("$ORIGIN other.\nx CNAME @\n"),
             "$ORIGIN other.\nx CNAME other.\n"
+        );
+    }
+
+    /// A scanner error names the earlier of its own line and the entry's
+    /// first line, and an unknown type gets the RFC 3597 hint.
+    #[test]
+    fn scanner_errors_name_the_entry_line() {
+        let (line, msg) = scanner_error("12:5: unknown record type FOO", 10);
+        assert_eq!(line, 10);
+        assert!(msg.starts_with("unknown record type FOO: the parser does not know"));
+        assert!(msg.ends_with("(TYPEnnn \\# LENGTH HEX)"));
+        assert_eq!(scanner_error("3:1: bad TTL", 7), (3, "bad TTL".to_string()));
+        assert_eq!(
+            scanner_error("no position", 4),
+            (4, "no position".to_string())
         );
     }
 
