@@ -381,15 +381,18 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
         (&["audit", "export"][..], "cannot write to standard output"),
         (&["token", "info"][..], "cannot write to standard output"),
     ] {
-        let mut child = p
+        // The pipe's reader is gone before the command starts: closing it
+        // after the spawn raced with a quick command, whose output could
+        // land in the pipe's buffer first (exit 0 on a loaded machine).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = p
             .command()
             .args(args)
-            .stdout(std::process::Stdio::piped())
+            .stdout(writer)
             .stderr(std::process::Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(
