@@ -16,9 +16,11 @@
 
 pub mod create;
 // pub mod import;
-// pub mod reconcile;
+pub mod reconcile;
 pub mod select;
 pub mod spec;
+#[cfg(test)]
+mod testing;
 
 use crate::failure::Failure;
 use crate::zone::{Algorithm, ZoneName};

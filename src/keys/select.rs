@@ -73,3 +73,53 @@ pub fn pick(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::testing::record;
+
+    fn zone() -> ZoneName {
+        "example.".parse().unwrap()
+    }
+
+    fn zone_keys() -> Vec<KeyRecord> {
+        vec![
+            record(1, 10, "S", KeyState::Active),
+            record(2, 20, "S", KeyState::Published),
+            record(3, 20, "S", KeyState::Published),
+            record(4, 40, "S", KeyState::Destroyed),
+        ]
+    }
+
+    #[test]
+    fn picks_the_one_key() {
+        let r = pick(zone_keys(), &zone(), 10, None, false).unwrap();
+        assert_eq!(r.id, 1);
+        let r = pick(zone_keys(), &zone(), 20, Some(&[3]), false).unwrap();
+        assert_eq!(r.id, 3);
+    }
+
+    #[test]
+    fn clashing_tags_need_an_id() {
+        let e = pick(zone_keys(), &zone(), 20, None, false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "2 keys of example. have tag 20: add --id with one of 02, 03"
+        );
+        assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn destroyed_keys_only_when_asked() {
+        let e = pick(zone_keys(), &zone(), 40, None, false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "example. has no key with tag 40 (that is not destroyed)"
+        );
+        let r = pick(zone_keys(), &zone(), 40, None, true).unwrap();
+        assert_eq!(r.state, KeyState::Destroyed);
+        let e = pick(zone_keys(), &zone(), 99, None, true).unwrap_err();
+        assert_eq!(e.to_string(), "example. has no key with tag 99");
+    }
+}
