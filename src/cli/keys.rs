@@ -21,6 +21,7 @@ use crate::zone::{Algorithm, DigestType, Dnskey, ZoneName};
 pub use crate::keys::create::forget_objects;
 pub use crate::keys::spec::{dnskey_public_key, key_spec, record_spec};
 pub use crate::keys::{parse_algorithm, parse_zone};
+#[allow(unused_imports)]
 pub use crate::policy::keygen::{initial_ds, timings_for};
 
 /// The DNSKEY RDATA of a stored key (compatibility: [`KeyRecord::dnskey`]).

@@ -15,7 +15,7 @@
 //! [`Failure`](crate::failure::Failure)s so that exit codes stay exact.
 
 pub mod create;
-// pub mod import;
+pub mod import;
 pub mod reconcile;
 pub mod select;
 pub mod spec;
