@@ -11,6 +11,7 @@ use crate::audit::Event;
 use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::keys::create::CreateRequest;
+use crate::keys::retire;
 use crate::keys::select::KeyRef;
 use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role};
 use crate::token::{KeySpec, UserSession};
@@ -427,32 +428,13 @@ pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     let mut ks = ctx.keystore(&cfg)?;
     let zone = parse_zone(&args.key.zone)?.to_string();
-    let (rec, new_state) = ctx.audited(&cfg, Some(zone.clone()), || {
+    let (rec, plan) = ctx.audited(&cfg, Some(zone.clone()), || {
         let rec = select(&ks, &args.key, false)?;
-        if rec.state == KeyState::Active && !args.force {
-            return Err(Failure::Refused(format!(
-                "key {} of {} is active: the zone is signed with it. Roll it first, or use --force (the zone will fail validation until re-signed)",
-                rec.key_tag, rec.zone
-            ))
-            .into());
-        }
-        if rec.state == KeyState::Active {
+        let plan = retire::plan_delete(&rec, args.force, args.destroy, ctx.now())?;
+        if plan.forced {
             tracing::warn!(tag = rec.key_tag, "FORCED: deleting a key that is still active for signing");
         }
-        if !args.destroy && rec.state == KeyState::Removed {
-            return Err(Failure::Refused(format!(
-                "key {} is already removed; --destroy destroys its token objects",
-                rec.key_tag
-            ))
-            .into());
-        }
-        let now = ctx.now();
-        let mut t = rec.timings;
-        t.removed = t.removed.or(Some(now));
-        if rec.state == KeyState::Active {
-            t.inactive = t.inactive.or(Some(now));
-        }
-        let new_state = if args.destroy {
+        if args.destroy {
             if !args.yes
                 && !confirm(
                     &format!(
@@ -469,30 +451,12 @@ pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
             }
             let module = ctx.module(&cfg)?;
             let (token, session) = ctx.login(&cfg, &module)?;
-            if token.identity.serial != rec.token_serial {
-                return Err(Failure::Refused(format!(
-                    "key {} lives in token serial {}, not in the configured token {}",
-                    rec.key_tag, rec.token_serial, token.identity.serial
-                ))
-                .into());
-            }
-            let n = session.destroy(&rec.cka_id)?;
-            if n == 0 {
-                return Err(Failure::Drift(format!(
-                    "the token has no object with CKA_ID {}: run `dnsseal keys reconcile`",
-                    hex::encode(&rec.cka_id)
-                ))
-                .into());
-            }
-            t.destroyed = Some(now);
-            KeyState::Destroyed
-        } else {
-            KeyState::Removed
-        };
-        if !ks.set_state(rec.id, rec.state, new_state, &t)? {
+            retire::destroy_objects(&session, &token.identity.serial, &rec)?;
+        }
+        if !ks.set_state(rec.id, rec.state, plan.new_state, &plan.timings)? {
             return Err(anyhow::anyhow!("key {} changed while we worked on it; nothing recorded, look again", rec.key_tag));
         }
-        Ok((rec, new_state))
+        Ok((rec, plan))
     })?;
     ctx.audit(
         &cfg,
@@ -503,16 +467,9 @@ pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
             key_tag: Some(rec.key_tag),
             key_id: Some(hex::encode(&rec.cka_id)),
             old_state: Some(rec.state.to_string()),
-            new_state: Some(new_state.to_string()),
+            new_state: Some(plan.new_state.to_string()),
             failed: false,
-            detail: match (new_state, rec.state == KeyState::Active) {
-                (KeyState::Destroyed, true) => {
-                    "FORCED: destroyed token objects of an active key".into()
-                }
-                (KeyState::Destroyed, false) => "destroyed token objects".into(),
-                (_, true) => "FORCED: removed an active key (token objects kept)".into(),
-                _ => "removed (token objects kept; `keys restore` brings it back)".into(),
-            },
+            detail: plan.detail().into(),
         },
     )?;
     outln!(
@@ -520,7 +477,7 @@ pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
         rec.key_tag,
         rec.zone,
         rec.state,
-        new_state
+        plan.new_state
     );
     Ok(())
 }
@@ -531,34 +488,17 @@ pub fn restore(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     let zone = parse_zone(&args.zone)?.to_string();
     let rec = ctx.audited(&cfg, Some(zone.clone()), || {
         let rec = select(&ks, &args, false)?;
-        if rec.state != KeyState::Removed {
-            return Err(Failure::Refused(format!("key {} is {}, not removed: nothing to restore", rec.key_tag, rec.state)).into());
-        }
+        let t = retire::plan_restore(&rec, ctx.now())?;
         // The token must still hold the very key the record describes.
-        let (alg, spec) = record_spec(&rec)?;
+        record_spec(&rec)?;
         let module = ctx.module(&cfg)?;
         let (_token, session) = ctx.login(&cfg, &module)?;
-        let pk = session.public_key(&rec.cka_id, spec).map_err(|e| match e {
-            crate::token::TokenError::KeyNotFound { .. } => Failure::Drift(format!(
-                "key {}: {e}; it cannot be restored (run `dnsseal keys reconcile`)",
-                rec.key_tag
-            ))
-            .into(),
-            other => anyhow::Error::from(other),
-        })?;
-        if dnskey_public_key(alg, &pk)? != rec.public_key {
-            return Err(Failure::Drift(format!(
-                "the token object with CKA_ID {} holds another public key than the record: run `dnsseal keys reconcile`",
-                hex::encode(&rec.cka_id)
-            ))
-            .into());
-        }
-        let mut t = rec.timings;
-        t.removed = None;
-        t.inactive = None;
-        t.published = Some(ctx.now());
+        retire::check_token_holds(&session, &rec)?;
         if !ks.set_state(rec.id, KeyState::Removed, KeyState::Published, &t)? {
-            return Err(anyhow::anyhow!("key {} changed while we worked on it; look again", rec.key_tag));
+            return Err(anyhow::anyhow!(
+                "key {} changed while we worked on it; look again",
+                rec.key_tag
+            ));
         }
         Ok(rec)
     })?;

@@ -17,6 +17,7 @@
 pub mod create;
 pub mod import;
 pub mod reconcile;
+pub mod retire;
 pub mod select;
 pub mod spec;
 #[cfg(test)]
