@@ -1,8 +1,6 @@
 //! `dnsseal keys create|list|show|dnskey|ds|delete|restore`: arguments in,
 //! calls into [`crate::keys`], output printed.
 
-use serde::Serialize;
-
 use super::args::{
     CreateArgs, CreateRole, DeleteArgs, DnskeyArgs, DsArgs, InitialState, ListArgs, SelectArgs,
 };
@@ -12,7 +10,8 @@ use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::keys::create::CreateRequest;
 use crate::keys::retire;
-use crate::keys::select::KeyRef;
+use crate::keys::select::{self, KeyRef};
+use crate::keys::KeyView;
 use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role};
 use crate::token::{KeySpec, UserSession};
 use crate::zone::{Algorithm, DigestType, Dnskey, ZoneName};
@@ -43,22 +42,8 @@ pub fn initial_state(s: InitialState) -> KeyState {
     }
 }
 
-#[derive(Serialize)]
-struct KeyView<'a> {
-    #[serde(flatten)]
-    record: &'a KeyRecord,
-    algorithm_name: String,
-    dnskey: String,
-}
-
 fn view(rec: &KeyRecord) -> KeyView<'_> {
-    KeyView {
-        record: rec,
-        algorithm_name: Algorithm::from_number(rec.algorithm)
-            .map(|a| a.mnemonic().to_string())
-            .unwrap_or_else(|| rec.algorithm.to_string()),
-        dnskey: record_dnskey(rec).to_string(),
-    }
+    KeyView::of(rec)
 }
 
 pub fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
@@ -316,14 +301,6 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn published(ks: &Keystore, zone: &ZoneName) -> anyhow::Result<Vec<KeyRecord>> {
-    Ok(ks
-        .keys(Some(&zone.to_string()))?
-        .into_iter()
-        .filter(|r| r.state.is_published())
-        .collect())
-}
-
 fn comment(rec: &KeyRecord) -> String {
     let alg = Algorithm::from_number(rec.algorithm)
         .map(|a| a.mnemonic())
@@ -340,7 +317,7 @@ pub fn dnskey(ctx: &Context, args: DnskeyArgs) -> anyhow::Result<()> {
     let zone = parse_zone(&args.zone)?;
     let cfg = ctx.config()?;
     let ks = ctx.keystore(&cfg)?;
-    let keys = published(&ks, &zone)?;
+    let keys = select::published(ks.keys(Some(&zone.to_string()))?);
     if keys.is_empty() {
         return Err(Failure::BadInput(format!(
             "{zone} has no published keys: create some with `dnsseal keys create`"
@@ -377,13 +354,7 @@ pub fn ds(ctx: &Context, args: DsArgs) -> anyhow::Result<()> {
     }
     let cfg = ctx.config()?;
     let ks = ctx.keystore(&cfg)?;
-    // What the parent should hold: every KSK/CSK whose DS is submitted or
-    // seen (in a double-DS rollover that includes a key not yet published).
-    let keys: Vec<KeyRecord> = ks
-        .keys(Some(&zone.to_string()))?
-        .into_iter()
-        .filter(|r| r.role.is_sep() && r.ds.wanted() && r.state != KeyState::Destroyed)
-        .collect();
+    let keys = select::for_parent(ks.keys(Some(&zone.to_string()))?);
     if keys.is_empty() {
         return Err(Failure::BadInput(format!(
             "{zone} has no KSK or CSK whose DS the parent should hold: nothing to give the parent"

@@ -38,3 +38,25 @@ pub fn parse_algorithm(s: &str) -> anyhow::Result<Algorithm> {
     s.parse::<Algorithm>()
         .map_err(|e| Failure::BadInput(e.to_string()).into())
 }
+
+/// A key as the JSON reports show it: the record, its algorithm's name and
+/// its DNSKEY RDATA in presentation format.
+#[derive(serde::Serialize)]
+pub struct KeyView<'a> {
+    #[serde(flatten)]
+    pub record: &'a crate::keystore::KeyRecord,
+    pub algorithm_name: String,
+    pub dnskey: String,
+}
+
+impl<'a> KeyView<'a> {
+    pub fn of(rec: &'a crate::keystore::KeyRecord) -> KeyView<'a> {
+        KeyView {
+            record: rec,
+            algorithm_name: Algorithm::from_number(rec.algorithm)
+                .map(|a| a.mnemonic().to_string())
+                .unwrap_or_else(|| rec.algorithm.to_string()),
+            dnskey: rec.dnskey().to_string(),
+        }
+    }
+}

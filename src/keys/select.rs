@@ -123,3 +123,58 @@ mod tests {
         assert_eq!(e.to_string(), "example. has no key with tag 99");
     }
 }
+
+/// The keys of a zone that are in its DNSKEY RRset.
+pub fn published(records: Vec<KeyRecord>) -> Vec<KeyRecord> {
+    records
+        .into_iter()
+        .filter(|r| r.state.is_published())
+        .collect()
+}
+
+/// What the parent should hold: every KSK/CSK whose DS is submitted or
+/// seen (in a double-DS rollover that includes a key not yet published).
+pub fn for_parent(records: Vec<KeyRecord>) -> Vec<KeyRecord> {
+    records
+        .into_iter()
+        .filter(|r| r.role.is_sep() && r.ds.wanted() && r.state != KeyState::Destroyed)
+        .collect()
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+    use crate::keys::testing::record;
+    use crate::keystore::{DsState, Role};
+
+    #[test]
+    fn published_keys_are_the_dnskey_rrset() {
+        let keys = vec![
+            record(1, 10, "S", KeyState::Generated),
+            record(2, 20, "S", KeyState::Published),
+            record(3, 30, "S", KeyState::Active),
+            record(4, 40, "S", KeyState::Removed),
+        ];
+        let tags: Vec<u16> = published(keys).iter().map(|r| r.key_tag).collect();
+        assert_eq!(tags, [20, 30]);
+    }
+
+    #[test]
+    fn the_parent_holds_wanted_ds_of_sep_keys() {
+        let sep = |id, state, ds| {
+            let mut r = record(id, u16::from(id), "S", state);
+            r.role = Role::Ksk;
+            r.ds = ds;
+            r
+        };
+        let keys = vec![
+            sep(1, KeyState::Active, DsState::Seen),
+            sep(2, KeyState::Generated, DsState::Submitted),
+            sep(3, KeyState::Active, DsState::None),
+            sep(4, KeyState::Destroyed, DsState::Seen),
+            record(5, 5, "S", KeyState::Active),
+        ];
+        let tags: Vec<u16> = for_parent(keys).iter().map(|r| r.key_tag).collect();
+        assert_eq!(tags, [1, 2]);
+    }
+}
