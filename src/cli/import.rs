@@ -7,10 +7,11 @@
 
 use super::args::ImportArgs;
 use super::context::{confirm, Context, Failure};
-use super::keys::{initial_state, key_spec, parse_zone};
+use super::keys::{initial_state, parse_zone};
 use crate::audit::Event;
 use crate::keys::import::{
-    check_not_recorded, import_key, key_file_for, read_key_file, read_private_file, ImportRequest,
+    check_not_recorded, import_key, import_role, import_spec, key_file_for, read_key_file,
+    read_private_file, ImportRequest,
 };
 use crate::keystore::Role;
 use crate::policy::keygen::imported_state;
@@ -33,19 +34,14 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
     }
     let private = read_private_file(&args.private_file, &dnskey)?;
     let alg = private.algorithm;
-    let role = role.unwrap_or(if dnskey.is_sep() {
-        Role::Ksk
-    } else {
-        Role::Zsk
-    });
+    let role = import_role(role, &dnskey);
     if role.is_sep() != dnskey.is_sep() {
         tracing::warn!(
             "role {role} does not match the DNSKEY flags {} of the file; the flags follow the role",
             dnskey.flags
         );
     }
-    let spec = key_spec(alg, Some(dnskey.bits()).filter(|_| alg.is_rsa()))
-        .or_else(|_| key_spec(alg, None))?;
+    let spec = import_spec(alg, &dnskey)?;
 
     eprintln!(
         "WARNING: importing PRIVATE KEY MATERIAL from {}.\n\

@@ -266,6 +266,24 @@ fn ec_key(
     })
 }
 
+/// The role of an imported key: the operator's, else what the DNSKEY's SEP
+/// flag says (KSK or ZSK).
+pub fn import_role(requested: Option<Role>, dnskey: &Dnskey) -> Role {
+    requested.unwrap_or(if dnskey.is_sep() {
+        Role::Ksk
+    } else {
+        Role::Zsk
+    })
+}
+
+/// The token key kind to read an imported key back with: RSA of the
+/// `.key` file's size when dnsseal would create that size, else the
+/// algorithm's default kind.
+pub fn import_spec(alg: Algorithm, dnskey: &Dnskey) -> anyhow::Result<KeySpec> {
+    super::spec::key_spec(alg, Some(dnskey.bits()).filter(|_| alg.is_rsa()))
+        .or_else(|_| super::spec::key_spec(alg, None))
+}
+
 /// The keystore must not hold this public key already (outside destroyed
 /// records): importing it twice is refused.
 pub fn check_not_recorded(existing: &[KeyRecord], public_key: &[u8]) -> Result<(), Failure> {
@@ -464,6 +482,22 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "K.private:1: PrivateKey must be 32 octets for ED25519"
+        );
+    }
+
+    #[test]
+    fn role_and_spec_of_an_imported_key() {
+        let ksk = dnskey();
+        assert_eq!(import_role(None, &ksk), Role::Ksk);
+        assert_eq!(import_role(Some(Role::Csk), &ksk), Role::Csk);
+        let zsk = Dnskey {
+            flags: 256,
+            ..dnskey()
+        };
+        assert_eq!(import_role(None, &zsk), Role::Zsk);
+        assert_eq!(
+            import_spec(Algorithm::Ed25519, &ksk).unwrap(),
+            KeySpec::Ed25519
         );
     }
 
