@@ -33,7 +33,7 @@ fn ts(t: Option<Timestamp>) -> String {
     t.map(Timestamp::compact).unwrap_or_else(|| "-".into())
 }
 
-/// Whether an active key of role `have` already does the job of `want`
+/// The state `--state` asks for.
 pub fn initial_state(s: InitialState) -> KeyState {
     match s {
         InitialState::Generated => KeyState::Generated,

@@ -7,7 +7,9 @@
 //!   sign with) and back from a token public key to the DNSKEY field.
 //! - [`create`]: key generation under the keystore's journal, and the
 //!   recovery of an interrupted generation.
-//! - [`select`]: finding the one key a zone, key tag and CKA_ID name.
+//! - [`select`]: finding the one key a zone, key tag and CKA_ID name; the
+//!   DNSKEY RRset's keys and those whose DS the parent should hold.
+//! - [`retire`]: delete (remove or destroy) and restore.
 //! - [`reconcile`]: keystore records against the token's key objects.
 //! - [`import`]: reading BIND `.key`/`.private` files for a migration.
 //!
