@@ -22,6 +22,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod failure;
+pub mod keys;
 pub mod keystore;
 pub mod policy;
 pub mod project;

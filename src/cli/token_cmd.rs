@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::args::{TokenBenchArgs, TokenInfoArgs};
 use super::context::Context;
-use super::keys::key_spec;
+use crate::keys::spec::key_spec;
 use crate::token::{Capability, ModuleInfo, TokenIdentity, TokenStatus};
 use crate::zone::Algorithm;
 
@@ -141,7 +141,7 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
-    let zone = super::keys::parse_zone(&args.zone)?;
+    let zone = crate::keys::parse_zone(&args.zone)?;
     let cfg = ctx.config()?;
     let ks = ctx.keystore(&cfg)?;
     let key = ks
@@ -149,16 +149,13 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
         .into_iter()
         .find(|k| k.state == KeyState::Active && matches!(k.role, Role::Zsk | Role::Csk))
         .ok_or_else(|| super::Failure::BadInput(format!("{zone} has no active ZSK or CSK")))?;
-    let (alg, _) = super::keys::record_spec(&key)?;
+    let (alg, _) = crate::keys::spec::record_spec(&key)?;
     let module = ctx.module(&cfg)?;
     let token = module.find_token(&cfg.token.selector)?;
     let pin = ctx.user_pin()?;
-    let input = crate::sign::token_input(alg, &[0x5a; 100]);
-    let (mech, data) = match input {
-        TokenInput::RsaPkcs(v) => (crate::token::SignMechanism::RsaPkcs, v),
-        TokenInput::Ecdsa(v) => (crate::token::SignMechanism::Ecdsa, v),
-        TokenInput::EdDsa(v) => (crate::token::SignMechanism::EdDsa, v),
-    };
+    let mech = crate::keys::spec::mechanism(alg);
+    let (TokenInput::RsaPkcs(data) | TokenInput::Ecdsa(data) | TokenInput::EdDsa(data)) =
+        crate::sign::token_input(alg, &[0x5a; 100]);
     let threads = args.threads.max(1);
     let objects = if args.token_objects {
         KeyObjects::TokenObjects

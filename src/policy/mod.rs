@@ -16,6 +16,7 @@
 //! field; `Policy::default()` is the same policy in code (a unit test keeps
 //! the two equal).
 
+pub mod keygen;
 pub mod rollover;
 pub mod schedule;
 pub mod start;
