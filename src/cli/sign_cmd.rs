@@ -13,7 +13,8 @@ use super::context::{Context, Failure};
 use super::keys::{parse_zone, record_dnskey};
 use crate::audit::Event;
 use crate::clock::Timestamp;
-use crate::keystore::{KeyRecord, KeyState, Role};
+use crate::keystore::KeyRecord;
+use crate::policy::signing::{cds_rdata, zone_keys};
 use crate::policy::Policy;
 use crate::sign::engine::{Engine, Job, Signer, SigningKey, Validity};
 use crate::sign::state::{self, rrset_digest, State, StateWriter};
@@ -81,147 +82,6 @@ fn parse_time(s: &str, now: Timestamp, base: Timestamp) -> anyhow::Result<Timest
 fn rrsig_time(t: Timestamp) -> anyhow::Result<u32> {
     u32::try_from(t.unix())
         .map_err(|_| Failure::BadInput(format!("{t} does not fit an RRSIG time field")).into())
-}
-
-/// The keys of a zone that the keystore says are published and signing.
-struct ZoneKeys {
-    published: Vec<KeyRecord>,
-    /// Sign the DNSKEY, CDS and CDNSKEY RRsets.
-    ksks: Vec<KeyRecord>,
-    /// Sign everything else.
-    zsks: Vec<KeyRecord>,
-    /// Every key of the zone that is not destroyed (for CDS/CDNSKEY).
-    all: Vec<KeyRecord>,
-}
-
-fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName, serial: &str) -> anyhow::Result<ZoneKeys> {
-    let all: Vec<KeyRecord> = records
-        .into_iter()
-        .filter(|r| r.state != KeyState::Destroyed)
-        .collect();
-    let published: Vec<KeyRecord> = all
-        .iter()
-        .filter(|r| r.state.is_published())
-        .cloned()
-        .collect();
-    let signing = |roles: &[Role], dnskey: bool| -> Vec<KeyRecord> {
-        all.iter()
-            .filter(|r| r.state.is_signing() && roles.contains(&r.role))
-            // A revoked key signs the DNSKEY RRset only (RFC 5011 §2.1).
-            .filter(|r| dnskey || r.state != KeyState::Revoked)
-            .cloned()
-            .collect()
-    };
-    let ksks = signing(&[Role::Ksk, Role::Csk], true);
-    let zsks = signing(&[Role::Zsk, Role::Csk], false);
-    if ksks.is_empty() || zsks.is_empty() {
-        return Err(Failure::Refused(format!(
-            "{zone} has no active {}: see `dnsseal keys list {zone}`, or create keys with `dnsseal keys create {zone} --role both --algorithm ECDSAP256SHA256` (or `dnsseal policy run {zone}`)",
-            if ksks.is_empty() { "KSK or CSK" } else { "ZSK or CSK" }
-        ))
-        .into());
-    }
-    // RFC 4035 §2.2: every algorithm in the DNSKEY RRset signs every RRset
-    // (and RFC 6781 §4.1.4 publishes a new algorithm only once it does).
-    for k in &published {
-        let signs_zone = zsks.iter().any(|z| z.algorithm == k.algorithm);
-        let signs_keys = ksks.iter().any(|z| z.algorithm == k.algorithm);
-        if !signs_zone || !signs_keys {
-            return Err(Failure::Refused(format!(
-                "key {} ({}) is published, but no active {} of algorithm {} signs the zone: every algorithm in the DNSKEY RRset must sign every RRset (RFC 4035 §2.2). Activate such keys, or remove key {} from the zone",
-                k.key_tag,
-                k.state,
-                if signs_zone { "KSK/CSK" } else { "ZSK/CSK" },
-                k.algorithm,
-                k.key_tag
-            ))
-            .into());
-        }
-    }
-    for k in published.iter().chain(&ksks).chain(&zsks) {
-        if k.token_serial != serial {
-            return Err(Failure::Refused(format!(
-                "key {} of {zone} lives in token serial {}, not in the configured token {serial}",
-                k.key_tag, k.token_serial
-            ))
-            .into());
-        }
-        if Algorithm::from_number(k.algorithm).is_none() {
-            return Err(Failure::Refused(format!(
-                "key {} has algorithm {}, which dnsseal cannot sign with",
-                k.key_tag, k.algorithm
-            ))
-            .into());
-        }
-    }
-    Ok(ZoneKeys {
-        published,
-        ksks,
-        zsks,
-        all,
-    })
-}
-
-/// RDATA of the records of one RRset, in wire form.
-type RdataList = Vec<Vec<u8>>;
-
-/// CDS and CDNSKEY RDATA (RFC 7344) while the parent should act on a DS
-/// change: the DS of every key the parent should hold, or the RFC 8078
-/// delete form when it should hold none. Nothing when no change is pending.
-fn cds_rdata(
-    all: &[KeyRecord],
-    origin: &ZoneName,
-    policy: &Policy,
-) -> anyhow::Result<(RdataList, RdataList)> {
-    if !all.iter().any(|k| k.ds.pending()) {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let wanted: Vec<&KeyRecord> = all.iter().filter(|k| k.ds.wanted()).collect();
-    // CDS/CDNSKEY can only name keys of the DNSKEY RRset (RFC 7344 §4.1;
-    // parents and kzonecheck check it). While the parent should hold a DS
-    // of a key not yet published (double-DS), it gets the DS out of band.
-    if let Some(k) = wanted.iter().find(|k| !k.state.is_published()) {
-        tracing::warn!(
-            "the parent should add the DS of key {} of {origin}, which is not in the DNSKEY RRset yet: no CDS/CDNSKEY can ask for it; hand it over with `dnsseal keys ds {origin}`",
-            k.key_tag
-        );
-        return Ok((Vec::new(), Vec::new()));
-    }
-    if wanted.is_empty() {
-        return Ok((
-            if policy.cds {
-                vec![vec![0, 0, 0, 0, 0]]
-            } else {
-                Vec::new()
-            },
-            if policy.cdnskey {
-                vec![vec![0, 0, 3, 0, 0]]
-            } else {
-                Vec::new()
-            },
-        ));
-    }
-    let digests = policy
-        .digests()
-        .map_err(|e| Failure::BadInput(e.to_string()))?;
-    let mut cds = Vec::new();
-    let mut cdnskey = Vec::new();
-    for k in wanted {
-        let dnskey = k.dnskey();
-        if policy.cds {
-            for d in &digests {
-                cds.push(dnskey.ds(origin, *d).rdata());
-            }
-        }
-        if policy.cdnskey {
-            cdnskey.push(dnskey.rdata());
-        }
-    }
-    cds.sort();
-    cds.dedup();
-    cdnskey.sort();
-    cdnskey.dedup();
-    Ok((cds, cdnskey))
 }
 
 /// An RRset's owner (canonical wire form) and type.
@@ -456,19 +316,14 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
 
     phase("chained");
     // Signing keys: index i of `signing` is key i of the token pool.
-    let mut signing: Vec<&KeyRecord> = Vec::new();
-    for k in keys.ksks.iter().chain(&keys.zsks) {
-        if !signing.iter().any(|s| s.id == k.id) {
-            signing.push(k);
-        }
-    }
-    let index_of = |k: &KeyRecord| signing.iter().position(|s| s.id == k.id).unwrap_or(0);
-    let ksk_idx: Vec<usize> = keys.ksks.iter().map(index_of).collect();
-    let zsk_idx: Vec<usize> = keys.zsks.iter().map(index_of).collect();
-    let engine_keys: Vec<SigningKey> = signing
+    let signing: Vec<&KeyRecord> = keys.signing.iter().map(|(k, _)| k).collect();
+    let ksk_idx = &keys.ksk_index;
+    let zsk_idx = &keys.zsk_index;
+    let engine_keys: Vec<SigningKey> = keys
+        .signing
         .iter()
-        .map(|k| SigningKey {
-            algorithm: Algorithm::from_number(k.algorithm).unwrap_or(Algorithm::EcdsaP256Sha256),
+        .map(|(k, alg)| SigningKey {
+            algorithm: *alg,
             key_tag: k.key_tag,
             public_key: k.public_key.clone(),
         })
@@ -625,9 +480,9 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             }
             // RFC 7344 §4.1: CDS and CDNSKEY are signed by the KSKs too.
             let signers = if matches!(set.rtype, rtype::DNSKEY | rtype::CDS | rtype::CDNSKEY) {
-                &ksk_idx
+                ksk_idx
             } else {
-                &zsk_idx
+                zsk_idx
             };
             candidates.clear();
             if !old.is_empty() {
@@ -739,16 +594,10 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             m => cores.min(m as usize),
         })
         .max(1);
-    let mechs: Vec<(Vec<u8>, SignMechanism)> = signing
+    let mechs: Vec<(Vec<u8>, SignMechanism)> = keys
+        .signing
         .iter()
-        .map(|k| {
-            (
-                k.cka_id.clone(),
-                mechanism(
-                    Algorithm::from_number(k.algorithm).unwrap_or(Algorithm::EcdsaP256Sha256),
-                ),
-            )
-        })
+        .map(|(k, alg)| (k.cka_id.clone(), mechanism(*alg)))
         .collect();
     let mut pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
     tracing::debug!("signing with {}", pool.key_objects());

@@ -7,6 +7,7 @@
 //! the two equal).
 
 pub mod rollover;
+pub mod signing;
 
 use std::fmt;
 use std::str::FromStr;
