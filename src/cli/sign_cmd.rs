@@ -23,6 +23,7 @@ use crate::token::{SignMechanism, SignerPool};
 use crate::zone::dnssec::{self, Nsec3Params, SerialPolicy};
 use crate::zone::model::{self, Node, NodeKind, RrSet, Zone};
 use crate::zone::rr::{self, rtype, Source};
+use crate::zone::rrsig::Rrsig;
 use crate::zone::{parse, present, Algorithm, Work, ZoneName};
 
 /// Fewest signatures for which a software token's sessions are sized by a
@@ -848,11 +849,10 @@ fn phase(name: &str) {
     }
 }
 
+/// The type an RRSIG covers; 0 (no type) for RDATA too short to say, which
+/// then matches no RRset and counts as dropped.
 fn rrsig_type_covered(rdata: &[u8]) -> u16 {
-    if rdata.len() < 2 {
-        return 0;
-    }
-    u16::from_be_bytes([rdata[0], rdata[1]])
+    Rrsig::covered(rdata).unwrap_or(0)
 }
 
 /// Whether an old signature can stay: made by this key for this owner,
@@ -867,19 +867,13 @@ fn reusable(
     refresh_before: u32,
     check: bool,
 ) -> bool {
-    if sig.len() < 18 + origin.wire().len() {
+    let Some(sig) = Rrsig::parse(sig) else {
         return false;
-    }
-    let alg = sig[2];
-    let labels = sig[3];
-    let ttl = u32::from_be_bytes([sig[4], sig[5], sig[6], sig[7]]);
-    let expiration = u32::from_be_bytes([sig[8], sig[9], sig[10], sig[11]]);
-    let tag = u16::from_be_bytes([sig[16], sig[17]]);
-    let signer_end = 18 + origin.wire().len();
-    if alg != key.algorithm.number()
-        || tag != key.key_tag
-        || ttl != set.ttl
-        || &sig[18..signer_end] != origin.wire()
+    };
+    if sig.algorithm() != key.algorithm.number()
+        || sig.key_tag() != key.key_tag
+        || sig.original_ttl() != set.ttl
+        || sig.signer() != origin.wire()
     {
         return false;
     }
@@ -887,19 +881,19 @@ fn reusable(
     if rr::is_wildcard(owner) {
         want_labels -= 1;
     }
-    if usize::from(labels) != want_labels {
+    if usize::from(sig.labels()) != want_labels {
         return false;
     }
     // RFC 1982 comparison: expiring before the refresh point means replace.
-    if !dnssec::serial_lt(refresh_before, expiration) {
+    if !dnssec::serial_lt(refresh_before, sig.expiration()) {
         return false;
     }
     if !check {
         return true;
     }
-    let mut msg = sig[..signer_end].to_vec();
+    let mut msg = sig.signed_data().to_vec();
     crate::sign::engine::append_rrset(&mut msg, owner, set);
-    crate::sign::verify(key.algorithm, &key.public_key, &msg, &sig[signer_end..])
+    crate::sign::verify(key.algorithm, &key.public_key, &msg, sig.signature())
 }
 
 /// Puts the NSEC3 records into the zone's nodes, in canonical order.

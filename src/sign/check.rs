@@ -19,6 +19,7 @@ use crate::zone::dnssec::{bitmap_types, nsec3_hash, nsec3_label};
 use crate::zone::model::{self, display_name, type_name, NodeKind, RrSet, Zone};
 use crate::zone::parse::Parsed;
 use crate::zone::rr::{self, rtype, Record};
+use crate::zone::rrsig::Rrsig;
 use crate::zone::{Algorithm, Dnskey, ZoneName};
 
 /// The result of a check.
@@ -31,11 +32,6 @@ pub struct Report {
     /// SEP keys whose signature over the DNSKEY RRset verifies: the keys a
     /// parent's DS may point at.
     pub dnskey_signers: Vec<Dnskey>,
-}
-
-struct Sig<'a> {
-    rdata: &'a [u8],
-    signer_end: usize,
 }
 
 /// Checks a parsed signed zone at time `now` (seconds since the epoch).
@@ -62,21 +58,18 @@ pub fn check_zone(
             .or_default()
             .push(r);
     }
-    let mut sigs: HashMap<(Vec<u8>, u16), Vec<Sig<'_>>> = HashMap::new();
+    let mut sigs: HashMap<(Vec<u8>, u16), Vec<Rrsig<'_>>> = HashMap::new();
     for r in dnssec.iter().filter(|r| r.rtype == rtype::RRSIG) {
-        let Some(end) = signer_end(&r.rdata) else {
+        // A signature must follow the signer's name.
+        let Some(sig) = Rrsig::parse(&r.rdata).filter(|s| !s.signature().is_empty()) else {
             report
                 .errors
                 .push(format!("{}: malformed RRSIG", display_name(&r.owner)));
             continue;
         };
-        let covered = u16::from_be_bytes([r.rdata[0], r.rdata[1]]);
-        sigs.entry((r.owner.clone(), covered))
+        sigs.entry((r.owner.clone(), sig.type_covered()))
             .or_default()
-            .push(Sig {
-                rdata: &r.rdata,
-                signer_end: end,
-            });
+            .push(sig);
     }
 
     // Keys.
@@ -160,7 +153,7 @@ pub fn check_zone(
         for &alg in &algorithms {
             let mut ok = false;
             let mut why = "no signature".to_string();
-            for s in candidates.iter().filter(|s| s.rdata[2] == alg) {
+            for s in candidates.iter().filter(|s| s.algorithm() == alg) {
                 report.signatures_checked += 1;
                 match check_sig(s, owner, set, &keys, apex, now, *is_dnskey) {
                     Ok(()) => {
@@ -186,11 +179,11 @@ pub fn check_zone(
         sigs.get(&(apex.to_vec(), rtype::DNSKEY)),
     ) {
         for s in candidates {
-            let tag = u16::from_be_bytes([s.rdata[16], s.rdata[17]]);
+            let tag = s.key_tag();
             if check_sig(s, apex, &set, &keys, apex, now, true).is_ok() {
                 for k in keys
                     .iter()
-                    .filter(|k| k.is_sep() && k.key_tag() == tag && k.algorithm == s.rdata[2])
+                    .filter(|k| k.is_sep() && k.key_tag() == tag && k.algorithm == s.algorithm())
                 {
                     if !report.dnskey_signers.contains(k) {
                         report.dnskey_signers.push(k.clone());
@@ -220,14 +213,8 @@ pub fn check_zone(
     Ok(report)
 }
 
-/// Where the signer name of RRSIG RDATA ends (the signature follows).
-fn signer_end(rdata: &[u8]) -> Option<usize> {
-    let end = 18 + rr::name_len(rdata.get(18..)?)?;
-    (end < rdata.len()).then_some(end)
-}
-
 fn check_sig(
-    s: &Sig<'_>,
+    s: &Rrsig<'_>,
     owner: &[u8],
     set: &RrSet,
     keys: &[Dnskey],
@@ -235,19 +222,17 @@ fn check_sig(
     now: u32,
     needs_sep: bool,
 ) -> Result<(), String> {
-    let r = s.rdata;
-    let be32 = |i: usize| u32::from_be_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
-    let (orig_ttl, expiration, inception) = (be32(4), be32(8), be32(12));
-    let tag = u16::from_be_bytes([r[16], r[17]]);
-    if &r[18..s.signer_end] != apex {
+    let (orig_ttl, expiration, inception) = (s.original_ttl(), s.expiration(), s.inception());
+    let tag = s.key_tag();
+    if s.signer() != apex {
         return Err("signer name is not the apex".into());
     }
     let mut labels = rr::label_count(owner);
     if rr::is_wildcard(owner) {
         labels -= 1;
     }
-    if usize::from(r[3]) != labels {
-        return Err(format!("labels field {} should be {labels}", r[3]));
+    if usize::from(s.labels()) != labels {
+        return Err(format!("labels field {} should be {labels}", s.labels()));
     }
     if crate::zone::dnssec::serial_lt(expiration, now) {
         return Err("expired".into());
@@ -255,21 +240,21 @@ fn check_sig(
     if crate::zone::dnssec::serial_lt(now, inception) {
         return Err("not yet valid".into());
     }
-    let Some(alg) = Algorithm::from_number(r[2]) else {
+    let Some(alg) = Algorithm::from_number(s.algorithm()) else {
         return Err(format!(
             "algorithm {} is not supported by this verifier",
-            r[2]
+            s.algorithm()
         ));
     };
     let mut with_ttl = set.clone();
     with_ttl.ttl = orig_ttl;
-    let mut msg = r[..s.signer_end].to_vec();
+    let mut msg = s.signed_data().to_vec();
     append_rrset(&mut msg, owner, &with_ttl);
-    let sig = &r[s.signer_end..];
+    let sig = s.signature();
     let mut tag_matched = false;
     for k in keys
         .iter()
-        .filter(|k| k.algorithm == r[2] && k.key_tag() == tag)
+        .filter(|k| k.algorithm == s.algorithm() && k.key_tag() == tag)
     {
         tag_matched = true;
         if needs_sep && !k.is_sep() {
