@@ -16,7 +16,7 @@ use crate::clock::Timestamp;
 use crate::keystore::KeyRecord;
 use crate::policy::signing::{cds_rdata, zone_keys};
 use crate::policy::Policy;
-use crate::sign::engine::{Engine, Job, Signer, SigningKey, Validity};
+use crate::sign::engine::{Engine, Job, Signer, SignerError, SigningKey, Validity};
 use crate::sign::state::{self, rrset_digest, State, StateWriter};
 use crate::sign::TokenInput;
 use crate::token::{SignMechanism, SignerPool};
@@ -44,11 +44,11 @@ impl Signer for TokenSigner<'_> {
         self.pool.workers()
     }
 
-    fn sign(&self, worker: usize, key: usize, input: &TokenInput) -> Result<Vec<u8>, String> {
+    fn sign(&self, worker: usize, key: usize, input: &TokenInput) -> Result<Vec<u8>, SignerError> {
         let data = match input {
             TokenInput::RsaPkcs(v) | TokenInput::Ecdsa(v) | TokenInput::EdDsa(v) => v,
         };
-        self.pool.sign(worker, key, data).map_err(|e| e.to_string())
+        Ok(self.pool.sign(worker, key, data)?)
     }
 }
 
