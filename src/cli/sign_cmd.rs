@@ -2,11 +2,9 @@
 //! signatures from the token → atomic output → audit record.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-use anyhow::Context as _;
 
 use super::args::{SerialArg, SignArgs, VerifyArgs};
 use super::context::{Context, Failure};
@@ -17,14 +15,17 @@ use crate::keystore::KeyRecord;
 use crate::policy::signing::{cds_rdata, zone_keys};
 use crate::policy::Policy;
 use crate::sign::engine::{Engine, Job, Signer, SignerError, SigningKey, Validity};
-use crate::sign::state::{self, rrset_digest, State, StateWriter};
+use crate::sign::output::{
+    format_chunk, write_in_order, Buffers, Chunk, Feed, Formatted, ZoneWriter,
+};
+use crate::sign::state::{self, rrset_digest, State};
 use crate::sign::TokenInput;
 use crate::token::{SignMechanism, SignerPool};
 use crate::zone::dnssec::{self, Nsec3Params, SerialPolicy};
 use crate::zone::model::{self, Node, NodeKind, RrSet, Zone};
 use crate::zone::rr::{self, rtype, Source};
 use crate::zone::rrsig::Rrsig;
-use crate::zone::{parse, present, Algorithm, Work, ZoneName};
+use crate::zone::{parse, Algorithm, Work, ZoneName};
 
 /// Fewest signatures for which a software token's sessions are sized by a
 /// probe (below this the run is over before the probe pays).
@@ -727,12 +728,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         drop(text_tx);
         drop(chunk_rx);
         let writer = s.spawn(move || write_in_order(out, text_rx, buffers));
-        let mut feed = Feed {
-            tx: chunk_tx,
-            seq: 0,
-            start: 0,
-            fresh: Vec::new(),
-        };
+        let mut feed = Feed::new(chunk_tx);
         let mut sink = |i: usize, sig: Vec<u8>| -> Result<(), String> {
             let (ni, si, _) = slots[i];
             feed.complete_before(ni)?;
@@ -936,288 +932,6 @@ fn merge_nsec3(zone: &mut Zone, mut chain: Vec<dnssec::Nsec3Node>) {
     let gap = k - i;
     if gap > 0 {
         nodes.drain(i..k);
-    }
-}
-
-/// The signed zone on its way to disk: a temporary file beside the output,
-/// node by node, synced and renamed into place only when complete (a failed
-/// run leaves nothing). Beside it goes the signing state
-/// (`OUTPUT.dnsseal-state`, see `crate::sign::state`) that lets the next
-/// `--incremental` skip reading this zone's text; the state is a cache, so
-/// failing to write it only costs that speed and is a warning.
-struct ZoneWriter {
-    path: PathBuf,
-    tmp: tempfile::NamedTempFile,
-    // Unbuffered: the text comes in runs of hundreds of kilobytes.
-    out: state::Hashing<std::fs::File>,
-    state: Option<(tempfile::NamedTempFile, StateWriter<std::fs::File>)>,
-    /// Background writeback (see [`Syncer`]).
-    syncer: Option<Syncer>,
-}
-
-/// Flushes the signed zone to disk while it is being written, a slice at a
-/// time, on a thread of its own that mostly waits on the disk: the sync
-/// before the file is moved into place then has only the tail left (for a
-/// short incremental run, that sync was a tenth of the run). Errors here
-/// are left to that final sync, which reports them.
-struct Syncer {
-    written: u64,
-    tx: std::sync::mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Syncer {
-    /// Bytes between two background flushes.
-    const EVERY: u64 = 16 << 20;
-
-    fn start(file: &std::fs::File) -> Option<Syncer> {
-        let file = file.try_clone().ok()?;
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            while rx.recv().is_ok() {
-                let _ = file.sync_data();
-            }
-        });
-        Some(Syncer {
-            written: 0,
-            tx,
-            thread,
-        })
-    }
-
-    fn wrote(&mut self, n: usize) {
-        let before = self.written / Syncer::EVERY;
-        self.written += n as u64;
-        if self.written / Syncer::EVERY != before {
-            let _ = self.tx.send(());
-        }
-    }
-
-    fn stop(self) {
-        drop(self.tx);
-        let _ = self.thread.join();
-    }
-}
-
-/// Nodes per run handed to a formatting thread.
-const FORMAT_CHUNK: usize = 1024;
-
-/// A run of nodes, `start..start + FORMAT_CHUNK` (or to the zone's end),
-/// with the fresh signatures they get: (node, RRset index, RDATA) in node
-/// order.
-struct Chunk {
-    seq: usize,
-    start: usize,
-    end: usize,
-    fresh: Vec<(usize, usize, Vec<u8>)>,
-}
-
-/// Buffers of formatted runs, handed back by the writer for the next runs
-/// (fresh buffers for 50 MB of text would each be paged in anew).
-type Buffers = std::sync::Mutex<Vec<Vec<u8>>>;
-
-fn buffer(pool: &Buffers) -> Vec<u8> {
-    pool.lock()
-        .ok()
-        .and_then(|mut p| p.pop())
-        .unwrap_or_default()
-}
-
-/// A formatted run: its sequence number, then the zone text and the state
-/// entries.
-type Formatted = (usize, std::io::Result<(Vec<u8>, Vec<u8>)>);
-
-/// Cuts the zone's nodes into runs as their signatures arrive (in node
-/// order) and hands each complete run to the formatting threads.
-struct Feed {
-    tx: std::sync::mpsc::SyncSender<Chunk>,
-    seq: usize,
-    start: usize,
-    fresh: Vec<(usize, usize, Vec<u8>)>,
-}
-
-impl Feed {
-    /// Sends every whole run before node `ni`: a signature for `ni` has
-    /// come, so every node before it has all of its own.
-    fn complete_before(&mut self, ni: usize) -> Result<(), String> {
-        while self.start + FORMAT_CHUNK <= ni {
-            self.send(self.start + FORMAT_CHUNK)?;
-        }
-        Ok(())
-    }
-
-    /// Sends the rest of the zone's `len` nodes (every signature is in).
-    fn finish(&mut self, len: usize) -> Result<(), String> {
-        while self.start < len {
-            self.send((self.start + FORMAT_CHUNK).min(len))?;
-        }
-        Ok(())
-    }
-
-    fn send(&mut self, end: usize) -> Result<(), String> {
-        let split = self.fresh.partition_point(|f| f.0 < end);
-        let rest = self.fresh.split_off(split);
-        let chunk = Chunk {
-            seq: self.seq,
-            start: self.start,
-            end,
-            fresh: std::mem::replace(&mut self.fresh, rest),
-        };
-        self.tx
-            .send(chunk)
-            .map_err(|_| "the zone writer stopped".to_string())?;
-        self.seq += 1;
-        self.start = end;
-        Ok(())
-    }
-}
-
-/// Nodes carried over from the previous signing: their text and state
-/// record, by node index (empty when there is no previous state).
-type Reuse<'a> = [Option<(&'a [u8], &'a [u8])>];
-
-/// The text of a run of nodes, and their state records.
-fn format_chunk(
-    nodes: &[Node],
-    reuse: &Reuse<'_>,
-    pool: &Buffers,
-    chunk: Chunk,
-) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    let end = chunk.end.min(nodes.len());
-    let (mut text, mut records) = (buffer(pool), buffer(pool));
-    let mut fresh = chunk.fresh.into_iter().peekable();
-    let mut extra: Vec<(usize, Vec<u8>)> = Vec::new();
-    for (ni, node) in nodes.iter().enumerate().take(end).skip(chunk.start) {
-        extra.clear();
-        while let Some((_, si, sig)) = fresh.next_if(|f| f.0 == ni) {
-            extra.push((si, sig));
-        }
-        if let (Some(Some((t, record))), true) = (reuse.get(ni), extra.is_empty()) {
-            text.extend_from_slice(t);
-            records.extend_from_slice(record);
-            continue;
-        }
-        let at = text.len();
-        let mut signed = Vec::new();
-        present::write_node_with(&mut text, node, &extra, &mut |set, sigs| {
-            let digest = rrset_digest(set.ttl, set.rdatas.iter());
-            signed.push((set.rtype, digest, sigs.to_vec()));
-            Ok(())
-        })?;
-        state::encode_node(&mut records, node, text.len() - at, &signed)?;
-    }
-    Ok((text, records))
-}
-
-/// Writes formatted runs in sequence as they come back from the threads.
-fn write_in_order(
-    mut out: ZoneWriter,
-    done: std::sync::mpsc::Receiver<Formatted>,
-    pool: &Buffers,
-) -> anyhow::Result<ZoneWriter> {
-    let mut early: HashMap<usize, (Vec<u8>, Vec<u8>)> = HashMap::new();
-    let mut next = 0usize;
-    for (seq, formatted) in done {
-        early.insert(seq, formatted?);
-        while let Some((mut text, mut entries)) = early.remove(&next) {
-            out.chunk(&text, &entries)
-                .with_context(|| format!("cannot write {}", out.path.display()))?;
-            next += 1;
-            if let Ok(mut p) = pool.lock() {
-                text.clear();
-                entries.clear();
-                p.extend([text, entries]);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A temporary file in the directory of `path`, and a buffered handle on it.
-fn temp_beside(path: &Path) -> anyhow::Result<(tempfile::NamedTempFile, std::fs::File)> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok((tmp, file))
-}
-
-impl ZoneWriter {
-    fn new(path: &Path, origin: &ZoneName) -> anyhow::Result<ZoneWriter> {
-        let (tmp, file) = temp_beside(path)?;
-        let mut out = state::Hashing::new(file);
-        let head = format!("; signed by dnsseal for {origin}\n");
-        out.write_all(head.as_bytes())?;
-        let state = temp_beside(&state::path_for(path)).and_then(|(tmp, file)| {
-            let w = StateWriter::new(file, origin.wire(), head.len() as u32)?;
-            Ok((tmp, w))
-        });
-        Ok(ZoneWriter {
-            path: path.to_path_buf(),
-            syncer: Syncer::start(tmp.as_file()),
-            tmp,
-            out,
-            state: ZoneWriter::state_ok(path, state),
-        })
-    }
-
-    /// Keeps the state writer, or warns once and goes on without it.
-    fn state_ok<T>(path: &Path, r: anyhow::Result<T>) -> Option<T> {
-        r.map_err(|e| {
-            tracing::warn!(
-                "not writing {}: {e:#}; the next --incremental will read the signed zone's text",
-                state::path_for(path).display()
-            )
-        })
-        .ok()
-    }
-
-    /// Writes a run of nodes formatted by [`format_chunk`].
-    fn chunk(&mut self, text: &[u8], entries: &[u8]) -> std::io::Result<()> {
-        self.out.write_all(text)?;
-        if let Some(s) = self.syncer.as_mut() {
-            s.wrote(text.len());
-        }
-        if let Some((tmp, mut w)) = self.state.take() {
-            let r = w.encoded(entries).map(|()| (tmp, w));
-            self.state = ZoneWriter::state_ok(&self.path, r.map_err(Into::into));
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> anyhow::Result<()> {
-        if let Some(s) = self.syncer {
-            s.stop();
-        }
-        let path = self.path.clone();
-        let cannot = || format!("cannot write {}", path.display());
-        let (file, digest) = self.out.finish();
-        file.sync_all().with_context(cannot)?;
-        drop(file);
-        self.tmp.persist(&path).with_context(|| {
-            format!(
-                "cannot move the signed zone into place at {}",
-                path.display()
-            )
-        })?;
-        if let Some((tmp, w)) = self.state {
-            let target = state::path_for(&path);
-            let done = w
-                .finish(&digest)
-                .map_err(anyhow::Error::from)
-                // Not synced: after a crash a state that did not reach the
-                // disk whole fails its own digest, or belongs to an older
-                // zone file, and the zone's text is read instead.
-                .and_then(|_: std::fs::File| tmp.persist(&target).map_err(Into::into));
-            ZoneWriter::state_ok(&path, done);
-        }
-        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod engine;
+pub mod output;
 pub mod state;
 
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
