@@ -81,18 +81,7 @@ pub fn check_zone(
         report.errors.push(format!("no DNSKEY RRset at {origin}"));
         return Ok(report);
     }
-    let keys: Vec<Dnskey> = dnskey_records
-        .iter()
-        .filter_map(|r| {
-            let rd = &r.rdata;
-            (rd.len() > 4).then(|| Dnskey {
-                flags: u16::from_be_bytes([rd[0], rd[1]]),
-                protocol: rd[2],
-                algorithm: rd[3],
-                public_key: rd[4..].to_vec(),
-            })
-        })
-        .collect();
+    let keys = dnskeys(&dnskey_records);
     let algorithms: Vec<u8> = {
         let mut a: Vec<u8> = keys.iter().map(|k| k.algorithm).collect();
         a.sort_unstable();
@@ -146,31 +135,14 @@ pub fn check_zone(
             to_check.push((owner.clone(), set, false));
         }
     }
+    let signed = Signed {
+        sigs: &sigs,
+        keys: &keys,
+        apex,
+        now,
+    };
     for (owner, set, is_dnskey) in &to_check {
-        report.rrsets_checked += 1;
-        let empty = Vec::new();
-        let candidates = sigs.get(&(owner.clone(), set.rtype)).unwrap_or(&empty);
-        for &alg in &algorithms {
-            let mut ok = false;
-            let mut why = "no signature".to_string();
-            for s in candidates.iter().filter(|s| s.algorithm() == alg) {
-                report.signatures_checked += 1;
-                match check_sig(s, owner, set, &keys, apex, now, *is_dnskey) {
-                    Ok(()) => {
-                        ok = true;
-                        break;
-                    }
-                    Err(e) => why = e,
-                }
-            }
-            if !ok {
-                report.errors.push(format!(
-                    "{} {}: no valid algorithm {alg} signature ({why})",
-                    display_name(owner),
-                    type_name(set.rtype)
-                ));
-            }
-        }
+        check_rrset(&signed, owner, set, *is_dnskey, &algorithms, &mut report);
     }
 
     // Which SEP keys really sign the DNSKEY RRset (for DS checks).
@@ -178,19 +150,7 @@ pub fn check_zone(
         rrset_of(apex, rtype::DNSKEY),
         sigs.get(&(apex.to_vec(), rtype::DNSKEY)),
     ) {
-        for s in candidates {
-            let tag = s.key_tag();
-            if check_sig(s, apex, &set, &keys, apex, now, true).is_ok() {
-                for k in keys
-                    .iter()
-                    .filter(|k| k.is_sep() && k.key_tag() == tag && k.algorithm == s.algorithm())
-                {
-                    if !report.dnskey_signers.contains(k) {
-                        report.dnskey_signers.push(k.clone());
-                    }
-                }
-            }
-        }
+        report.dnskey_signers = dnskey_signers(&set, candidates, &keys, apex, now);
     }
 
     // Denial of existence.
@@ -211,6 +171,101 @@ pub fn check_zone(
         }
     }
     Ok(report)
+}
+
+/// The signatures of a zone and what they are checked against.
+struct Signed<'a> {
+    sigs: &'a HashMap<(Vec<u8>, u16), Vec<Rrsig<'a>>>,
+    keys: &'a [Dnskey],
+    apex: &'a [u8],
+    now: u32,
+}
+
+/// RFC 4035 §2.2: every algorithm of the DNSKEY RRset signs the RRset.
+fn check_rrset(
+    signed: &Signed<'_>,
+    owner: &[u8],
+    set: &RrSet,
+    is_dnskey: bool,
+    algorithms: &[u8],
+    report: &mut Report,
+) {
+    report.rrsets_checked += 1;
+    let empty = Vec::new();
+    let candidates = signed
+        .sigs
+        .get(&(owner.to_vec(), set.rtype))
+        .unwrap_or(&empty);
+    for &alg in algorithms {
+        let mut ok = false;
+        let mut why = "no signature".to_string();
+        for s in candidates.iter().filter(|s| s.algorithm() == alg) {
+            report.signatures_checked += 1;
+            match check_sig(
+                s,
+                owner,
+                set,
+                signed.keys,
+                signed.apex,
+                signed.now,
+                is_dnskey,
+            ) {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => why = e,
+            }
+        }
+        if !ok {
+            report.errors.push(format!(
+                "{} {}: no valid algorithm {alg} signature ({why})",
+                display_name(owner),
+                type_name(set.rtype)
+            ));
+        }
+    }
+}
+
+/// The DNSKEY records that parse as keys.
+fn dnskeys(records: &[&Record]) -> Vec<Dnskey> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let rd = &r.rdata;
+            (rd.len() > 4).then(|| Dnskey {
+                flags: u16::from_be_bytes([rd[0], rd[1]]),
+                protocol: rd[2],
+                algorithm: rd[3],
+                public_key: rd[4..].to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// The SEP keys whose signature over the DNSKEY RRset `set` verifies.
+fn dnskey_signers(
+    set: &RrSet,
+    candidates: &[Rrsig<'_>],
+    keys: &[Dnskey],
+    apex: &[u8],
+    now: u32,
+) -> Vec<Dnskey> {
+    let mut signers: Vec<Dnskey> = Vec::new();
+    for s in candidates {
+        let tag = s.key_tag();
+        if check_sig(s, apex, set, keys, apex, now, true).is_ok() {
+            for k in keys
+                .iter()
+                .filter(|k| k.is_sep() && k.key_tag() == tag && k.algorithm == s.algorithm())
+            {
+                if !signers.contains(k) {
+                    signers.push(k.clone());
+                }
+            }
+        }
+    }
+    signers
 }
 
 fn check_sig(

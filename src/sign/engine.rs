@@ -247,19 +247,22 @@ impl Engine<'_> {
         if let Some(e) = failure.into_inner().ok().flatten() {
             return Err(e);
         }
-        if handed != jobs.len() {
+        self.all_done(jobs.len(), handed, checked.into_inner())
+    }
+
+    /// Whether a run without a failure made, handed on and (with the host
+    /// check on) checked every one of its `jobs` signatures.
+    fn all_done(&self, jobs: usize, handed: usize, checked: usize) -> Result<(), SignError> {
+        if handed != jobs {
             return Err(SignError::Stopped(format!(
-                "signature {handed} of {} was not made",
-                jobs.len()
+                "signature {handed} of {jobs} was not made"
             )));
         }
         // Whichever thread checked it, every signature handed on was
         // checked exactly once.
-        let checked = checked.into_inner();
-        if self.verify && checked != jobs.len() {
+        if self.verify && checked != jobs {
             return Err(SignError::Stopped(format!(
-                "{checked} of {} signatures were checked on the host; nothing was written",
-                jobs.len()
+                "{checked} of {jobs} signatures were checked on the host; nothing was written"
             )));
         }
         Ok(())
