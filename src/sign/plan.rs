@@ -391,3 +391,136 @@ pub fn reusable(
     super::engine::append_rrset(&mut msg, owner, set);
     super::verify(key.algorithm, &key.public_key, &msg, sig.signature())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::model::Rdatas;
+    use crate::zone::rr::Source;
+    use crate::zone::Algorithm;
+
+    const OWNER: &[u8] = b"\x03www\x07example\x00";
+
+    fn origin() -> ZoneName {
+        "example.".parse().unwrap()
+    }
+
+    fn a_set(ttl: u32) -> RrSet {
+        RrSet {
+            rtype: 1,
+            ttl,
+            rdatas: Rdatas::one(&[192, 0, 2, 1]),
+            source: Source::default(),
+            rrsigs: Vec::new(),
+        }
+    }
+
+    /// A software Ed25519 key, and an RRSIG by it over `set` expiring at
+    /// `expiration`.
+    fn signed(set: &RrSet, expiration: u32) -> (SigningKey, Vec<u8>) {
+        use aws_lc_rs::signature::KeyPair as _;
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[9u8; 32]).unwrap();
+        let key = SigningKey {
+            algorithm: Algorithm::Ed25519,
+            key_tag: 777,
+            public_key: pair.public_key().as_ref().to_vec(),
+        };
+        let prefix = super::super::engine::rrsig_prefix(
+            OWNER,
+            set,
+            15,
+            777,
+            100,
+            expiration,
+            origin().wire(),
+        );
+        let mut msg = prefix.clone();
+        super::super::engine::append_rrset(&mut msg, OWNER, set);
+        let mut rdata = prefix;
+        rdata.extend_from_slice(pair.sign(&msg).as_ref());
+        (key, rdata)
+    }
+
+    #[test]
+    fn a_fitting_signature_is_reusable_and_verifies() {
+        let set = a_set(300);
+        let (key, sig) = signed(&set, 10_000);
+        assert!(reusable(&sig, OWNER, &set, &key, &origin(), 5_000, false));
+        assert!(reusable(&sig, OWNER, &set, &key, &origin(), 5_000, true));
+    }
+
+    #[test]
+    fn another_key_ttl_owner_or_an_early_expiration_is_not_reusable() {
+        let set = a_set(300);
+        let (key, sig) = signed(&set, 10_000);
+        let other = SigningKey {
+            key_tag: 778,
+            ..key.clone()
+        };
+        assert!(!reusable(
+            &sig,
+            OWNER,
+            &set,
+            &other,
+            &origin(),
+            5_000,
+            false
+        ));
+        assert!(!reusable(
+            &sig,
+            OWNER,
+            &a_set(600),
+            &key,
+            &origin(),
+            5_000,
+            false
+        ));
+        let deeper = b"\x01a\x03www\x07example\x00";
+        assert!(!reusable(&sig, deeper, &set, &key, &origin(), 5_000, false));
+        // Expiring before the refresh point: replaced.
+        assert!(!reusable(&sig, OWNER, &set, &key, &origin(), 10_000, false));
+        let elsewhere: ZoneName = "example.net.".parse().unwrap();
+        assert!(!reusable(&sig, OWNER, &set, &key, &elsewhere, 5_000, false));
+    }
+
+    #[test]
+    fn a_signature_over_other_data_fails_only_the_check() {
+        let set = a_set(300);
+        let (key, sig) = signed(&set, 10_000);
+        let changed = RrSet {
+            rdatas: Rdatas::one(&[192, 0, 2, 2]),
+            ..a_set(300)
+        };
+        // Unchecked reuse trusts the RRset digest, not the signature.
+        assert!(reusable(
+            &sig,
+            OWNER,
+            &changed,
+            &key,
+            &origin(),
+            5_000,
+            false
+        ));
+        assert!(!reusable(
+            &sig,
+            OWNER,
+            &changed,
+            &key,
+            &origin(),
+            5_000,
+            true
+        ));
+        // Truncated RDATA is never reusable (and does not panic).
+        for len in [0, 2, 17, 20] {
+            assert!(!reusable(
+                &sig[..len],
+                OWNER,
+                &set,
+                &key,
+                &origin(),
+                5_000,
+                false
+            ));
+        }
+    }
+}
