@@ -140,6 +140,8 @@ fn cause_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<crate::sign::engine::SignError>() {
         return Some(match e {
             crate::sign::engine::SignError::BadSignature { .. } => exit::VERIFY,
+            // The signer's own error, next in the chain, decides.
+            crate::sign::engine::SignError::Token(_) => return None,
             _ => exit::FAILURE,
         });
     }

@@ -17,6 +17,7 @@
 //! | [`cli`]    | wires the modules together for the `dnsseal` command            |
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod audit;
 pub mod cli;
 pub mod clock;

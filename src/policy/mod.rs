@@ -10,6 +10,10 @@
 //! - [`start`]: how a rollover starts (method, keys out and in, keys to
 //!   make, step 0);
 //! - [`step`]: whether a step may run, forced or not, and what it changes;
+//! - [`signing`]: which keys are published and which sign what, and the
+//!   CDS/CDNSKEY set (RFC 7344, RFC 8078) while the parent should act;
+//! - [`keygen`]: the state, timings and DS state a new or imported key
+//!   starts with;
 //! - [`rollover`]: the rollover state machine with its RFC 7583 waits.
 //!
 //! The shipped defaults are `src/policy/default.toml`, which documents every
@@ -19,6 +23,7 @@
 pub mod keygen;
 pub mod rollover;
 pub mod schedule;
+pub mod signing;
 pub mod start;
 pub mod step;
 pub mod zone;

@@ -19,6 +19,7 @@ use crate::zone::dnssec::{bitmap_types, nsec3_hash, nsec3_label};
 use crate::zone::model::{self, display_name, type_name, NodeKind, RrSet, Zone};
 use crate::zone::parse::Parsed;
 use crate::zone::rr::{self, rtype, Record};
+use crate::zone::rrsig::Rrsig;
 use crate::zone::{Algorithm, Dnskey, ZoneName};
 
 /// The result of a check.
@@ -31,11 +32,6 @@ pub struct Report {
     /// SEP keys whose signature over the DNSKEY RRset verifies: the keys a
     /// parent's DS may point at.
     pub dnskey_signers: Vec<Dnskey>,
-}
-
-struct Sig<'a> {
-    rdata: &'a [u8],
-    signer_end: usize,
 }
 
 /// Checks a parsed signed zone at time `now` (seconds since the epoch).
@@ -62,21 +58,18 @@ pub fn check_zone(
             .or_default()
             .push(r);
     }
-    let mut sigs: HashMap<(Vec<u8>, u16), Vec<Sig<'_>>> = HashMap::new();
+    let mut sigs: HashMap<(Vec<u8>, u16), Vec<Rrsig<'_>>> = HashMap::new();
     for r in dnssec.iter().filter(|r| r.rtype == rtype::RRSIG) {
-        let Some(end) = signer_end(&r.rdata) else {
+        // A signature must follow the signer's name.
+        let Some(sig) = Rrsig::parse(&r.rdata).filter(|s| !s.signature().is_empty()) else {
             report
                 .errors
                 .push(format!("{}: malformed RRSIG", display_name(&r.owner)));
             continue;
         };
-        let covered = u16::from_be_bytes([r.rdata[0], r.rdata[1]]);
-        sigs.entry((r.owner.clone(), covered))
+        sigs.entry((r.owner.clone(), sig.type_covered()))
             .or_default()
-            .push(Sig {
-                rdata: &r.rdata,
-                signer_end: end,
-            });
+            .push(sig);
     }
 
     // Keys.
@@ -88,18 +81,7 @@ pub fn check_zone(
         report.errors.push(format!("no DNSKEY RRset at {origin}"));
         return Ok(report);
     }
-    let keys: Vec<Dnskey> = dnskey_records
-        .iter()
-        .filter_map(|r| {
-            let rd = &r.rdata;
-            (rd.len() > 4).then(|| Dnskey {
-                flags: u16::from_be_bytes([rd[0], rd[1]]),
-                protocol: rd[2],
-                algorithm: rd[3],
-                public_key: rd[4..].to_vec(),
-            })
-        })
-        .collect();
+    let keys = dnskeys(&dnskey_records);
     let algorithms: Vec<u8> = {
         let mut a: Vec<u8> = keys.iter().map(|k| k.algorithm).collect();
         a.sort_unstable();
@@ -153,31 +135,14 @@ pub fn check_zone(
             to_check.push((owner.clone(), set, false));
         }
     }
+    let signed = Signed {
+        sigs: &sigs,
+        keys: &keys,
+        apex,
+        now,
+    };
     for (owner, set, is_dnskey) in &to_check {
-        report.rrsets_checked += 1;
-        let empty = Vec::new();
-        let candidates = sigs.get(&(owner.clone(), set.rtype)).unwrap_or(&empty);
-        for &alg in &algorithms {
-            let mut ok = false;
-            let mut why = "no signature".to_string();
-            for s in candidates.iter().filter(|s| s.rdata[2] == alg) {
-                report.signatures_checked += 1;
-                match check_sig(s, owner, set, &keys, apex, now, *is_dnskey) {
-                    Ok(()) => {
-                        ok = true;
-                        break;
-                    }
-                    Err(e) => why = e,
-                }
-            }
-            if !ok {
-                report.errors.push(format!(
-                    "{} {}: no valid algorithm {alg} signature ({why})",
-                    display_name(owner),
-                    type_name(set.rtype)
-                ));
-            }
-        }
+        check_rrset(&signed, owner, set, *is_dnskey, &algorithms, &mut report);
     }
 
     // Which SEP keys really sign the DNSKEY RRset (for DS checks).
@@ -185,19 +150,7 @@ pub fn check_zone(
         rrset_of(apex, rtype::DNSKEY),
         sigs.get(&(apex.to_vec(), rtype::DNSKEY)),
     ) {
-        for s in candidates {
-            let tag = u16::from_be_bytes([s.rdata[16], s.rdata[17]]);
-            if check_sig(s, apex, &set, &keys, apex, now, true).is_ok() {
-                for k in keys
-                    .iter()
-                    .filter(|k| k.is_sep() && k.key_tag() == tag && k.algorithm == s.rdata[2])
-                {
-                    if !report.dnskey_signers.contains(k) {
-                        report.dnskey_signers.push(k.clone());
-                    }
-                }
-            }
-        }
+        report.dnskey_signers = dnskey_signers(&set, candidates, &keys, apex, now);
     }
 
     // Denial of existence.
@@ -220,14 +173,103 @@ pub fn check_zone(
     Ok(report)
 }
 
-/// Where the signer name of RRSIG RDATA ends (the signature follows).
-fn signer_end(rdata: &[u8]) -> Option<usize> {
-    let end = 18 + rr::name_len(rdata.get(18..)?)?;
-    (end < rdata.len()).then_some(end)
+/// The signatures of a zone and what they are checked against.
+struct Signed<'a> {
+    sigs: &'a HashMap<(Vec<u8>, u16), Vec<Rrsig<'a>>>,
+    keys: &'a [Dnskey],
+    apex: &'a [u8],
+    now: u32,
+}
+
+/// RFC 4035 §2.2: every algorithm of the DNSKEY RRset signs the RRset.
+fn check_rrset(
+    signed: &Signed<'_>,
+    owner: &[u8],
+    set: &RrSet,
+    is_dnskey: bool,
+    algorithms: &[u8],
+    report: &mut Report,
+) {
+    report.rrsets_checked += 1;
+    let empty = Vec::new();
+    let candidates = signed
+        .sigs
+        .get(&(owner.to_vec(), set.rtype))
+        .unwrap_or(&empty);
+    for &alg in algorithms {
+        let mut ok = false;
+        let mut why = "no signature".to_string();
+        for s in candidates.iter().filter(|s| s.algorithm() == alg) {
+            report.signatures_checked += 1;
+            match check_sig(
+                s,
+                owner,
+                set,
+                signed.keys,
+                signed.apex,
+                signed.now,
+                is_dnskey,
+            ) {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => why = e,
+            }
+        }
+        if !ok {
+            report.errors.push(format!(
+                "{} {}: no valid algorithm {alg} signature ({why})",
+                display_name(owner),
+                type_name(set.rtype)
+            ));
+        }
+    }
+}
+
+/// The DNSKEY records that parse as keys.
+fn dnskeys(records: &[&Record]) -> Vec<Dnskey> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let rd = &r.rdata;
+            (rd.len() > 4).then(|| Dnskey {
+                flags: u16::from_be_bytes([rd[0], rd[1]]),
+                protocol: rd[2],
+                algorithm: rd[3],
+                public_key: rd[4..].to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// The SEP keys whose signature over the DNSKEY RRset `set` verifies.
+fn dnskey_signers(
+    set: &RrSet,
+    candidates: &[Rrsig<'_>],
+    keys: &[Dnskey],
+    apex: &[u8],
+    now: u32,
+) -> Vec<Dnskey> {
+    let mut signers: Vec<Dnskey> = Vec::new();
+    for s in candidates {
+        let tag = s.key_tag();
+        if check_sig(s, apex, set, keys, apex, now, true).is_ok() {
+            for k in keys
+                .iter()
+                .filter(|k| k.is_sep() && k.key_tag() == tag && k.algorithm == s.algorithm())
+            {
+                if !signers.contains(k) {
+                    signers.push(k.clone());
+                }
+            }
+        }
+    }
+    signers
 }
 
 fn check_sig(
-    s: &Sig<'_>,
+    s: &Rrsig<'_>,
     owner: &[u8],
     set: &RrSet,
     keys: &[Dnskey],
@@ -235,19 +277,17 @@ fn check_sig(
     now: u32,
     needs_sep: bool,
 ) -> Result<(), String> {
-    let r = s.rdata;
-    let be32 = |i: usize| u32::from_be_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
-    let (orig_ttl, expiration, inception) = (be32(4), be32(8), be32(12));
-    let tag = u16::from_be_bytes([r[16], r[17]]);
-    if &r[18..s.signer_end] != apex {
+    let (orig_ttl, expiration, inception) = (s.original_ttl(), s.expiration(), s.inception());
+    let tag = s.key_tag();
+    if s.signer() != apex {
         return Err("signer name is not the apex".into());
     }
     let mut labels = rr::label_count(owner);
     if rr::is_wildcard(owner) {
         labels -= 1;
     }
-    if usize::from(r[3]) != labels {
-        return Err(format!("labels field {} should be {labels}", r[3]));
+    if usize::from(s.labels()) != labels {
+        return Err(format!("labels field {} should be {labels}", s.labels()));
     }
     if crate::zone::dnssec::serial_lt(expiration, now) {
         return Err("expired".into());
@@ -255,21 +295,21 @@ fn check_sig(
     if crate::zone::dnssec::serial_lt(now, inception) {
         return Err("not yet valid".into());
     }
-    let Some(alg) = Algorithm::from_number(r[2]) else {
+    let Some(alg) = Algorithm::from_number(s.algorithm()) else {
         return Err(format!(
             "algorithm {} is not supported by this verifier",
-            r[2]
+            s.algorithm()
         ));
     };
     let mut with_ttl = set.clone();
     with_ttl.ttl = orig_ttl;
-    let mut msg = r[..s.signer_end].to_vec();
+    let mut msg = s.signed_data().to_vec();
     append_rrset(&mut msg, owner, &with_ttl);
-    let sig = &r[s.signer_end..];
+    let sig = s.signature();
     let mut tag_matched = false;
     for k in keys
         .iter()
-        .filter(|k| k.algorithm == r[2] && k.key_tag() == tag)
+        .filter(|k| k.algorithm == s.algorithm() && k.key_tag() == tag)
     {
         tag_matched = true;
         if needs_sep && !k.is_sep() {

@@ -21,12 +21,18 @@ use crate::zone::Algorithm;
 /// Jobs a worker takes at a time.
 const CHUNK: usize = 64;
 
+/// Why a signer could not sign, kept whole: for the token a
+/// [`crate::token::TokenError`], so that a locked PIN or a removed device
+/// reaches the caller with its own message and exit code (it is the
+/// `source` of [`SignError::Token`]).
+pub type SignerError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What the engine needs from a key store: sessions that sign.
 pub trait Signer: Sync {
     /// How many workers may sign at once (one session each).
     fn workers(&self) -> usize;
     /// Signs prepared input with key `key` on worker `worker`'s session.
-    fn sign(&self, worker: usize, key: usize, input: &TokenInput) -> Result<Vec<u8>, String>;
+    fn sign(&self, worker: usize, key: usize, input: &TokenInput) -> Result<Vec<u8>, SignerError>;
 }
 
 /// A key the engine signs with.
@@ -59,8 +65,12 @@ pub struct Job<'a> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignError {
+    /// The signer's own error is the source.
+    #[error("the token failed to sign")]
+    Token(#[source] SignerError),
+    /// The run stopped short without a signer error.
     #[error("the token failed to sign: {0}")]
-    Token(String),
+    Stopped(String),
     #[error("a signature by key {key_tag} over {owner} {rtype} does not verify with its public key; nothing was written")]
     BadSignature {
         key_tag: u16,
@@ -233,23 +243,26 @@ impl Engine<'_> {
                 .map(|h| h.join())
                 .collect::<Result<Vec<_>, _>>()
         });
-        joined.map_err(|_| SignError::Token("a signing worker panicked".into()))?;
+        joined.map_err(|_| SignError::Stopped("a signing worker panicked".into()))?;
         if let Some(e) = failure.into_inner().ok().flatten() {
             return Err(e);
         }
-        if handed != jobs.len() {
-            return Err(SignError::Token(format!(
-                "signature {handed} of {} was not made",
-                jobs.len()
+        self.all_done(jobs.len(), handed, checked.into_inner())
+    }
+
+    /// Whether a run without a failure made, handed on and (with the host
+    /// check on) checked every one of its `jobs` signatures.
+    fn all_done(&self, jobs: usize, handed: usize, checked: usize) -> Result<(), SignError> {
+        if handed != jobs {
+            return Err(SignError::Stopped(format!(
+                "signature {handed} of {jobs} was not made"
             )));
         }
         // Whichever thread checked it, every signature handed on was
         // checked exactly once.
-        let checked = checked.into_inner();
-        if self.verify && checked != jobs.len() {
-            return Err(SignError::Token(format!(
-                "{checked} of {} signatures were checked on the host; nothing was written",
-                jobs.len()
+        if self.verify && checked != jobs {
+            return Err(SignError::Stopped(format!(
+                "{checked} of {jobs} signatures were checked on the host; nothing was written"
             )));
         }
         Ok(())
@@ -518,7 +531,12 @@ mod tests {
         fn workers(&self) -> usize {
             2
         }
-        fn sign(&self, _worker: usize, _key: usize, input: &TokenInput) -> Result<Vec<u8>, String> {
+        fn sign(
+            &self,
+            _worker: usize,
+            _key: usize,
+            input: &TokenInput,
+        ) -> Result<Vec<u8>, SignerError> {
             let TokenInput::EdDsa(msg) = input else {
                 return Err("not an Ed25519 input".into());
             };
@@ -629,6 +647,45 @@ mod tests {
                 other => panic!("bad signature over n{at:05} passed: {other:?}"),
             }
         }
+    }
+
+    /// A token that fails like a locked PIN does, mid-run.
+    struct LockedSigner;
+
+    impl Signer for LockedSigner {
+        fn workers(&self) -> usize {
+            2
+        }
+        fn sign(&self, _: usize, _: usize, _: &TokenInput) -> Result<Vec<u8>, SignerError> {
+            Err(Box::new(crate::token::TokenError::PinLocked))
+        }
+    }
+
+    /// The token's error stays the source of the engine's, so the message
+    /// chain and the exit code are the token's (8 for a locked PIN).
+    #[test]
+    fn a_token_error_keeps_its_kind_and_exit_code() {
+        let (_, key) = fake(false);
+        let keys = [key];
+        let owners = owners(10);
+        let set = a_set();
+        let jobs = jobs(&owners, &set);
+        let err = checking_engine(&keys)
+            .run(&jobs, &LockedSigner)
+            .unwrap_err();
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(matches!(
+            source.downcast_ref::<crate::token::TokenError>(),
+            Some(crate::token::TokenError::PinLocked)
+        ));
+        let err = anyhow::Error::new(err);
+        assert_eq!(
+            crate::failure::exit_code(&err),
+            crate::failure::exit::PIN_LOCKED
+        );
+        assert!(
+            format!("{err:#}").starts_with("the token failed to sign: the token's PIN is locked")
+        );
     }
 
     #[test]

@@ -12,7 +12,12 @@
 
 pub mod check;
 pub mod engine;
+pub mod options;
+pub mod output;
+pub mod pipeline;
+pub mod plan;
 pub mod state;
+pub mod verify;
 
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};

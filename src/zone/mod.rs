@@ -15,6 +15,7 @@ pub mod name;
 pub mod parse;
 pub mod present;
 pub mod rr;
+pub mod rrsig;
 
 pub use algorithm::{Algorithm, DigestType};
 pub use dnskey::{key_tag, Dnskey, DnskeyError, Ds};

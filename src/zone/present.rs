@@ -61,27 +61,23 @@ pub fn write_rdata(out: &mut impl Write, t: u16, rdata: &[u8]) -> io::Result<()>
 /// RRSIG RDATA with the times as YYYYMMDDHHMMSS (RFC 4034 §3.2), the
 /// form operators read and every loader takes. None if malformed.
 fn write_rrsig(out: &mut impl Write, rdata: &[u8]) -> io::Result<Option<()>> {
-    if rdata.len() < 19 {
-        return Ok(None);
-    }
-    let Some(signer_len) = super::rr::name_len(&rdata[18..]) else {
+    let Some(sig) = super::rrsig::Rrsig::parse(rdata) else {
         return Ok(None);
     };
-    let be32 = |i: usize| u32::from_be_bytes([rdata[i], rdata[i + 1], rdata[i + 2], rdata[i + 3]]);
     let time = |v: u32| crate::clock::Timestamp::from_unix(i64::from(v)).compact();
     use base64::Engine as _;
     write!(
         out,
         "{} {} {} {} {} {} {} {} {}",
-        type_name(u16::from_be_bytes([rdata[0], rdata[1]])),
-        rdata[2],
-        rdata[3],
-        be32(4),
-        time(be32(8)),
-        time(be32(12)),
-        u16::from_be_bytes([rdata[16], rdata[17]]),
-        name_text(&rdata[18..18 + signer_len]),
-        base64::engine::general_purpose::STANDARD.encode(&rdata[18 + signer_len..])
+        type_name(sig.type_covered()),
+        sig.algorithm(),
+        sig.labels(),
+        sig.original_ttl(),
+        time(sig.expiration()),
+        time(sig.inception()),
+        sig.key_tag(),
+        name_text(sig.signer()),
+        base64::engine::general_purpose::STANDARD.encode(sig.signature())
     )?;
     Ok(Some(()))
 }
