@@ -7,12 +7,13 @@
 
 use super::args::ImportArgs;
 use super::context::{confirm, Context, Failure};
-use super::keys::{initial_state, parse_zone};
+use super::keys::initial_state;
 use crate::audit::Event;
 use crate::keys::import::{
     check_not_recorded, import_key, import_role, import_spec, key_file_for, read_key_file,
     read_private_file, ImportRequest,
 };
+use crate::keys::parse_zone;
 use crate::keystore::Role;
 use crate::policy::keygen::imported_state;
 

@@ -14,20 +14,10 @@ use crate::keys::select::{self, KeyRef};
 use crate::keys::KeyView;
 use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role};
 use crate::token::{KeySpec, UserSession};
-use crate::zone::{Algorithm, DigestType, Dnskey, ZoneName};
+use crate::zone::{Algorithm, DigestType, ZoneName};
 
-// Compatibility: other commands import these from here until the lead
-// points them at their library homes.
-pub use crate::keys::create::forget_objects;
-pub use crate::keys::spec::{dnskey_public_key, key_spec, record_spec};
-pub use crate::keys::{parse_algorithm, parse_zone};
-#[allow(unused_imports)]
-pub use crate::policy::keygen::{initial_ds, timings_for};
-
-/// The DNSKEY RDATA of a stored key (compatibility: [`KeyRecord::dnskey`]).
-pub fn record_dnskey(rec: &KeyRecord) -> Dnskey {
-    rec.dnskey()
-}
+use crate::keys::spec::{key_spec, record_spec};
+use crate::keys::{parse_algorithm, parse_zone};
 
 fn ts(t: Option<Timestamp>) -> String {
     t.map(Timestamp::compact).unwrap_or_else(|| "-".into())
@@ -245,7 +235,7 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     let ks = ctx.keystore(&cfg)?;
     let rec = select(&ks, &args, true)?;
     let zone = parse_zone(&rec.zone)?;
-    let dnskey = record_dnskey(&rec);
+    let dnskey = rec.dnskey();
     let ds: Vec<String> = if rec.role.is_sep() {
         [DigestType::Sha256, DigestType::Sha384]
             .into_iter()
@@ -332,7 +322,7 @@ pub fn dnskey(ctx: &Context, args: DnskeyArgs) -> anyhow::Result<()> {
         outln!(
             "{zone} {} IN DNSKEY {} {}",
             args.ttl,
-            record_dnskey(k),
+            k.dnskey(),
             comment(k)
         );
     }
@@ -365,7 +355,7 @@ pub fn ds(ctx: &Context, args: DsArgs) -> anyhow::Result<()> {
         let out: Vec<_> = keys
             .iter()
             .map(|k| {
-                let dk = record_dnskey(k);
+                let dk = k.dnskey();
                 serde_json::json!({
                     "key_tag": k.key_tag,
                     "algorithm": k.algorithm,
@@ -378,7 +368,7 @@ pub fn ds(ctx: &Context, args: DsArgs) -> anyhow::Result<()> {
         return ctx.print_json(&out);
     }
     for k in &keys {
-        let dk = record_dnskey(k);
+        let dk = k.dnskey();
         if args.dnskey {
             outln!("{zone} {} IN DNSKEY {} {}", args.ttl, dk, comment(k));
         } else {

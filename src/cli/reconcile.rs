@@ -5,8 +5,8 @@
 
 use super::args::ReconcileArgs;
 use super::context::Context;
-use super::keys::{dnskey_public_key, record_spec};
 use crate::keys::reconcile::{compare, mark_missing, Report};
+use crate::keys::spec::{dnskey_public_key, record_spec};
 
 pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;

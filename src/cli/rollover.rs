@@ -22,10 +22,12 @@ use super::args::{
     PolicyShowArgs, RolloverArgs, RolloverCommand, ZoneArg,
 };
 use super::context::{Context, Failure};
-use super::keys::{generate_keys, key_spec, parse_algorithm, parse_zone, recover_pending};
+use super::keys::{generate_keys, recover_pending};
 use crate::audit::Event;
 use crate::clock::Timestamp;
 use crate::config::Config;
+use crate::keys::spec::key_spec;
+use crate::keys::{parse_algorithm, parse_zone};
 use crate::keystore::{
     Batch, KeyRef, KeyState, KeyUpdate, Keystore, NewKey, NewStep, Role, RolloverRecord,
     RolloverWrite,
@@ -50,14 +52,6 @@ fn load_view(ks: &Keystore, zone: &ZoneName) -> anyhow::Result<ZoneView> {
 
 // ---------------------------------------------------------------- policy
 
-/// The policy stored for a zone, checked, with the time it was set.
-pub(super) fn zone_policy(
-    ks: &Keystore,
-    zone: &str,
-) -> anyhow::Result<Option<(Policy, Timestamp)>> {
-    Ok(ZonePolicy::from_stored(zone, ks.policy(zone)?)?.stored())
-}
-
 pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
     if args.defaults {
         out!("{DEFAULT_TOML}");
@@ -66,19 +60,17 @@ pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
     let zone = parse_zone(args.zone.as_deref().unwrap_or_default())?;
     let cfg = ctx.config()?;
     let ks = ctx.keystore(&cfg)?;
-    let stored = zone_policy(&ks, &zone.to_string())?;
-    let policy = stored
-        .as_ref()
-        .map_or_else(Policy::default, |(p, _)| p.clone());
+    let name = zone.to_string();
+    let ZonePolicy { policy, set } = ZonePolicy::from_stored(&name, ks.policy(&name)?)?;
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
-            "zone": zone.to_string(),
-            "set": stored.as_ref().map(|(_, t)| *t),
+            "zone": name,
+            "set": set,
             "policy": policy,
         }));
     }
-    match &stored {
-        Some((_, t)) => outln!("# policy of {zone}, set {t}"),
+    match set {
+        Some(t) => outln!("# policy of {zone}, set {t}"),
         None => outln!(
             "# {zone} has no policy of its own: these are the defaults (`dnsseal policy set {zone} FILE`)"
         ),
@@ -580,7 +572,12 @@ fn start(
                 let (token, session) = ctx.login(cfg, &module)?;
                 let mut ks = ctx.keystore(cfg)?;
                 let made: Vec<Vec<u8>> = new_keys.iter().map(|k| k.cka_id.clone()).collect();
-                super::keys::forget_objects(&mut ks, &session, &token.identity.serial, &made);
+                crate::keys::create::forget_objects(
+                    &mut ks,
+                    &session,
+                    &token.identity.serial,
+                    &made,
+                );
             }
             Err(e)
         }

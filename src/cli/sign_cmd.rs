@@ -8,51 +8,18 @@ use std::time::Instant;
 
 use super::args::{SerialArg, SignArgs, VerifyArgs};
 use super::context::{Context, Failure};
-use super::keys::parse_zone;
 use crate::audit::Event;
+use crate::keys::{check_signing_keys, parse_zone, spec::mechanism};
 use crate::keystore::KeyRecord;
 use crate::policy::signing::{zone_keys, ZoneKeys};
+use crate::policy::zone::ZonePolicy;
 use crate::policy::Policy;
-use crate::sign::engine::{Signer, SignerError};
 use crate::sign::options::{self, Nsec3Request, SignOptions};
-use crate::sign::pipeline::{self, phase, Outcome, Sessions};
+use crate::sign::pipeline::{self, phase, Outcome};
 use crate::sign::plan::StateLoader;
-use crate::sign::TokenInput;
 use crate::token::{SignMechanism, SignerPool};
 use crate::zone::dnssec::SerialPolicy;
-use crate::zone::{Algorithm, ZoneName};
-
-/// The token seen through the engine's narrow interface.
-struct TokenSigner {
-    pool: SignerPool,
-}
-
-impl Signer for TokenSigner {
-    fn workers(&self) -> usize {
-        self.pool.workers()
-    }
-
-    fn sign(&self, worker: usize, key: usize, input: &TokenInput) -> Result<Vec<u8>, SignerError> {
-        let data = match input {
-            TokenInput::RsaPkcs(v) | TokenInput::Ecdsa(v) | TokenInput::EdDsa(v) => v,
-        };
-        Ok(self.pool.sign(worker, key, data)?)
-    }
-}
-
-impl Sessions for TokenSigner {
-    fn keep(&mut self, n: usize) {
-        self.pool.keep(n);
-    }
-}
-
-fn mechanism(alg: Algorithm) -> SignMechanism {
-    match alg {
-        Algorithm::RsaSha256 | Algorithm::RsaSha512 => SignMechanism::RsaPkcs,
-        Algorithm::EcdsaP256Sha256 | Algorithm::EcdsaP384Sha384 => SignMechanism::Ecdsa,
-        Algorithm::Ed25519 => SignMechanism::EdDsa,
-    }
-}
+use crate::zone::ZoneName;
 
 /// `dnsseal sign`: refuses to start on a broken audit log, and a failed
 /// run is audited like any other failed operation.
@@ -85,9 +52,15 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     // The generation first: a rollover step committed while this run reads
     // the keys then only makes the record of this signing older (safe).
     let generation = ks.generation(&zone_s)?;
-    let zone_policy = super::rollover::zone_policy(&ks, &zone_s)?.map(|(p, _)| p);
-    let opts = sign_options(&args, cfg, origin, zone_policy.as_ref(), now)?;
-    let policy = zone_policy.unwrap_or_default();
+    let zone_policy = ZonePolicy::from_stored(&zone_s, ks.policy(&zone_s)?)?;
+    let opts = sign_options(
+        &args,
+        cfg,
+        origin,
+        zone_policy.is_set().then_some(&zone_policy.policy),
+        now,
+    )?;
+    let policy = zone_policy.policy;
 
     // Keys first: no point reading a big zone for a zone without keys.
     let module = ctx.module(cfg)?;
@@ -100,7 +73,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let pin = ctx.user_pin()?;
     phase("keys read");
 
-    let open = |threads: usize| -> anyhow::Result<TokenSigner> {
+    let open = |threads: usize| -> anyhow::Result<SignerPool> {
         let mechs: Vec<(Vec<u8>, SignMechanism)> = keys
             .signing
             .iter()
@@ -108,8 +81,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
             .collect();
         let pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
         tracing::debug!("signing with {}", pool.key_objects());
-        check_token_keys(&pool, &keys, &opts.origin)?;
-        Ok(TokenSigner { pool })
+        check_signing_keys(&pool, &keys, &opts.origin)?;
+        Ok(pool)
     };
     let shown = std::sync::atomic::AtomicBool::new(false);
     let last = std::sync::Mutex::new(Instant::now());
@@ -140,7 +113,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     if shown.into_inner() {
         eprintln!();
     }
-    let (outcome, signer) = signed?;
+    let (outcome, pool) = signed?;
     // Rollover waits count from here: this generation of the key set is
     // now in a signed zone.
     ks.record_signing(
@@ -163,7 +136,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         },
     )?;
     phase("audited");
-    report(ctx, &opts, &outcome, &signer.pool, secs)
+    report(ctx, &opts, &outcome, &pool, secs)
 }
 
 /// The command line and the zone's policy as signing options.
@@ -211,40 +184,6 @@ fn sign_options(
         software_token: cfg.token.profile.software_token,
         verify: !args.no_verify,
     })
-}
-
-/// What goes into the DNSKEY RRset, and what signs, must be what the
-/// token holds: a keystore record is not trusted to name a public key on
-/// its own.
-fn check_token_keys(pool: &SignerPool, keys: &ZoneKeys, origin: &ZoneName) -> anyhow::Result<()> {
-    let unpublished = keys
-        .signing
-        .iter()
-        .map(|(k, _)| k)
-        .filter(|k| !keys.published.iter().any(|p| p.id == k.id));
-    for (k, what) in keys
-        .published
-        .iter()
-        .map(|k| (k, "published"))
-        .chain(unpublished.map(|k| (k, "signing")))
-    {
-        let (alg, spec) = super::keys::record_spec(k)?;
-        let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
-            Failure::Drift(format!(
-                "{what} key {} of {origin}: {e}; run `dnsseal keys reconcile`",
-                k.key_tag
-            ))
-        })?;
-        if super::keys::dnskey_public_key(alg, &held)? != k.public_key {
-            return Err(Failure::Drift(format!(
-                "{what} key {} of {origin}: the token holds another public key under CKA_ID {}; run `dnsseal keys reconcile`",
-                k.key_tag,
-                hex::encode(&k.cka_id)
-            ))
-            .into());
-        }
-    }
-    Ok(())
 }
 
 /// The audit record's detail of a signing run.

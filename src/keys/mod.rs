@@ -26,6 +26,8 @@ pub mod spec;
 mod testing;
 
 use crate::failure::Failure;
+use crate::policy::signing::ZoneKeys;
+use crate::token::SignerPool;
 use crate::zone::{Algorithm, ZoneName};
 
 /// A zone name from the command line; a bad one is bad input (exit 3).
@@ -39,6 +41,45 @@ pub fn parse_zone(s: &str) -> anyhow::Result<ZoneName> {
 pub fn parse_algorithm(s: &str) -> anyhow::Result<Algorithm> {
     s.parse::<Algorithm>()
         .map_err(|e| Failure::BadInput(e.to_string()).into())
+}
+
+/// What goes into the DNSKEY RRset, and what signs, must be what the
+/// token holds: a keystore record is not trusted to name a public key on
+/// its own. A key the token lacks, or holds with another public key, is
+/// drift (exit 12).
+pub fn check_signing_keys(
+    pool: &SignerPool,
+    keys: &ZoneKeys,
+    origin: &ZoneName,
+) -> anyhow::Result<()> {
+    let unpublished = keys
+        .signing
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| !keys.published.iter().any(|p| p.id == k.id));
+    for (k, what) in keys
+        .published
+        .iter()
+        .map(|k| (k, "published"))
+        .chain(unpublished.map(|k| (k, "signing")))
+    {
+        let (alg, spec) = spec::record_spec(k)?;
+        let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
+            Failure::Drift(format!(
+                "{what} key {} of {origin}: {e}; run `dnsseal keys reconcile`",
+                k.key_tag
+            ))
+        })?;
+        if spec::dnskey_public_key(alg, &held)? != k.public_key {
+            return Err(Failure::Drift(format!(
+                "{what} key {} of {origin}: the token holds another public key under CKA_ID {}; run `dnsseal keys reconcile`",
+                k.key_tag,
+                hex::encode(&k.cka_id)
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A key as the JSON reports show it: the record, its algorithm's name and

@@ -12,6 +12,8 @@
 //! CKA_UNWRAP, CKA_DERIVE, CKA_SIGN_RECOVER false). No function here reads a
 //! private key attribute that holds key material.
 
+mod engine;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
