@@ -16,6 +16,8 @@
 //! never interleave or fork the chain. Each append is fsynced before the
 //! operation reports success.
 
+pub mod export;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// DNSSEC key management and zone signing with keys that never leave a
 /// PKCS#11 token.
@@ -38,6 +38,28 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// The command as the audit log names it ("keys create"): the
+    /// subcommand names clap matched, filled in by [`Cli::parse_named`].
+    #[arg(skip)]
+    pub name: String,
+}
+
+impl Cli {
+    /// Parses the process's arguments (exiting with the usage error, code
+    /// 2, as clap does) and names the command by the subcommands given.
+    pub fn parse_named() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let mut names = Vec::new();
+        let mut at = &matches;
+        while let Some((name, sub)) = at.subcommand() {
+            names.push(name);
+            at = sub;
+        }
+        cli.name = names.join(" ");
+        cli
+    }
 }
 
 #[derive(Debug, Subcommand)]

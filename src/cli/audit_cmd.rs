@@ -1,10 +1,13 @@
-//! `dnsseal audit verify|export`.
+//! `dnsseal audit verify|export`: the log read and checked by
+//! [`crate::audit`] (and against the keystore's head by
+//! [`crate::audit::export`]), the verdict or the excerpt printed.
 
 use std::io::BufReader;
 
 use super::args::{AuditExportArgs, AuditVerifyArgs, ExportFormat};
-use super::context::{write_atomic, Context, Failure};
-use crate::audit::{self, Verdict};
+use super::context::{Context, Failure};
+use crate::atomic::write as write_atomic;
+use crate::audit::{self, export, Verdict};
 use crate::clock::Timestamp;
 
 pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
@@ -51,30 +54,7 @@ pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
             records: n,
             head: last,
         } => {
-            if let (Some((seq, hash)), Some(last)) = (&head, &last) {
-                if *seq > last.seq {
-                    return Err(Failure::Verify(format!(
-                        "{}: the keystore last saw record {seq}, but the log ends at record {}: records were cut off the end",
-                        path.display(),
-                        last.seq
-                    ))
-                    .into());
-                }
-                let at = records.iter().find(|r| r.seq == *seq);
-                if at.is_none_or(|r| r.hash != *hash) {
-                    return Err(Failure::Verify(format!(
-                        "{}: record {seq} is not the one the keystore saw: the log was replaced",
-                        path.display()
-                    ))
-                    .into());
-                }
-            } else if head.is_some() && last.is_none() {
-                return Err(Failure::Verify(format!(
-                    "{}: the log is empty but the keystore saw records",
-                    path.display()
-                ))
-                .into());
-            }
+            export::check_head(&path, &records, last.as_ref(), head.as_ref())?;
             let first = records.first();
             if ctx.json {
                 return ctx.print_json(&serde_json::json!({
@@ -122,33 +102,11 @@ pub fn export(ctx: &Context, args: AuditExportArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    // From the first record at or after T to the end: records made with
-    // --now may carry earlier times, and an excerpt must not have holes.
-    let start = match since {
-        None => 0,
-        Some(t) => records
-            .iter()
-            .position(|r| Timestamp::parse(&r.time).map(|rt| rt >= t).unwrap_or(false))
-            .unwrap_or(records.len()),
+    let format = match args.format {
+        ExportFormat::Jsonl => export::Format::Jsonl,
+        ExportFormat::Csv => export::Format::Csv,
     };
-    let selected = records[start..].iter();
-    let mut out = String::new();
-    match args.format {
-        ExportFormat::Jsonl => {
-            for r in selected {
-                out.push_str(&r.canonical_line());
-                out.push('\n');
-            }
-        }
-        ExportFormat::Csv => {
-            out.push_str(audit::CSV_HEADER);
-            out.push('\n');
-            for r in selected {
-                out.push_str(&audit::csv_row(r));
-                out.push('\n');
-            }
-        }
-    }
+    let out = export::render(export::excerpt(&records, since), format);
     match &args.output {
         Some(path) => write_atomic(path, out.as_bytes()),
         None => {

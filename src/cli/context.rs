@@ -5,7 +5,7 @@
 //! that do them are thin wrappers over it.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use secrecy::SecretString;
 
@@ -58,7 +58,7 @@ impl Context {
             pin_file: cli.pin_file.clone(),
             json: cli.json,
             quiet: cli.quiet,
-            command: command_name(&cli.command),
+            command: cli.name.clone(),
             pin: std::cell::RefCell::new(None),
         })
     }
@@ -168,57 +168,6 @@ impl Context {
         writeln!(std::io::stdout().lock(), "{text}")
             .map_err(|e| anyhow::anyhow!("cannot write the JSON report to standard output: {e}"))
     }
-}
-
-fn command_name(c: &super::Command) -> String {
-    use super::args::{AuditCommand as A, KeysCommand as K};
-    use super::Command as C;
-    match c {
-        C::Init(_) => "init",
-        C::Token(super::args::TokenCommand::Info(_)) => "token info",
-        C::Token(super::args::TokenCommand::Bench(_)) => "token bench",
-        C::Keys(k) => match k {
-            K::Create(_) => "keys create",
-            K::List(_) => "keys list",
-            K::Show(_) => "keys show",
-            K::Dnskey(_) => "keys dnskey",
-            K::Ds(_) => "keys ds",
-            K::Delete(_) => "keys delete",
-            K::Restore(_) => "keys restore",
-            K::ImportBind(_) => "keys import-bind",
-            K::Reconcile(_) => "keys reconcile",
-        },
-        C::Sign(_) => "sign",
-        C::Policy(p) => match p {
-            super::args::PolicyCommand::Show(_) => "policy show",
-            super::args::PolicyCommand::Set(_) => "policy set",
-            super::args::PolicyCommand::Run(_) => "policy run",
-        },
-        C::Rollover(r) => {
-            use super::args::RolloverCommand as R;
-            match r {
-                R::Zsk(_) => "rollover zsk",
-                R::Ksk(_) => "rollover ksk",
-                R::Csk(_) => "rollover csk",
-                R::Algorithm(_) => "rollover algorithm",
-                R::Emergency(_) => "rollover emergency",
-                R::Insecure(_) => "rollover insecure",
-                R::DsSeen(_) => "rollover ds-seen",
-                R::Plan(_) => "rollover plan",
-            }
-        }
-        C::Verify(_) => "verify",
-        C::Audit(a) => match a {
-            A::Verify(_) => "audit verify",
-            A::Export(_) => "audit export",
-        },
-    }
-    .to_string()
-}
-
-/// Writes a file atomically: a temporary file beside it, fsync, rename.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    crate::atomic::write(path, contents)
 }
 
 /// Asks a yes/no question on the terminal; false when not on one.

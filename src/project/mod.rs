@@ -24,6 +24,8 @@
 //! Nothing here prints; warnings and errors that must not stop the run go
 //! to `tracing`.
 
+pub mod init;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
