@@ -138,8 +138,6 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     use crate::keystore::{KeyState, Role};
     use crate::sign::TokenInput;
     use crate::token::KeyObjects;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::time::{Duration, Instant};
 
     let zone = crate::keys::parse_zone(&args.zone)?;
     let cfg = ctx.config()?;
@@ -163,33 +161,8 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
         super::key_objects(&cfg)
     };
     let pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)], objects)?;
-    let count = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let started = Instant::now();
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                let (pool, count, stop, data) = (&pool, &count, &stop, &data);
-                s.spawn(move || -> Result<(), crate::token::TokenError> {
-                    while !stop.load(Ordering::Relaxed) {
-                        pool.sign(w, 0, data)?;
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_secs_f64(args.seconds.max(0.1)));
-        stop.store(true, Ordering::Relaxed);
-        for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a signing thread panicked"))??;
-        }
-        Ok(())
-    })?;
-    let secs = started.elapsed().as_secs_f64();
-    let n = count.load(Ordering::Relaxed);
-    let rate = n as f64 / secs;
+    let measured = crate::token::bench::raw_rate(&pool, 0, &data, args.seconds)?;
+    let (n, secs, rate) = (measured.signatures, measured.seconds, measured.per_second());
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
             "algorithm": alg.mnemonic(), "key_tag": key.key_tag, "threads": threads,

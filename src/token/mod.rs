@@ -12,6 +12,7 @@
 //! CKA_UNWRAP, CKA_DERIVE, CKA_SIGN_RECOVER false). No function here reads a
 //! private key attribute that holds key material.
 
+pub mod bench;
 mod engine;
 
 use std::fmt;
