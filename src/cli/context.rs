@@ -120,11 +120,6 @@ impl Context {
         project::flush_outbox(cfg, ks)
     }
 
-    /// An audit event as the keystore's outbox holds it.
-    pub fn outbox_event(&self, event: &Event) -> (Timestamp, String) {
-        project::outbox_event(self.now(), event)
-    }
-
     /// Appends an audit record and remembers the new head in the keystore.
     pub fn audit(&self, cfg: &Config, ks: &mut Keystore, event: Event) -> anyhow::Result<()> {
         project::append(cfg, ks, self.now(), event)

@@ -12,9 +12,9 @@ use crate::keys::create::CreateRequest;
 use crate::keys::retire;
 use crate::keys::select::{self, KeyRef};
 use crate::keys::KeyView;
-use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role};
-use crate::token::{KeySpec, UserSession};
-use crate::zone::{Algorithm, DigestType, ZoneName};
+use crate::keystore::{KeyRecord, KeyState, Keystore, Origin, Role};
+use crate::token::UserSession;
+use crate::zone::{Algorithm, DigestType};
 
 use crate::keys::spec::{key_spec, record_spec};
 use crate::keys::{parse_algorithm, parse_zone};
@@ -116,25 +116,8 @@ fn audit_as(ctx: &Context, cfg: &Config, ks: &mut Keystore, e: Event) -> anyhow:
     )
 }
 
-/// Compatibility wrapper of [`crate::keys::create::generate_keys`].
-#[allow(clippy::too_many_arguments)]
-pub fn generate_keys(
-    cfg: &Config,
-    ks: &mut Keystore,
-    token: &crate::token::Token<'_>,
-    session: &UserSession,
-    zone: &ZoneName,
-    alg: Algorithm,
-    spec: KeySpec,
-    roles: &[(Role, KeyState)],
-    now: Timestamp,
-) -> anyhow::Result<Vec<NewKey>> {
-    let id_len = cfg.token.profile.cka_id_len;
-    crate::keys::create::generate_keys(ks, token, session, id_len, zone, alg, spec, roles, now)
-}
-
-/// Compatibility wrapper of [`crate::keys::create::recover_pending`],
-/// auditing under this run's command.
+/// [`crate::keys::create::recover_pending`], auditing under this run's
+/// command.
 pub fn recover_pending(
     ctx: &Context,
     cfg: &Config,

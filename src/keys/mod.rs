@@ -12,6 +12,8 @@
 //! - [`retire`]: delete (remove or destroy) and restore.
 //! - [`reconcile`]: keystore records against the token's key objects.
 //! - [`import`]: reading BIND `.key`/`.private` files for a migration.
+//! - [`rollover`]: carrying out what the policy decides (first keys,
+//!   standby keys, rollover starts and steps, the parent's DS seen).
 //!
 //! The library never prints; failures it decides on itself are
 //! [`Failure`](crate::failure::Failure)s so that exit codes stay exact.
@@ -20,6 +22,7 @@ pub mod create;
 pub mod import;
 pub mod reconcile;
 pub mod retire;
+pub mod rollover;
 pub mod select;
 pub mod spec;
 #[cfg(test)]
