@@ -25,6 +25,7 @@ pub mod config;
 pub mod failure;
 pub mod keys;
 pub mod keystore;
+pub mod pin;
 pub mod policy;
 pub mod project;
 pub mod sign;

@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 
 use super::args::Cli;
-use super::pin;
 use crate::audit::Event;
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, CONFIG_FILE};
 use crate::keystore::Keystore;
+use crate::pin;
 use crate::project;
 use crate::token::{Module, Token, UserSession};
 

@@ -3,7 +3,7 @@
 
 use super::args::InitArgs;
 use super::context::Context;
-use super::pin;
+use crate::pin;
 use crate::project::init::{self, Layout, SoftHsm};
 
 pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {

@@ -36,7 +36,6 @@ mod context;
 mod import;
 mod init;
 mod keys;
-mod pin;
 mod reconcile;
 mod rollover;
 mod sign_cmd;

@@ -10,8 +10,7 @@ use super::args::{SerialArg, SignArgs, VerifyArgs};
 use super::context::{Context, Failure};
 use crate::audit::Event;
 use crate::keys::{check_signing_keys, parse_zone, spec::mechanism};
-use crate::keystore::KeyRecord;
-use crate::policy::signing::{zone_keys, ZoneKeys};
+use crate::policy::signing::zone_keys;
 use crate::policy::zone::ZonePolicy;
 use crate::policy::Policy;
 use crate::sign::options::{self, Nsec3Request, SignOptions};
@@ -131,7 +130,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         Event {
             command: "sign".into(),
             zone: Some(zone_s),
-            detail: audit_detail(&opts, &keys, &outcome),
+            detail: outcome.describe(&opts, &keys),
             ..Event::default()
         },
     )?;
@@ -184,24 +183,6 @@ fn sign_options(
         software_token: cfg.token.profile.software_token,
         verify: !args.no_verify,
     })
-}
-
-/// The audit record's detail of a signing run.
-fn audit_detail(opts: &SignOptions, keys: &ZoneKeys, outcome: &Outcome) -> String {
-    let signing: Vec<&KeyRecord> = keys.signing.iter().map(|(k, _)| k).collect();
-    format!(
-        "signed {} into {} (serial {} -> {}, {}, keys {}, host verification {}): {} signatures generated, {} retained, {} dropped",
-        opts.input.display(),
-        opts.output.display(),
-        outcome.serial.0,
-        outcome.serial.1,
-        if let Some(p) = &opts.nsec3 { format!("NSEC3 iterations {} salt {} opt-out {}", p.iterations, if p.salt.is_empty() { "-".into() } else { hex::encode(&p.salt) }, p.opt_out) } else { "NSEC".into() },
-        signing.iter().map(|k| k.key_tag.to_string()).collect::<Vec<_>>().join(","),
-        if opts.verify { "on" } else { "OFF (-P)" },
-        outcome.stats.generated,
-        outcome.stats.retained,
-        outcome.stats.dropped
-    )
 }
 
 /// The report of a signing run: JSON, or the counts on standard error.

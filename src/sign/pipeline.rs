@@ -56,6 +56,42 @@ pub struct Outcome {
     pub max_ttl: u32,
 }
 
+impl Outcome {
+    /// The run in one sentence, as its audit record says it.
+    pub fn describe(&self, opts: &SignOptions, keys: &ZoneKeys) -> String {
+        let denial = match &opts.nsec3 {
+            Some(p) => format!(
+                "NSEC3 iterations {} salt {} opt-out {}",
+                p.iterations,
+                if p.salt.is_empty() {
+                    "-".into()
+                } else {
+                    hex::encode(&p.salt)
+                },
+                p.opt_out
+            ),
+            None => "NSEC".into(),
+        };
+        let tags: Vec<String> = keys
+            .signing
+            .iter()
+            .map(|(k, _)| k.key_tag.to_string())
+            .collect();
+        format!(
+            "signed {} into {} (serial {} -> {}, {denial}, keys {}, host verification {}): {} signatures generated, {} retained, {} dropped",
+            opts.input.display(),
+            opts.output.display(),
+            self.serial.0,
+            self.serial.1,
+            tags.join(","),
+            if opts.verify { "on" } else { "OFF (-P)" },
+            self.stats.generated,
+            self.stats.retained,
+            self.stats.dropped
+        )
+    }
+}
+
 /// Progress of the signing: signatures done, of the total.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 

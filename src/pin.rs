@@ -1,6 +1,9 @@
-//! PINs: from a file, an environment variable or the terminal, held in
-//! `secrecy` types and zeroized. A PIN never reaches argv, logs, error
-//! messages or the audit log.
+//! Where PINs come from: a file, an environment variable or a prompt on the
+//! terminal, for the `dnsseal` command today and the key shell and the
+//! signing service (a PIN file) later. PINs are held in `secrecy` types and
+//! zeroized; a PIN never reaches argv, logs, error messages or the audit
+//! log. The prompt is the one place the library talks to a terminal, and
+//! only when standard input is one.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -9,7 +12,7 @@ use anyhow::Context as _;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::Failure;
+use crate::failure::Failure;
 
 /// The variable the user PIN may come from (meant for CI).
 pub const USER_PIN_VAR: &str = "DNSSEAL_PIN";
