@@ -2,7 +2,7 @@
 //! journal, select, delete/destroy/restore, reconcile keystore and token,
 //! import BIND keys.
 //!
-//! - [`spec`]: the one map from a DNSSEC [`Algorithm`](crate::zone::Algorithm)
+//! - [`spec`]: the one map from a DNSSEC [`Algorithm`]
 //!   to what the token needs (the key kind to generate, the mechanism to
 //!   sign with) and back from a token public key to the DNSKEY field.
 //! - [`create`]: key generation under the keystore's journal, and the
@@ -16,7 +16,7 @@
 //!   standby keys, rollover starts and steps, the parent's DS seen).
 //!
 //! The library never prints; failures it decides on itself are
-//! [`Failure`](crate::failure::Failure)s so that exit codes stay exact.
+//! [`Failure`]s so that exit codes stay exact.
 
 pub mod create;
 pub mod import;
