@@ -14,9 +14,9 @@ use crate::keys::select::{self, KeyRef};
 use crate::keys::KeyView;
 use crate::keystore::{KeyRecord, KeyState, Keystore, Origin, Role};
 use crate::token::UserSession;
-use crate::zone::{Algorithm, DigestType};
+use crate::zone::DigestType;
 
-use crate::keys::spec::{key_spec, record_spec};
+use crate::keys::spec::key_spec;
 use crate::keys::{parse_algorithm, parse_zone};
 
 fn ts(t: Option<Timestamp>) -> String {
@@ -147,9 +147,7 @@ fn print_table(records: &[KeyRecord]) -> anyhow::Result<()> {
         "TOKEN"
     );
     for r in records {
-        let alg = Algorithm::from_number(r.algorithm)
-            .map(|a| a.mnemonic().to_string())
-            .unwrap_or_else(|| r.algorithm.to_string());
+        let alg = r.algorithm.mnemonic();
         outln!(
             "{:<24} {:>5} {:<4} {:<16} {:>5} {:<10} {:<14} {:<14} {:<14} {:<14} {:<14} {:<16} {}{}",
             r.zone,
@@ -217,12 +215,12 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     let ks = ctx.keystore(&cfg)?;
     let rec = select(&ks, &args, true)?;
-    let zone = parse_zone(&rec.zone)?;
+    let zone = &rec.zone;
     let dnskey = rec.dnskey();
     let ds: Vec<String> = if rec.role.is_sep() {
         [DigestType::Sha256, DigestType::Sha384]
             .into_iter()
-            .map(|d| dnskey.ds(&zone, d).to_string())
+            .map(|d| dnskey.ds(zone, d).to_string())
             .collect()
     } else {
         Vec::new()
@@ -230,13 +228,16 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
     if ctx.json {
         return ctx.print_json(&serde_json::json!({ "key": view(&rec), "ds": ds }));
     }
-    let alg = Algorithm::from_number(rec.algorithm)
-        .map(|a| a.mnemonic())
-        .unwrap_or("?");
+    let alg = rec.algorithm.mnemonic();
     outln!("zone        {}", rec.zone);
     outln!("key tag     {}", rec.key_tag);
     outln!("role        {}", rec.role);
-    outln!("algorithm   {} ({}), {} bits", alg, rec.algorithm, rec.bits);
+    outln!(
+        "algorithm   {} ({}), {} bits",
+        alg,
+        rec.algorithm.number(),
+        rec.bits
+    );
     outln!("state       {}", rec.state);
     if rec.role.is_sep() {
         outln!("DS state    {}", rec.ds);
@@ -275,9 +276,7 @@ pub fn show(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
 }
 
 fn comment(rec: &KeyRecord) -> String {
-    let alg = Algorithm::from_number(rec.algorithm)
-        .map(|a| a.mnemonic())
-        .unwrap_or("?");
+    let alg = rec.algorithm.mnemonic();
     let kind = match rec.role {
         Role::Ksk => "KSK",
         Role::Zsk => "ZSK",
@@ -341,7 +340,7 @@ pub fn ds(ctx: &Context, args: DsArgs) -> anyhow::Result<()> {
                 let dk = k.dnskey();
                 serde_json::json!({
                     "key_tag": k.key_tag,
-                    "algorithm": k.algorithm,
+                    "algorithm": k.algorithm.number(),
                     "state": k.state,
                     "dnskey": dk.to_string(),
                     "ds": digests.iter().map(|d| dk.ds(&zone, *d).to_string()).collect::<Vec<_>>(),
@@ -434,7 +433,6 @@ pub fn restore(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
         let rec = select(&ks, &args, false)?;
         let t = retire::plan_restore(&rec, ctx.now())?;
         // The token must still hold the very key the record describes.
-        record_spec(&rec)?;
         let module = ctx.module(&cfg)?;
         let (_token, session) = ctx.login(&cfg, &module)?;
         retire::check_token_holds(&session, &rec)?;

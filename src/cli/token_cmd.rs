@@ -147,7 +147,7 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
         .into_iter()
         .find(|k| k.state == KeyState::Active && matches!(k.role, Role::Zsk | Role::Csk))
         .ok_or_else(|| super::Failure::BadInput(format!("{zone} has no active ZSK or CSK")))?;
-    let (alg, _) = crate::keys::spec::record_spec(&key)?;
+    let alg = key.algorithm;
     let module = ctx.module(&cfg)?;
     let token = module.find_token(&cfg.token.selector)?;
     let pin = ctx.user_pin()?;

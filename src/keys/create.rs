@@ -55,7 +55,7 @@ pub fn create_keys(
     for &role in req.roles {
         let s = req
             .state
-            .unwrap_or_else(|| default_state(&existing, &planned, role, req.alg.number()));
+            .unwrap_or_else(|| default_state(&existing, &planned, role, req.alg));
         planned.push((role, s));
     }
     let new_keys = generate_keys(
@@ -126,10 +126,10 @@ pub fn generate_keys(
             let (id, dnskey) =
                 generate_unique(ks, session, &draw, &existing, &new_keys, &mut made_ids)?;
             new_keys.push(NewKey {
-                zone: zone_s.clone(),
+                zone: zone.clone(),
                 key_tag: dnskey.key_tag(),
                 role,
-                algorithm: alg.number(),
+                algorithm: alg,
                 bits: dnskey.bits(),
                 flags: dnskey.flags,
                 public_key: dnskey.public_key,

@@ -339,10 +339,10 @@ pub fn import_key(
         prove_pair(session, &id, req)?;
         let (role, state) = (req.role, req.state);
         ks.insert_keys(&[NewKey {
-            zone: zone_s.clone(),
+            zone: req.zone.clone(),
             key_tag: final_dnskey.key_tag(),
             role,
-            algorithm: alg.number(),
+            algorithm: alg,
             bits: final_dnskey.bits(),
             flags: final_dnskey.flags,
             public_key: final_dnskey.public_key.clone(),

@@ -66,7 +66,7 @@ pub fn check_signing_keys(
         .map(|k| (k, "published"))
         .chain(unpublished.map(|k| (k, "signing")))
     {
-        let (alg, spec) = spec::record_spec(k)?;
+        let (alg, spec) = spec::record_spec(k);
         let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
             Failure::Drift(format!(
                 "{what} key {} of {origin}: {e}; run `dnsseal keys reconcile`",
@@ -99,9 +99,7 @@ impl<'a> KeyView<'a> {
     pub fn of(rec: &'a crate::keystore::KeyRecord) -> KeyView<'a> {
         KeyView {
             record: rec,
-            algorithm_name: Algorithm::from_number(rec.algorithm)
-                .map(|a| a.mnemonic().to_string())
-                .unwrap_or_else(|| rec.algorithm.to_string()),
+            algorithm_name: rec.algorithm.mnemonic().to_string(),
             dnskey: rec.dnskey().to_string(),
         }
     }

@@ -171,7 +171,7 @@ pub fn compare(
 
 fn finding(r: &KeyRecord, problem: &str) -> Finding {
     Finding {
-        zone: r.zone.clone(),
+        zone: r.zone.to_string(),
         key_tag: r.key_tag,
         state: r.state,
         cka_id: hex::encode(&r.cka_id),
@@ -204,7 +204,7 @@ pub fn mark_missing(
             audit(
                 ks,
                 Event {
-                    zone: Some(r.zone.clone()),
+                    zone: Some(r.zone.to_string()),
                     key_tag: Some(r.key_tag),
                     key_id: Some(f.cka_id.clone()),
                     old_state: Some(r.state.to_string()),

@@ -392,7 +392,7 @@ impl Steward<'_> {
             detail: format!(
                 "{why}: generated {} {} {} bits in token {} (label '{}'), DS {}",
                 k.role,
-                Algorithm::from_number(k.algorithm).map_or("?", |a| a.mnemonic()),
+                k.algorithm.mnemonic(),
                 k.bits,
                 k.token_serial,
                 k.cka_label,

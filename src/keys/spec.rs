@@ -62,15 +62,9 @@ pub fn key_spec(alg: Algorithm, bits: Option<u32>) -> anyhow::Result<KeySpec> {
 }
 
 /// The algorithm and token key kind of a stored record (for reading its
-/// public key back); an algorithm dnsseal does not handle is bad input.
-pub fn record_spec(rec: &KeyRecord) -> anyhow::Result<(Algorithm, KeySpec)> {
-    let alg = Algorithm::from_number(rec.algorithm).ok_or_else(|| {
-        Failure::BadInput(format!(
-            "key {} has algorithm {}, which dnsseal does not handle",
-            rec.key_tag, rec.algorithm
-        ))
-    })?;
-    Ok((alg, spec_of(alg, rec.bits)))
+/// public key back).
+pub fn record_spec(rec: &KeyRecord) -> (Algorithm, KeySpec) {
+    (rec.algorithm, spec_of(rec.algorithm, rec.bits))
 }
 
 /// The DNSKEY public key field for a key the token holds, checked to be a

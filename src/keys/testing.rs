@@ -7,10 +7,10 @@ use crate::token::TokenObject;
 pub fn record(id: u8, tag: u16, serial: &str, state: KeyState) -> KeyRecord {
     KeyRecord {
         id: i64::from(id),
-        zone: "example.".into(),
+        zone: "example.".parse().expect("a zone name"),
         key_tag: tag,
         role: Role::Zsk,
-        algorithm: 13,
+        algorithm: crate::zone::Algorithm::EcdsaP256Sha256,
         bits: 256,
         flags: 256,
         public_key: vec![id; 64],

@@ -8,6 +8,7 @@ use super::{
     Batch, DsState, KeyRecord, KeyState, KeyUpdate, Keystore, NewKey, Origin, StoreError, Timings,
 };
 use crate::clock::Timestamp;
+use crate::zone::Algorithm;
 
 impl Keystore {
     /// Inserts several keys in one transaction; returns their row ids.
@@ -69,7 +70,7 @@ impl Keystore {
                 rec.timings.ds_submitted = when;
             }
         }
-        let mut batch = Batch::new(&rec.zone.clone());
+        let mut batch = Batch::new(&rec.zone.to_string());
         batch.updates.push(KeyUpdate {
             expected_state: expected,
             expected_ds: original_ds,
@@ -112,10 +113,18 @@ impl Keystore {
         let ts = |v: Option<i64>| v.map(Timestamp::from_unix);
         Ok(KeyRecord {
             id: r.id,
-            zone: r.zone,
+            zone: r
+                .zone
+                .parse()
+                .map_err(|e| corrupt(format!("key row {}: zone '{}': {e}", r.id, r.zone)))?,
             key_tag: r.key_tag,
             role: r.role.parse().map_err(corrupt)?,
-            algorithm: r.algorithm,
+            algorithm: Algorithm::from_number(r.algorithm).ok_or_else(|| {
+                corrupt(format!(
+                    "key row {}: algorithm {}, which this build cannot sign with",
+                    r.id, r.algorithm
+                ))
+            })?,
             bits: r.bits,
             flags: r.flags,
             public_key: r.public_key,
@@ -210,10 +219,10 @@ pub(super) fn insert_key(tx: &rusqlite::Transaction<'_>, k: &NewKey) -> rusqlite
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
             ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         params![
-            k.zone,
+            k.zone.to_string(),
             k.key_tag,
             k.role.as_str(),
-            k.algorithm,
+            k.algorithm.number(),
             k.bits,
             k.flags,
             k.public_key,
@@ -268,6 +277,45 @@ mod tests {
         let k = &reopened.keys(None).unwrap()[0];
         assert_eq!(k.state, KeyState::Removed);
         assert_eq!(k.timings.removed, Some(Timestamp::from_unix(20)));
+    }
+
+    #[test]
+    fn a_record_reads_back_typed_and_shows_as_before_in_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
+        ks.insert_keys(&[new_key(7, 1)]).unwrap();
+        let k = &ks.keys(Some("example.com.")).unwrap()[0];
+        assert_eq!(k.algorithm, Algorithm::EcdsaP256Sha256);
+        assert_eq!(k.zone, "example.com".parse().unwrap());
+        let json = serde_json::to_value(k).unwrap();
+        assert_eq!(json["algorithm"], 13);
+        assert_eq!(json["zone"], "example.com.");
+    }
+
+    /// A row this build cannot use is an error naming it, not a key of
+    /// another algorithm or another zone.
+    #[test]
+    fn a_row_of_an_unknown_algorithm_or_zone_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.sqlite");
+        let mut ks = Keystore::create(&path).unwrap();
+        let ids = ks.insert_keys(&[new_key(7, 1), new_key(8, 2)]).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE keys SET algorithm = 200 WHERE id = ?1", [ids[0]])
+            .unwrap();
+        let err = ks.keys(None).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("key row {}", ids[0])) && err.contains("algorithm 200"),
+            "{err}"
+        );
+        conn.execute(
+            "UPDATE keys SET algorithm = 13, zone = 'a..b' WHERE id = ?1",
+            [ids[0]],
+        )
+        .unwrap();
+        let err = ks.keys(None).unwrap_err().to_string();
+        assert!(err.contains("zone 'a..b'"), "{err}");
+        assert!(matches!(ks.key(ids[1]), Ok(Some(_))));
     }
 
     #[test]

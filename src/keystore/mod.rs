@@ -101,10 +101,10 @@ impl Keystore {
 #[cfg(test)]
 pub(crate) fn test_key(tag: u16, id: u8) -> NewKey {
     NewKey {
-        zone: "example.com.".into(),
+        zone: "example.com.".parse().expect("a zone name"),
         key_tag: tag,
         role: Role::Zsk,
-        algorithm: 13,
+        algorithm: crate::zone::Algorithm::EcdsaP256Sha256,
         bits: 256,
         flags: 256,
         public_key: vec![1; 64],

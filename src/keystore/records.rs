@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::zone::{Algorithm, ZoneName};
 
 /// What a key is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -254,10 +255,12 @@ pub struct Timings {
 pub struct KeyRecord {
     /// Row id (stable within one keystore).
     pub id: i64,
-    pub zone: String,
+    #[serde(serialize_with = "as_text")]
+    pub zone: ZoneName,
     pub key_tag: u16,
     pub role: Role,
-    pub algorithm: u8,
+    #[serde(serialize_with = "as_number")]
+    pub algorithm: Algorithm,
     pub bits: u32,
     pub flags: u16,
     #[serde(serialize_with = "as_base64")]
@@ -280,10 +283,20 @@ impl KeyRecord {
         crate::zone::Dnskey {
             flags: self.flags,
             protocol: crate::zone::dnskey::PROTOCOL,
-            algorithm: self.algorithm,
+            algorithm: self.algorithm.number(),
             public_key: self.public_key.clone(),
         }
     }
+}
+
+/// A zone name as JSON shows it: its presentation form.
+fn as_text<S: serde::Serializer>(z: &ZoneName, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(z)
+}
+
+/// An algorithm as JSON shows it: its IANA number.
+fn as_number<S: serde::Serializer>(a: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(a.number())
 }
 
 fn as_hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -298,10 +311,10 @@ fn as_base64<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
 /// A key about to be recorded.
 #[derive(Debug, Clone)]
 pub struct NewKey {
-    pub zone: String,
+    pub zone: ZoneName,
     pub key_tag: u16,
     pub role: Role,
-    pub algorithm: u8,
+    pub algorithm: Algorithm,
     pub bits: u32,
     pub flags: u16,
     pub public_key: Vec<u8>,

@@ -4,6 +4,7 @@
 
 use crate::clock::Timestamp;
 use crate::keystore::{DsState, KeyRecord, KeyState, Role, Timings};
+use crate::zone::Algorithm;
 
 /// Whether an active key of role `have` already does the job of `want`
 /// (a CSK does every job, and any active key stands in the way of a CSK).
@@ -18,12 +19,12 @@ pub fn covers(have: Role, want: Role) -> bool {
 /// rollover introduces it).
 ///
 /// `existing` are the zone's keys, `planned` the (role, state) of keys made
-/// before this one in the same run, `alg` the new key's algorithm number.
+/// before this one in the same run, `alg` the new key's algorithm.
 pub fn default_state(
     existing: &[KeyRecord],
     planned: &[(Role, KeyState)],
     role: Role,
-    alg: u8,
+    alg: Algorithm,
 ) -> KeyState {
     let other_algorithm_active = existing
         .iter()
@@ -83,16 +84,18 @@ pub fn initial_ds(role: Role, state: KeyState) -> DsState {
 
 #[cfg(test)]
 mod tests {
+    const P256: Algorithm = Algorithm::EcdsaP256Sha256;
+
     use super::*;
     use crate::keystore::Origin;
 
     fn key(role: Role, alg: u8, state: KeyState) -> KeyRecord {
         KeyRecord {
             id: 1,
-            zone: "example.".into(),
+            zone: "example.".parse().expect("a zone name"),
             key_tag: 1,
             role,
-            algorithm: alg,
+            algorithm: crate::zone::Algorithm::from_number(alg).expect("a test algorithm"),
             bits: 256,
             flags: if role.is_sep() { 257 } else { 256 },
             public_key: vec![0; 64],
@@ -119,17 +122,17 @@ mod tests {
 
     #[test]
     fn default_state_first_keys_are_active() {
-        assert_eq!(default_state(&[], &[], Role::Ksk, 13), KeyState::Active);
+        assert_eq!(default_state(&[], &[], Role::Ksk, P256), KeyState::Active);
         // KSK then ZSK in one run: the ZSK's job is not done by the KSK.
         let planned = [(Role::Ksk, KeyState::Active)];
         assert_eq!(
-            default_state(&[], &planned, Role::Zsk, 13),
+            default_state(&[], &planned, Role::Zsk, P256),
             KeyState::Active
         );
         // A second ZSK in the same run is a standby.
         let planned = [(Role::Ksk, KeyState::Active), (Role::Zsk, KeyState::Active)];
         assert_eq!(
-            default_state(&[], &planned, Role::Zsk, 13),
+            default_state(&[], &planned, Role::Zsk, P256),
             KeyState::Published
         );
     }
@@ -138,29 +141,29 @@ mod tests {
     fn default_state_standby_when_the_job_is_done() {
         let zone = [key(Role::Zsk, 13, KeyState::Active)];
         assert_eq!(
-            default_state(&zone, &[], Role::Zsk, 13),
+            default_state(&zone, &[], Role::Zsk, P256),
             KeyState::Published
         );
-        assert_eq!(default_state(&zone, &[], Role::Ksk, 13), KeyState::Active);
+        assert_eq!(default_state(&zone, &[], Role::Ksk, P256), KeyState::Active);
         // Any active key stands in the way of a CSK.
         assert_eq!(
-            default_state(&zone, &[], Role::Csk, 13),
+            default_state(&zone, &[], Role::Csk, P256),
             KeyState::Published
         );
         // A published (not active) key does not do the job.
         let zone = [key(Role::Zsk, 13, KeyState::Published)];
-        assert_eq!(default_state(&zone, &[], Role::Zsk, 13), KeyState::Active);
+        assert_eq!(default_state(&zone, &[], Role::Zsk, P256), KeyState::Active);
     }
 
     #[test]
     fn default_state_other_algorithm_only_generated() {
         let zone = [key(Role::Csk, 8, KeyState::Active)];
         assert_eq!(
-            default_state(&zone, &[], Role::Csk, 13),
+            default_state(&zone, &[], Role::Csk, P256),
             KeyState::Generated
         );
         assert_eq!(
-            default_state(&zone, &[], Role::Zsk, 13),
+            default_state(&zone, &[], Role::Zsk, P256),
             KeyState::Generated
         );
     }

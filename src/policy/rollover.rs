@@ -949,7 +949,7 @@ mod tests {
     fn rollover(method: Method, steps: &[(&str, i64, i64)]) -> RolloverRecord {
         RolloverRecord {
             id: 1,
-            zone: "example.".into(),
+            zone: "example.".parse().expect("a zone name"),
             method: method.name().into(),
             old: vec![1],
             new: vec![2],
@@ -980,10 +980,10 @@ mod tests {
     fn key(id: i64, role: Role, state: KeyState, ds: DsState) -> KeyRecord {
         KeyRecord {
             id,
-            zone: "example.".into(),
+            zone: "example.".parse().expect("a zone name"),
             key_tag: 0,
             role,
-            algorithm: 13,
+            algorithm: crate::zone::Algorithm::EcdsaP256Sha256,
             bits: 256,
             flags: if role.is_sep() { 257 } else { 256 },
             public_key: vec![id as u8; 64],

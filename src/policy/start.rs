@@ -152,7 +152,7 @@ fn plan_zsk(view: &ZoneView, method_arg: Option<&str>) -> Result<StartPlan, Fail
     let standby = view.keys.iter().find(|k| {
         k.role == Role::Zsk && k.state == KeyState::Published && k.algorithm == first.algorithm
     });
-    let alg = alg_of(first)?;
+    let alg = first.algorithm;
     Ok(match standby {
         Some(s) => StartPlan {
             method,
@@ -198,7 +198,7 @@ fn plan_sep(view: &ZoneView, role: Role, method_arg: Option<&str>) -> Result<Sta
         method,
         old: ids(&old),
         standby: vec![],
-        make: vec![(role, alg_of(first)?)],
+        make: vec![(role, first.algorithm)],
     })
 }
 
@@ -220,13 +220,13 @@ fn plan_algorithm(
             view.name
         )));
     }
-    if old.iter().all(|k| k.algorithm == to.number()) {
+    if old.iter().all(|k| k.algorithm == to) {
         return Err(Failure::Refused(format!(
             "{} is already signed with {to}: nothing to roll",
             view.name
         )));
     }
-    if old.iter().any(|k| k.algorithm == to.number()) {
+    if old.iter().any(|k| k.algorithm == to) {
         return Err(Failure::Refused(format!(
             "{} already has {to} keys in the zone; an algorithm rollover replaces every key of the other algorithms",
             view.name
@@ -303,7 +303,7 @@ fn plan_emergency(
             method,
             old: vec![bad.id],
             standby: vec![],
-            make: vec![(role, alg_of(bad)?)],
+            make: vec![(role, bad.algorithm)],
         },
     })
 }
@@ -469,16 +469,6 @@ fn pseudo_record(id: i64, n: &NewKey) -> KeyRecord {
 
 fn ids(keys: &[&KeyRecord]) -> Vec<i64> {
     keys.iter().map(|k| k.id).collect()
-}
-
-/// The algorithm of a key, which new keys of the rollover take.
-fn alg_of(k: &KeyRecord) -> Result<Algorithm, Failure> {
-    Algorithm::from_number(k.algorithm).ok_or_else(|| {
-        Failure::BadInput(format!(
-            "key {} has algorithm {}, which dnsseal cannot make keys for",
-            k.key_tag, k.algorithm
-        ))
-    })
 }
 
 #[cfg(test)]

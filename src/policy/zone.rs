@@ -161,10 +161,10 @@ pub(crate) mod fixtures {
     pub fn key(id: i64, role: Role, state: KeyState, alg: u8) -> KeyRecord {
         KeyRecord {
             id,
-            zone: "example.".into(),
+            zone: "example.".parse().expect("a zone name"),
             key_tag: id as u16,
             role,
-            algorithm: alg,
+            algorithm: crate::zone::Algorithm::from_number(alg).expect("a test algorithm"),
             bits: 256,
             flags: if role.is_sep() { 257 } else { 256 },
             public_key: vec![id as u8; 64],
@@ -189,7 +189,7 @@ pub(crate) mod fixtures {
     pub fn rollover(id: i64, method: Method, finished: bool) -> RolloverRecord {
         RolloverRecord {
             id,
-            zone: "example.".into(),
+            zone: "example.".parse().expect("a zone name"),
             method: method.name().into(),
             old: vec![1],
             new: vec![2],
