@@ -86,8 +86,15 @@ impl FromStr for ZoneName {
 }
 
 impl fmt::Display for ZoneName {
+    /// The presentation form with the final dot; a width (`{:<24}`) pads
+    /// it like a string.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.domain().fmt_with_dot())
+        let name = self.domain().fmt_with_dot();
+        if f.width().is_some() {
+            f.pad(&name.to_string())
+        } else {
+            write!(f, "{name}")
+        }
     }
 }
 
@@ -111,6 +118,13 @@ mod tests {
         assert_eq!(n("Example.COM").to_string(), "example.com.");
         assert_eq!(n("example.com").wire(), b"\x07example\x03com\x00");
         assert_eq!(n("a.b.example").label_count(), 3);
+    }
+
+    #[test]
+    fn a_width_pads_the_name_like_a_string() {
+        assert_eq!(format!("{:<10}|", n("a.b")), "a.b.      |");
+        assert_eq!(format!("{:>6}", n("a.b")), "  a.b.");
+        assert_eq!(format!("{}", n("a.b")), "a.b.");
     }
 
     #[test]
