@@ -13,6 +13,7 @@ use crate::keys::{check_signing_keys, parse_zone, spec::mechanism};
 use crate::policy::signing::zone_keys;
 use crate::policy::zone::ZonePolicy;
 use crate::policy::Policy;
+use crate::project::Project;
 use crate::sign::options::{self, Nsec3Request, SignOptions};
 use crate::sign::pipeline::{self, phase, Outcome};
 use crate::sign::plan::StateLoader;
@@ -23,16 +24,17 @@ use crate::zone::ZoneName;
 /// `dnsseal sign`: refuses to start on a broken audit log, and a failed
 /// run is audited like any other failed operation.
 pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
-    let cfg = ctx.config()?;
+    let mut project = Project::open(&ctx.config_path, ctx.clock, &ctx.command)?;
     let zone = args.origin.as_deref().map(|o| {
         parse_zone(o)
             .map(|z| z.to_string())
             .unwrap_or_else(|_| o.to_string())
     });
-    ctx.audited(&cfg, zone, || sign(ctx, &cfg, args))
+    project.audited(zone, |project| sign(ctx, project, args))
 }
 
-fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::Result<()> {
+fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<()> {
+    let cfg = &project.config().clone();
     let started = Instant::now();
     phase("start");
     let origin = parse_zone(&options::origin_text(
@@ -45,8 +47,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
         .incremental
         .as_deref()
         .map(|prev| StateLoader::spawn(prev, &origin));
-    let now = ctx.now();
-    let mut ks = ctx.keystore(cfg)?;
+    let now = project.now();
+    let ks = project.keystore();
     let zone_s = origin.to_string();
     // The generation first: a rollover step committed while this run reads
     // the keys then only makes the record of this signing older (safe).
@@ -62,8 +64,8 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let policy = zone_policy.policy;
 
     // Keys first: no point reading a big zone for a zone without keys.
-    let module = ctx.module(cfg)?;
-    let token = module.find_token(&cfg.token.selector)?;
+    let module = project.module()?;
+    let token = project.find_token(&module)?;
     let keys = zone_keys(
         ks.keys(Some(&zone_s))?,
         &opts.origin,
@@ -115,7 +117,7 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     let (outcome, pool) = signed?;
     // Rollover waits count from here: this generation of the key set is
     // now in a signed zone.
-    ks.record_signing(
+    project.keystore_mut().record_signing(
         &zone_s,
         generation,
         now,
@@ -124,16 +126,12 @@ fn sign(ctx: &Context, cfg: &crate::config::Config, args: SignArgs) -> anyhow::R
     )?;
     phase("recorded");
     let secs = started.elapsed().as_secs_f64();
-    ctx.audit(
-        cfg,
-        &mut ks,
-        Event {
-            command: "sign".into(),
-            zone: Some(zone_s),
-            detail: outcome.describe(&opts, &keys),
-            ..Event::default()
-        },
-    )?;
+    project.audit(Event {
+        command: "sign".into(),
+        zone: Some(zone_s),
+        detail: outcome.describe(&opts, &keys),
+        ..Event::default()
+    })?;
     phase("audited");
     report(ctx, &opts, &outcome, &pool, secs)
 }

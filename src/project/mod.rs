@@ -46,6 +46,9 @@ pub struct Project {
     clock: Clock,
     /// The command as the audit log names it, e.g. "keys create".
     command: String,
+    /// The audit log was checked and nothing was done since: the next
+    /// [`Project::audited`] need not read it again.
+    fresh: bool,
 }
 
 impl Project {
@@ -62,6 +65,7 @@ impl Project {
             keystore,
             clock,
             command: command.to_string(),
+            fresh: true,
         })
     }
 
@@ -128,14 +132,17 @@ impl Project {
     }
 
     /// Runs a key-changing operation once the audit log has been checked
-    /// again; if the operation fails, the failed attempt is audited too
-    /// (and the operation's error is returned unchanged).
+    /// (by [`Project::open`] just before, or now); if the operation fails,
+    /// the failed attempt is audited too (and the operation's error is
+    /// returned unchanged).
     pub fn audited<T>(
         &mut self,
         zone: Option<String>,
         body: impl FnOnce(&mut Project) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        check_audit(&self.config, &mut self.keystore)?;
+        if !std::mem::take(&mut self.fresh) {
+            check_audit(&self.config, &mut self.keystore)?;
+        }
         match body(self) {
             Ok(v) => Ok(v),
             Err(err) => {
@@ -367,6 +374,24 @@ mod tests {
         let err = Project::open(&config, clock(), "keys create")
             .err()
             .expect("an edited log must refuse the open");
+        assert_eq!(exit_code(&err), exit::VERIFY, "{err:#}");
+    }
+
+    /// The first operation after the open relies on the open's check;
+    /// every later one (a long-lived project, like the service's) checks
+    /// the log again.
+    #[test]
+    fn audited_checks_the_log_again_after_the_first_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fresh(dir.path());
+        let mut p = Project::open(&config, clock(), "sign").unwrap();
+        p.audited(None, |p| p.audit(event("first"))).unwrap();
+        let path = dir.path().join("audit.log");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"first\"", "\"edited\"")).unwrap();
+        let err = p
+            .audited(None, |_| Ok(()))
+            .expect_err("an edited log must refuse the next operation");
         assert_eq!(exit_code(&err), exit::VERIFY, "{err:#}");
     }
 
