@@ -78,7 +78,7 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
         let mechs: Vec<(Vec<u8>, SignMechanism)> = keys
             .signing
             .iter()
-            .map(|(k, alg)| (k.cka_id.clone(), mechanism(*alg)))
+            .map(|k| (k.cka_id.clone(), mechanism(k.algorithm)))
             .collect();
         let pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
         tracing::debug!("signing with {}", pool.key_objects());

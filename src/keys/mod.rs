@@ -58,7 +58,6 @@ pub fn check_signing_keys(
     let unpublished = keys
         .signing
         .iter()
-        .map(|(k, _)| k)
         .filter(|k| !keys.published.iter().any(|p| p.id == k.id));
     for (k, what) in keys
         .published

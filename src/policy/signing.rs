@@ -17,7 +17,7 @@
 use crate::failure::Failure;
 use crate::keystore::{KeyRecord, KeyState, Role};
 use crate::policy::Policy;
-use crate::zone::{Algorithm, ZoneName};
+use crate::zone::ZoneName;
 
 /// The keys of a zone that the keystore says are published and signing.
 #[derive(Debug, Clone)]
@@ -29,9 +29,9 @@ pub struct ZoneKeys {
     pub zsks: Vec<KeyRecord>,
     /// Every key of the zone that is not destroyed (for CDS/CDNSKEY).
     pub all: Vec<KeyRecord>,
-    /// Every signing key once (KSKs first), with its algorithm: index `i`
-    /// here is key `i` of the token's signer pool.
-    pub signing: Vec<(KeyRecord, Algorithm)>,
+    /// Every signing key once (KSKs first): index `i` here is key `i` of
+    /// the token's signer pool.
+    pub signing: Vec<KeyRecord>,
     /// Indexes into `signing` of the keys in `ksks`.
     pub ksk_index: Vec<usize>,
     /// Indexes into `signing` of the keys in `zsks`.
@@ -78,7 +78,7 @@ pub fn zone_keys(
             )));
         }
     }
-    let (signing, ksk_index, zsk_index) = signing_set(&ksks, &zsks)?;
+    let (signing, ksk_index, zsk_index) = signing_set(&ksks, &zsks);
     Ok(ZoneKeys {
         published,
         ksks,
@@ -115,20 +115,20 @@ fn every_algorithm_signs(
 }
 
 /// Signing keys once each, with the indexes of the KSKs and ZSKs in it.
-type SigningSet = (Vec<(KeyRecord, Algorithm)>, Vec<usize>, Vec<usize>);
+type SigningSet = (Vec<KeyRecord>, Vec<usize>, Vec<usize>);
 
-fn signing_set(ksks: &[KeyRecord], zsks: &[KeyRecord]) -> Result<SigningSet, Failure> {
-    let mut signing: Vec<(KeyRecord, Algorithm)> = Vec::new();
-    let mut index = |k: &KeyRecord| -> Result<usize, Failure> {
-        if let Some(i) = signing.iter().position(|(s, _)| s.id == k.id) {
-            return Ok(i);
+fn signing_set(ksks: &[KeyRecord], zsks: &[KeyRecord]) -> SigningSet {
+    let mut signing: Vec<KeyRecord> = Vec::new();
+    let mut index = |k: &KeyRecord| -> usize {
+        if let Some(i) = signing.iter().position(|s| s.id == k.id) {
+            return i;
         }
-        signing.push((k.clone(), k.algorithm));
-        Ok(signing.len() - 1)
+        signing.push(k.clone());
+        signing.len() - 1
     };
-    let ksk_index = ksks.iter().map(&mut index).collect::<Result<Vec<_>, _>>()?;
-    let zsk_index = zsks.iter().map(&mut index).collect::<Result<Vec<_>, _>>()?;
-    Ok((signing, ksk_index, zsk_index))
+    let ksk_index: Vec<usize> = ksks.iter().map(&mut index).collect();
+    let zsk_index: Vec<usize> = zsks.iter().map(&mut index).collect();
+    (signing, ksk_index, zsk_index)
 }
 
 /// RDATA of the records of one RRset, in wire form.
@@ -197,6 +197,7 @@ pub fn cds_rdata(
 mod tests {
     use super::*;
     use crate::keystore::{DsState, Origin, Timings};
+    use crate::zone::Algorithm;
 
     const SERIAL: &str = "0123456789abcdef";
 
@@ -263,7 +264,7 @@ mod tests {
         assert_eq!(tags(&keys.zsks), vec![1001]);
         assert_eq!(tags(&keys.published), vec![1001]);
         assert_eq!(keys.signing.len(), 1);
-        assert_eq!(keys.signing[0].1, Algorithm::EcdsaP256Sha256);
+        assert_eq!(keys.signing[0].algorithm, Algorithm::EcdsaP256Sha256);
         assert_eq!(
             (keys.ksk_index.clone(), keys.zsk_index.clone()),
             (vec![0], vec![0])
@@ -283,7 +284,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tags(&keys.all), vec![1001, 1002]);
-        let pool: Vec<u16> = keys.signing.iter().map(|(k, _)| k.key_tag).collect();
+        let pool: Vec<u16> = keys.signing.iter().map(|k| k.key_tag).collect();
         assert_eq!(pool, vec![1002, 1001]);
         assert_eq!(
             (keys.ksk_index.clone(), keys.zsk_index.clone()),

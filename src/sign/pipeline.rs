@@ -72,11 +72,7 @@ impl Outcome {
             ),
             None => "NSEC".into(),
         };
-        let tags: Vec<String> = keys
-            .signing
-            .iter()
-            .map(|(k, _)| k.key_tag.to_string())
-            .collect();
+        let tags: Vec<String> = keys.signing.iter().map(|k| k.key_tag.to_string()).collect();
         format!(
             "signed {} into {} (serial {} -> {}, {denial}, keys {}, host verification {}): {} signatures generated, {} retained, {} dropped",
             opts.input.display(),
@@ -122,8 +118,8 @@ pub fn sign_zone<S: Sessions>(
     let engine_keys: Vec<SigningKey> = keys
         .signing
         .iter()
-        .map(|(k, alg)| SigningKey {
-            algorithm: *alg,
+        .map(|k| SigningKey {
+            algorithm: k.algorithm,
             key_tag: k.key_tag,
             public_key: k.public_key.clone(),
         })
