@@ -8,6 +8,7 @@
 //! (Ed25519), RFC 4509 and RFC 6605 (SHA-256/SHA-384 DS digests).
 
 pub mod algorithm;
+pub mod codec;
 pub mod dnskey;
 pub mod dnssec;
 pub mod model;

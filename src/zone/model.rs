@@ -605,7 +605,7 @@ pub fn display_name(wire: &[u8]) -> String {
 
 /// The mnemonic of a type (TYPEnnn for unknown ones).
 pub fn type_name(t: u16) -> String {
-    domain::base::iana::Rtype::from_int(t).to_string()
+    super::codec::type_name(t)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Reading master files (RFC 1035 §5) with NLnet Labs' `domain` scanner.
 //!
 //! The scanner handles `$ORIGIN`, `$TTL`, relative names, escapes, quoted
-//! strings, parentheses, comments and RFC 3597 generic RDATA; this module
+//! strings, parentheses, comments and RFC 3597 generic RDATA. The RDATA
+//! of types the scanner has no record data for (LOC, APL, CERT ...) is
+//! read by [`super::codec`] in a first pass over the text and handed to
+//! the scanner in RFC 3597 form. This module
 //! follows `$INCLUDE`, turns records into canonical form, remembers the
 //! file and line of each record for messages, and refuses what a signer
 //! must not take: other classes, meta types, obsolete DNSSEC types, and
@@ -21,7 +24,8 @@ use domain::rdata::ZoneRecordData;
 use domain::zonefile::inplace::{Entry, Zonefile};
 use octseq::Parser;
 
-use super::rr::{Record, Source};
+use super::codec;
+use super::rr::{rtype, Record, Source};
 use super::ZoneName;
 
 /// Deepest `$INCLUDE` nesting followed (loops end here).
@@ -167,14 +171,19 @@ fn read_one(
     }
 
     drop(lines);
-    let origin_text = format!("{}", origin.fmt_with_dot());
-    let (expanded, entry_lines, bad_directive, split) = prescan(&text, &origin_text);
-    let expanded: Vec<u8> = expanded.into_owned();
+    let origin_text = super::present::name_text(origin.as_slice());
+    let Prescanned {
+        text: expanded,
+        entry_lines,
+        bad_directive,
+        bad_rdata,
+        split,
+    } = prescan(&text, &origin_text);
     drop(text);
     if let Some(line) = bad_directive {
         return Err(err(line, "$ORIGIN and $TTL need a value".into()));
     }
-    if let Some(split) = split.filter(|_| halves && depth == 0) {
+    if let Some(split) = split.filter(|_| halves && depth == 0 && bad_rdata.is_none()) {
         if let Some(records) = scan_halves(expanded, &split, &origin, file_index, &entry_lines) {
             out.records = records;
             return Ok(());
@@ -200,10 +209,16 @@ fn read_one(
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err(e) => {
+                if let Some(bad) = bad_rdata.as_ref().filter(|b| b.entry == entries) {
+                    return Err(err(bad.line, bad.message.clone()));
+                }
                 let (line, message) = scanner_error(&e.to_string(), line_of_entry(entries));
                 return Err(err(line, message));
             }
         };
+        if let Some(bad) = bad_rdata.as_ref().filter(|b| b.entry == entries) {
+            return Err(err(bad.line, bad.message.clone()));
+        }
         let line = line_of_entry(entries);
         entries += 1;
         match entry {
@@ -255,7 +270,9 @@ fn scanner_error(msg: &str, ours: u32) -> (u32, String) {
         None => (ours, msg),
     };
     let hint = if rest.contains("unknown record type") {
-        ": the parser does not know this type's presentation format; write it in RFC 3597 form (TYPEnnn \\# LENGTH HEX)"
+        ": this type has no presentation format dnsseal reads (nor does BIND); write it in RFC 3597 form (TYPEnnn \\# LENGTH HEX)"
+    } else if rest.contains("invalid SvcParamKey") {
+        ": a key name holds a character the SVCB reader refuses (it also refuses the digit 9 and the letter z, e.g. key9999); write such a record in RFC 3597 form (TYPE64 \\# LENGTH HEX)"
     } else {
         ""
     };
@@ -397,15 +414,7 @@ fn scan_halves(
 /// entry the scanner returns (a record or an `$INCLUDE`) starts, since the
 /// scanner does not say where a record came from, and the first `$ORIGIN`
 /// or `$TTL` without a value.
-fn prescan<'a>(
-    text: &'a [u8],
-    origin: &str,
-) -> (
-    std::borrow::Cow<'a, [u8]>,
-    Vec<u32>,
-    Option<u32>,
-    Option<Split>,
-) {
+fn prescan(text: &[u8], origin: &str) -> Prescanned {
     let mut p = Prescan {
         out: Vec::with_capacity(text.len() + 64),
         entry_lines: Vec::new(),
@@ -417,6 +426,8 @@ fn prescan<'a>(
         in_quote: false,
         rtype_seen: None,
         rdata_tokens: 0,
+        pending: None,
+        bad_rdata: None,
     };
     for (n, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
         let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
@@ -430,13 +441,58 @@ fn prescan<'a>(
             }
         }
         p.tokens(line);
+        if p.depth == 0 && !p.in_quote {
+            p.finish_rdata();
+        }
     }
-    (
-        std::borrow::Cow::Owned(p.out),
-        p.entry_lines,
-        p.bad_directive,
-        p.split,
-    )
+    p.finish_rdata();
+    Prescanned {
+        text: p.out,
+        entry_lines: p.entry_lines,
+        bad_directive: p.bad_directive,
+        bad_rdata: p.bad_rdata,
+        split: p.split,
+    }
+}
+
+/// What [`prescan`] makes of a file.
+struct Prescanned {
+    /// The text for the scanner.
+    text: Vec<u8>,
+    /// The line on which each entry starts.
+    entry_lines: Vec<u32>,
+    /// The first `$ORIGIN` or `$TTL` line without a value.
+    bad_directive: Option<u32>,
+    /// The first record whose RDATA [`codec`] could not read.
+    bad_rdata: Option<BadRdata>,
+    split: Option<Split>,
+}
+
+/// A record whose RDATA is not valid presentation format of its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BadRdata {
+    /// Index of the entry.
+    entry: usize,
+    line: u32,
+    message: String,
+}
+
+/// Who reads a pending record's RDATA.
+#[derive(Clone, Copy)]
+enum Reader {
+    /// A type `domain` has no record data for.
+    Codec(&'static codec::Codec),
+    /// SVCB or HTTPS: `domain`, unless the text holds keys it refuses.
+    Svcb(u16),
+}
+
+/// A record whose RDATA is read here rather than by the scanner: where its
+/// RDATA text starts in the output.
+struct Pending {
+    reader: Reader,
+    start: usize,
+    entry: usize,
+    line: u32,
 }
 
 /// The state of [`prescan`] between lines.
@@ -453,10 +509,13 @@ struct Prescan {
     /// Open parentheses.
     depth: usize,
     in_quote: bool,
-    /// Per entry: whether the type has been seen (and is SOA), and how
-    /// many RDATA tokens came after it.
-    rtype_seen: Option<bool>,
+    /// Per entry: the type once seen (0 for a mnemonic no one knows),
+    /// and how many RDATA tokens came after it.
+    rtype_seen: Option<u16>,
     rdata_tokens: usize,
+    /// The entry whose RDATA this module reads (a type `domain` lacks).
+    pending: Option<Pending>,
+    bad_rdata: Option<BadRdata>,
 }
 
 impl Prescan {
@@ -576,12 +635,111 @@ impl Prescan {
                         i += if line[i] == b'\\' { 2 } else { 1 };
                     }
                     let i_end = i.min(line.len());
-                    self.token(&line[start..i_end], owner_position && token_index == 0);
+                    let tok = &line[start..i_end];
+                    if self.literal_hash(tok, &line[i_end..]) {
+                        // `\#` that starts no RFC 3597 RDATA is the text "#"
+                        // (BIND reads `TXT \# text` so).
+                        self.out.extend_from_slice(b"\\035");
+                        self.rdata_tokens += 1;
+                    } else {
+                        self.token(tok, owner_position && token_index == 0);
+                    }
                     i = i_end;
                     token_index += 1;
                 }
             }
         }
+    }
+
+    /// The type of an entry: a type whose RDATA `domain` cannot read is
+    /// written `TYPEnnn` and its RDATA is read at the end of the entry; a
+    /// mnemonic `domain` spells otherwise (`NSAP-PTR`) becomes `TYPEnnn`.
+    fn type_token(&mut self, tok: &[u8]) -> Option<String> {
+        let code = codec::type_code(tok)?;
+        if let Err(message) = check_type(code) {
+            self.bad_rdata.get_or_insert(BadRdata {
+                entry: self.entry_lines.len().saturating_sub(1),
+                line: self.entry_lines.last().copied().unwrap_or(1),
+                message,
+            });
+            return None;
+        }
+        let entry = self.entry_lines.len().saturating_sub(1);
+        let line = self.entry_lines.last().copied().unwrap_or(1);
+        if let Some(c) = codec::codec(code) {
+            let typed = format!("TYPE{code}");
+            self.pending = Some(Pending {
+                reader: Reader::Codec(c),
+                start: self.out.len() + typed.len(),
+                entry,
+                line,
+            });
+            return Some(typed);
+        }
+        if code == 64 || code == 65 {
+            self.pending = Some(Pending {
+                reader: Reader::Svcb(code),
+                start: self.out.len() + tok.len(),
+                entry,
+                line,
+            });
+        }
+        type_in_list(tok)
+    }
+
+    /// At the end of an entry whose RDATA is read here: the RDATA text is
+    /// replaced by its RFC 3597 form (`\# LEN HEX`), keeping the line
+    /// breaks. Text already in RFC 3597 form is left to the scanner.
+    fn finish_rdata(&mut self) {
+        let Some(p) = self.pending.take() else { return };
+        let text = self.out.split_off(p.start.min(self.out.len()));
+        let first = text
+            .iter()
+            .position(|b| !b.is_ascii_whitespace() && *b != b'(');
+        if first.is_some_and(|i| text[i..].starts_with(b"\\#")) {
+            self.out.extend_from_slice(&text);
+            return;
+        }
+        let newlines = text.iter().filter(|&&b| b == b'\n').count();
+        let (code, read) = match p.reader {
+            Reader::Codec(c) => (c.code, c.scan(&text, &self.origin)),
+            Reader::Svcb(code) => match codec::svcb::scan(code, &text, &self.origin) {
+                Some(read) => (code, read),
+                None => {
+                    self.out.extend_from_slice(&text);
+                    return;
+                }
+            },
+        };
+        match read {
+            Ok(wire) => {
+                self.out.extend_from_slice(
+                    format!(" \\# {} {}", wire.len(), hex::encode(&wire)).as_bytes(),
+                );
+            }
+            Err(message) => {
+                self.bad_rdata.get_or_insert(BadRdata {
+                    entry: p.entry,
+                    line: p.line,
+                    message: format!("{} RDATA: {message}", codec::type_name(code)),
+                });
+                self.out.extend_from_slice(b" \\# 0");
+            }
+        }
+        self.out.extend(std::iter::repeat_n(b'\n', newlines));
+    }
+
+    /// Whether `tok` is a `\\#` first in the RDATA that the rest of its line
+    /// (`after`) shows is no RFC 3597 marker: the next token is there and
+    /// is not a length. When the line ends, it is taken as the marker.
+    fn literal_hash(&self, tok: &[u8], after: &[u8]) -> bool {
+        if tok != b"\\#" || self.rtype_seen.is_none() || self.rdata_tokens != 0 {
+            return false;
+        }
+        let next = after
+            .split(|b| b.is_ascii_whitespace() || *b == b'(')
+            .find(|t| !t.is_empty());
+        next.is_some_and(|t| !t.starts_with(b";") && !t.iter().all(u8::is_ascii_digit))
     }
 
     /// One unquoted token, copied to the output or rewritten: before the
@@ -598,17 +756,21 @@ impl Prescan {
                         Some(secs.to_string())
                     } else {
                         if !is_class(tok) && !tok.iter().all(u8::is_ascii_digit) {
-                            self.rtype_seen = Some(tok.eq_ignore_ascii_case(b"SOA"));
+                            self.rtype_seen = Some(codec::type_code(tok).unwrap_or(0));
+                            self.type_token(tok)
+                        } else {
+                            None
                         }
-                        None
                     }
                 }
-                Some(soa) => {
+                Some(t) => {
                     self.rdata_tokens += 1;
                     if tok == b"@" {
                         Some(self.origin.clone())
-                    } else if soa && (4..=7).contains(&self.rdata_tokens) {
+                    } else if t == rtype::SOA && (4..=7).contains(&self.rdata_tokens) {
                         ttl_with_units(tok).map(|s| s.to_string())
+                    } else if lists_types(t, self.rdata_tokens) {
+                        type_in_list(tok)
                     } else {
                         None
                     }
@@ -620,6 +782,26 @@ impl Prescan {
             None => self.out.extend_from_slice(tok),
         }
     }
+}
+
+/// Whether RDATA token `k` (from 1) of a record of type `t` names a
+/// type: RRSIG's type covered, NSEC's and NSEC3's type bitmaps.
+fn lists_types(t: u16, k: usize) -> bool {
+    match t {
+        rtype::RRSIG => k == 1,
+        rtype::NSEC => k >= 2,
+        rtype::NSEC3 => k >= 6,
+        _ => false,
+    }
+}
+
+/// A type mnemonic BIND writes that `domain` reads otherwise or not at
+/// all (`NSAP-PTR`, `MB`), as `TYPEnnn`, which it reads.
+fn type_in_list(tok: &[u8]) -> Option<String> {
+    let code = codec::type_code(tok)?;
+    let domain_code = Rtype::from_mnemonic(tok).map(|t| t.to_int());
+    let typed = tok.len() > 4 && tok[..4].eq_ignore_ascii_case(b"TYPE");
+    (domain_code != Some(code) && !typed).then(|| format!("TYPE{code}"))
 }
 
 /// `1h30m`, `2D`, `1w` → seconds; None for plain numbers and other tokens.
@@ -670,7 +852,15 @@ fn is_class(tok: &[u8]) -> bool {
 fn checked_rdata(t: Rtype, rdata: Vec<u8>) -> Result<Vec<u8>, String> {
     let mut parser = Parser::from_ref(&rdata);
     match ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(t, &mut parser) {
-        Ok(Some(ZoneRecordData::Unknown(_))) => Ok(rdata.clone()),
+        Ok(Some(ZoneRecordData::Unknown(_))) => match codec::codec(t.to_int()) {
+            Some(c) => c.canonical(&rdata).ok_or_else(|| {
+                format!(
+                    "the RDATA is not valid {} data (RFC 3597 §5)",
+                    codec::type_name(t.to_int())
+                )
+            }),
+            None => Ok(rdata.clone()),
+        },
         Ok(Some(data)) if parser.remaining() == 0 => {
             let mut canonical = Vec::with_capacity(rdata.len());
             data.compose_canonical_rdata(&mut canonical)
@@ -682,7 +872,10 @@ fn checked_rdata(t: Rtype, rdata: Vec<u8>) -> Result<Vec<u8>, String> {
             t,
             parser.remaining()
         )),
-        Ok(None) | Err(_) => Err(format!("the RDATA is not valid {t} data (RFC 3597 §5)")),
+        Ok(None) | Err(_) => Err(format!(
+            "the RDATA is not valid {} data (RFC 3597 §5)",
+            codec::type_name(t.to_int())
+        )),
     }
 }
 
@@ -750,7 +943,7 @@ mod tests {
     use super::*;
 
     fn expand(s: &str) -> String {
-        String::from_utf8(prescan(s.as_bytes(), "example.com.").0.into_owned()).unwrap()
+        String::from_utf8(prescan(s.as_bytes(), "example.com.").text).unwrap()
     }
 
     /// A big file scanned in two halves gives exactly the records (with
@@ -778,13 +971,18 @@ mod tests {
             }
         }
         assert!(text.len() > HALVES_FROM);
-        let (expanded, entry_lines, _, split) = prescan(text.as_bytes(), "example.");
+        let Prescanned {
+            text: expanded,
+            entry_lines,
+            split,
+            ..
+        } = prescan(text.as_bytes(), "example.");
         let split = split.expect("a big file has a place to cut");
         assert!(split.at > expanded.len() / 3 && split.at < expanded.len() * 2 / 3);
         let origin_name =
             Name::<Bytes>::from_octets(Bytes::from_static(b"\x07example\x00")).unwrap();
-        let halves = scan_halves(expanded.into_owned(), &split, &origin_name, 0, &entry_lines)
-            .expect("both halves scan");
+        let halves =
+            scan_halves(expanded, &split, &origin_name, 0, &entry_lines).expect("both halves scan");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.zone");
         std::fs::write(&path, &text).unwrap();
@@ -844,7 +1042,10 @@ mod tests {
     #[test]
     fn entry_lines_skip_comments_directives_and_continuations() {
         let text = "; c\n$ORIGIN x.\n$TTL 1\n@ SOA a b (\n 1 2 3\n 4 5 )\n\n  A 1.2.3.4 ; c\nt TXT \"a\n b\"\n$INCLUDE f\nz A 1.1.1.1\n";
-        assert_eq!(prescan(text.as_bytes(), "x.").1, vec![4, 8, 9, 11, 12]);
+        assert_eq!(
+            prescan(text.as_bytes(), "x.").entry_lines,
+            vec![4, 8, 9, 11, 12]
+        );
     }
 
     #[test]
@@ -875,7 +1076,7 @@ mod tests {
     fn scanner_errors_name_the_entry_line() {
         let (line, msg) = scanner_error("12:5: unknown record type FOO", 10);
         assert_eq!(line, 10);
-        assert!(msg.starts_with("unknown record type FOO: the parser does not know"));
+        assert!(msg.starts_with("unknown record type FOO: this type has no presentation format"));
         assert!(msg.ends_with("(TYPEnnn \\# LENGTH HEX)"));
         assert_eq!(scanner_error("3:1: bad TTL", 7), (3, "bad TTL".to_string()));
         assert_eq!(

@@ -5,13 +5,13 @@
 use std::io::{self, Write};
 
 use domain::base::iana::Rtype;
-use domain::base::name::ParsedName;
+use domain::base::name::{ParsedName, ToName};
 use domain::base::rdata::ParseRecordData;
 use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
-use domain::base::Name;
-use domain::rdata::ZoneRecordData;
+use domain::rdata::{Nsec, Nsec3, ZoneRecordData};
 use octseq::Parser;
 
+use super::codec;
 use super::model::{type_name, Node, RrSet};
 use super::rr::rtype;
 
@@ -36,12 +36,22 @@ pub fn write_rdata(out: &mut impl Write, t: u16, rdata: &[u8]) -> io::Result<()>
             return Ok(());
         }
     }
+    let own = match t {
+        rtype::NSEC | rtype::NSEC3 => chain_text(t, rdata),
+        64 | 65 => codec::svcb::show(rdata),
+        _ => codec::codec(t).and_then(|c| c.show(rdata)),
+    };
+    if let Some(text) = own {
+        return out.write_all(text.as_bytes());
+    }
     let mut parser = Parser::from_ref(rdata);
     let parsed =
         ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(Rtype::from_int(t), &mut parser);
     match parsed {
         Ok(Some(data))
-            if parser.remaining() == 0 && !matches!(data, ZoneRecordData::Unknown(_)) =>
+            if parser.remaining() == 0
+                && !matches!(data, ZoneRecordData::Unknown(_))
+                && !names_need_escapes(t, rdata) =>
         {
             // The zone file formatter, not Display: Display leaves the
             // trailing dot off some RDATA names (SRV, IPSECKEY), which a
@@ -56,6 +66,42 @@ pub fn write_rdata(out: &mut impl Write, t: u16, rdata: &[u8]) -> io::Result<()>
             Ok(())
         }
     }
+}
+
+/// Whether `domain`'s writer could leave a name in this RDATA unreadable:
+/// it does not escape `"`, `(`, `)`, `;`, `@` or `$` in names. Such RDATA
+/// of a type with names is written in RFC 3597 form instead, which every
+/// loader reads (names with these octets are rare).
+fn names_need_escapes(t: u16, rdata: &[u8]) -> bool {
+    const WITH_NAMES: [u16; 16] = [2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 15, 17, 33, 35, 39, 45];
+    WITH_NAMES.contains(&t) && rdata.iter().any(|b| b"\"();@$".contains(b))
+}
+
+/// NSEC and NSEC3 RDATA with the type bitmap in the mnemonics BIND reads
+/// (`domain` spells some otherwise, e.g. NSAPPTR). None if malformed.
+fn chain_text(t: u16, rdata: &[u8]) -> Option<String> {
+    let mut parser = Parser::from_ref(rdata);
+    let text = if t == rtype::NSEC {
+        let n = Nsec::<&[u8], ParsedName<&[u8]>>::parse(&mut parser).ok()?;
+        let next = n.next_name().to_name::<Vec<u8>>();
+        format!(
+            "{} {}",
+            name_text(next.as_slice()),
+            codec::types_text(n.types())
+        )
+    } else {
+        let n = Nsec3::<&[u8]>::parse(&mut parser).ok()?;
+        format!(
+            "{} {} {} {} {} {}",
+            n.hash_algorithm().to_int(),
+            n.flags(),
+            n.iterations(),
+            n.salt(),
+            n.next_owner(),
+            codec::types_text(n.types())
+        )
+    };
+    (parser.remaining() == 0).then_some(text.trim_end().to_string())
 }
 
 /// RRSIG RDATA with the times as YYYYMMDDHHMMSS (RFC 4034 §3.2), the
@@ -82,12 +128,38 @@ fn write_rrsig(out: &mut impl Write, rdata: &[u8]) -> io::Result<Option<()>> {
     Ok(Some(()))
 }
 
-/// A wire name in presentation format with the trailing dot.
+/// A wire name in presentation format with the trailing dot, escaped as
+/// BIND writes names: `.`, `\\`, `"`, `(`, `)`, `;`, `@` and `$` with a
+/// backslash, other octets outside `!`..`~` as `\\DDD`, so that every
+/// loader reads the name back (`domain` leaves `"`, `(`, `;` bare).
 pub fn name_text(wire: &[u8]) -> String {
-    match Name::from_slice(wire) {
-        Ok(n) => n.fmt_with_dot().to_string(),
-        Err(_) => hex::encode(wire),
+    if super::rr::name_len(wire) != Some(wire.len()) {
+        return hex::encode(wire);
     }
+    if wire == [0] {
+        return ".".into();
+    }
+    let mut out = String::with_capacity(wire.len() + 1);
+    let mut i = 0;
+    while wire[i] != 0 {
+        let len = usize::from(wire[i]);
+        for &b in &wire[i + 1..i + 1 + len] {
+            match b {
+                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                    out.push('\\');
+                    out.push(char::from(b));
+                }
+                0x21..=0x7e => out.push(char::from(b)),
+                _ => {
+                    use std::fmt::Write as _;
+                    let _ = write!(out, "\\{b:03}");
+                }
+            }
+        }
+        out.push('.');
+        i += 1 + len;
+    }
+    out
 }
 
 /// Called with each RRset that has signatures, and its signatures.
