@@ -35,6 +35,9 @@ const HEAD_LINES: usize = 4;
 /// The type numbers of the mnemonics the cases use (IANA registry), so
 /// that the type BIND stored can be checked against the case's.
 const TYPES: &[(&str, u16)] = &[
+    ("DSYNC", 66),
+    ("HHIT", 67),
+    ("BRID", 68),
     ("A", 1),
     ("NS", 2),
     ("CNAME", 5),

@@ -319,6 +319,7 @@ fn convert(r: domain::zonefile::inplace::ScannedRecord, place: Source) -> Result
     if rdata.len() > usize::from(u16::MAX) {
         return Err(format!("RDATA of {} octets exceeds 65535", rdata.len()));
     }
+    codec::check(rtype, &rdata).map_err(|m| format!("{} RDATA: {m}", codec::type_name(rtype)))?;
     Ok(Record {
         owner,
         rtype,
@@ -733,7 +734,10 @@ impl Prescan {
     /// (`after`) shows is no RFC 3597 marker: the next token is there and
     /// is not a length. When the line ends, it is taken as the marker.
     fn literal_hash(&self, tok: &[u8], after: &[u8]) -> bool {
-        if tok != b"\\#" || self.rtype_seen.is_none() || self.rdata_tokens != 0 {
+        // Types whose RDATA starts with a character string.
+        const TEXT_FIRST: [u16; 10] = [13, 16, 19, 20, 27, 56, 99, 258, 261, 262];
+        let text_first = self.rtype_seen.is_some_and(|t| TEXT_FIRST.contains(&t));
+        if tok != b"\\#" || !text_first || self.rdata_tokens != 0 {
             return false;
         }
         let next = after
@@ -799,9 +803,8 @@ fn lists_types(t: u16, k: usize) -> bool {
 /// all (`NSAP-PTR`, `MB`), as `TYPEnnn`, which it reads.
 fn type_in_list(tok: &[u8]) -> Option<String> {
     let code = codec::type_code(tok)?;
-    let domain_code = Rtype::from_mnemonic(tok).map(|t| t.to_int());
     let typed = tok.len() > 4 && tok[..4].eq_ignore_ascii_case(b"TYPE");
-    (domain_code != Some(code) && !typed).then(|| format!("TYPE{code}"))
+    (!typed && !codec::domain_reads_mnemonic(code)).then(|| format!("TYPE{code}"))
 }
 
 /// `1h30m`, `2D`, `1w` → seconds; None for plain numbers and other tokens.
@@ -887,7 +890,8 @@ fn check_type(rtype: u16) -> Result<(), String> {
         24 => Err("SIG is obsolete DNSSEC (RFC 3755): remove it before signing".into()),
         30 => Err("NXT is obsolete DNSSEC (RFC 3755): remove it before signing".into()),
         128..=255 => Err(format!(
-            "TYPE{rtype} is a meta type or query type, not zone data"
+            "{} is a meta type or query type, not zone data",
+            codec::type_name(rtype)
         )),
         _ => Ok(()),
     }
@@ -1037,6 +1041,54 @@ mod tests {
         // An unknown type's data is kept as it is.
         let r = records_of("z TYPE65280 \\# 3 414243\n").unwrap();
         assert_eq!((r[0].rtype, r[0].rdata.as_slice()), (65280, &b"ABC"[..]));
+    }
+
+    /// Type names BIND writes that `domain` spells otherwise (NSAP-PTR)
+    /// or lacks (MB) are read as owner types, as RRSIG's type covered and
+    /// in NSEC and NSEC3 bitmaps; an NSEC next name that looks like a type
+    /// stays a name.
+    #[test]
+    fn bind_type_names_are_read_everywhere_a_type_goes() {
+        let r = records_of(concat!(
+            "a NSAP-PTR host\n",
+            "b MB mail\n",
+            "c NSEC mb A NSAP-PTR MB RRSIG NSEC\n",
+            "d RRSIG NSAP-PTR 13 2 300 20270101000000 20260101000000 1 example. AAAA\n",
+            "e NSEC3 1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR MB NSAP-PTR\n",
+        ))
+        .unwrap();
+        assert_eq!((r[0].rtype, r[1].rtype), (23, 7));
+        // The next name `mb` is a name; the bitmap has A (1), MB (7),
+        // NSAP-PTR (23), RRSIG, NSEC: window 0, 6 octets.
+        assert!(r[2].rdata.starts_with(b"\x02mb\x07example\x00\x00\x06"));
+        assert_eq!(&r[2].rdata[14..20], &[0x41, 0x00, 0x01, 0x00, 0x00, 0x03]);
+        assert_eq!(&r[3].rdata[..2], &[0, 23]);
+        assert!(r[4].rdata.ends_with(&[0, 3, 0x01, 0x00, 0x01]));
+    }
+
+    /// Refusals that name the type before the scanner trips on its data.
+    #[test]
+    fn obsolete_and_meta_types_are_refused_by_name_at_their_line() {
+        let e = records_of("ok A 192.0.2.1\nx NXT a.example. ( A NXT )\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.starts_with("NXT is obsolete DNSSEC"), "{e}");
+        let e = records_of("x TKEY \\# 0\n").unwrap_err();
+        assert!(e.message.starts_with("TKEY is a meta type"), "{e}");
+        let e = records_of("ok A 192.0.2.1\nl LOC 91 N 0 E 0m\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("LOC RDATA: latitude degrees 91"), "{e}");
+    }
+
+    /// `\#` not followed by a length is the text "#" in a type whose RDATA
+    /// starts with a string, as BIND reads it; elsewhere it stays an error.
+    #[test]
+    fn a_hash_without_a_length_is_text() {
+        assert_eq!(
+            records_of("t TXT \\# text\n").unwrap(),
+            records_of("t TXT \"#\" text\n").unwrap()
+        );
+        assert!(records_of("t TXT \\# 2 0145\n").unwrap()[0].rdata == [1, 0x45]);
+        assert!(records_of("t A \\# nan\n").is_err());
     }
 
     #[test]

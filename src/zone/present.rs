@@ -39,6 +39,7 @@ pub fn write_rdata(out: &mut impl Write, t: u16, rdata: &[u8]) -> io::Result<()>
     let own = match t {
         rtype::NSEC | rtype::NSEC3 => chain_text(t, rdata),
         64 | 65 => codec::svcb::show(rdata),
+        45 => codec::special::ipseckey_show(rdata),
         _ => codec::codec(t).and_then(|c| c.show(rdata)),
     };
     if let Some(text) = own {
@@ -70,11 +71,35 @@ pub fn write_rdata(out: &mut impl Write, t: u16, rdata: &[u8]) -> io::Result<()>
 
 /// Whether `domain`'s writer could leave a name in this RDATA unreadable:
 /// it does not escape `"`, `(`, `)`, `;`, `@` or `$` in names. Such RDATA
-/// of a type with names is written in RFC 3597 form instead, which every
-/// loader reads (names with these octets are rare).
+/// is written in RFC 3597 form instead, which every loader reads (names
+/// with these octets are rare).
 fn names_need_escapes(t: u16, rdata: &[u8]) -> bool {
-    const WITH_NAMES: [u16; 16] = [2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 15, 17, 33, 35, 39, 45];
-    WITH_NAMES.contains(&t) && rdata.iter().any(|b| b"\"();@$".contains(b))
+    let special = |name: &[u8]| name.iter().any(|b| b"\"();@$".contains(b));
+    let mut at = match t {
+        2..=5 | 7..=9 | 12 | 39 | 6 | 14 | 17 => 0,
+        15 => 2,
+        33 => 6,
+        35 => {
+            // Order, preference, then flags, services and regexp strings.
+            let mut i = 4;
+            for _ in 0..3 {
+                i += 1 + usize::from(*rdata.get(i).unwrap_or(&0));
+            }
+            i
+        }
+        _ => return false,
+    };
+    let names = if matches!(t, 6 | 14 | 17) { 2 } else { 1 };
+    for _ in 0..names {
+        let Some(len) = rdata.get(at..).and_then(super::rr::name_len) else {
+            return false;
+        };
+        if special(&rdata[at..at + len]) {
+            return true;
+        }
+        at += len;
+    }
+    false
 }
 
 /// NSEC and NSEC3 RDATA with the type bitmap in the mnemonics BIND reads
@@ -198,4 +223,32 @@ fn rrset_sigs<'a>(set: &'a RrSet, si: usize, extra: &'a [(usize, Vec<u8>)]) -> V
     sigs.extend(extra.iter().filter(|e| e.0 == si).map(|e| e.1.as_slice()));
     sigs.sort_unstable();
     sigs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names with octets that mean something in a zone file come out
+    /// escaped and read back to the same wire; `domain`'s writer, which
+    /// leaves them bare, is not used for such RDATA.
+    #[test]
+    fn names_are_escaped_so_they_read_back() {
+        let wire = b"\x08a\"b(c);d\x03$@.\x04x y\\\x00";
+        assert_eq!(name_text(wire), "a\\\"b\\(c\\)\\;d.\\$\\@\\..x\\032y\\\\.");
+        assert_eq!(name_text(b"\x00"), ".");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z");
+        let mut mx = vec![0u8, 10];
+        mx.extend_from_slice(wire);
+        let mut text = format!("{} A 192.0.2.1\n{} MX ", name_text(wire), name_text(wire));
+        let mut rdata = Vec::new();
+        write_rdata(&mut rdata, 15, &mx).unwrap();
+        text.push_str(&String::from_utf8(rdata).unwrap());
+        text.push('\n');
+        std::fs::write(&path, &text).unwrap();
+        let r = super::super::parse::parse_file(&path, &".".parse().unwrap()).unwrap();
+        assert_eq!(r.records[0].owner, wire);
+        assert_eq!(r.records[1].rdata, mx);
+    }
 }

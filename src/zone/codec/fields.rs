@@ -20,6 +20,12 @@ pub enum Field {
     U32(&'static str),
     /// A DNSSEC algorithm: a number or its mnemonic (RFC 4034 App. A.1).
     Alg,
+    /// A DS digest type: a number or its mnemonic (`SHA-256`).
+    Digest,
+    /// KEY flags: a number, decimal or `0x` hex (RFC 2535 §7.1).
+    KeyFlags,
+    /// KEY protocol: a number or its mnemonic (RFC 2535 §3.1.3).
+    Protocol,
     /// A CERT type: a number or its mnemonic (RFC 4398 §2.1).
     CertType,
     /// An RR type: its mnemonic, TYPEnnn or a number.
@@ -34,7 +40,8 @@ pub enum Field {
     OptCharStr(&'static str),
     /// One or more character strings, to the end.
     CharStrs,
-    /// One string to the end, without a length octet, not empty (URI).
+    /// One string to the end, without a length octet (URI; BIND takes an
+    /// empty one).
     Text(&'static str),
     /// Base64 to the end, not empty.
     Base64(&'static str),
@@ -81,6 +88,37 @@ fn scan_one(f: Field, t: &mut Tokens, out: &mut Vec<u8>) -> Result<(), String> {
             };
             out.push(alg);
         }
+        Field::Digest => {
+            let w = t.word("digest type")?;
+            let n = match w.parse::<u8>() {
+                Ok(n) => n,
+                Err(_) => domain::base::iana::DigestAlgorithm::from_mnemonic(w.as_bytes())
+                    .map(|a| a.to_int())
+                    .ok_or_else(|| format!("unknown digest type {w:?}"))?,
+            };
+            out.push(n);
+        }
+        Field::KeyFlags => {
+            let w = t.word("flags")?;
+            let n = match w.strip_prefix("0x").or(w.strip_prefix("0X")) {
+                Some(h) => u16::from_str_radix(h, 16).ok(),
+                None => w.parse::<u16>().ok(),
+            };
+            let n = n.ok_or_else(|| format!("flags {w:?} is not a number from 0 to 65535"))?;
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        Field::Protocol => {
+            let w = t.word("protocol")?;
+            let n = match w.parse::<u8>() {
+                Ok(n) => n,
+                Err(_) => KEY_PROTOCOLS
+                    .iter()
+                    .find(|(_, m)| m.eq_ignore_ascii_case(&w))
+                    .map(|(n, _)| *n)
+                    .ok_or_else(|| format!("unknown protocol {w:?}"))?,
+            };
+            out.push(n);
+        }
         Field::CertType => {
             let w = t.word("certificate type")?;
             let n = match w.parse::<u16>() {
@@ -121,11 +159,7 @@ fn scan_one(f: Field, t: &mut Tokens, out: &mut Vec<u8>) -> Result<(), String> {
         }
         Field::Text(w) => {
             let tok = t.next(w)?;
-            let o = super::tokens::octets(&tok.text)?;
-            if o.is_empty() {
-                return Err(format!("{w} is empty"));
-            }
-            out.extend_from_slice(&o);
+            out.extend_from_slice(&super::tokens::octets(&tok.text)?);
         }
         Field::Base64(w) => {
             let b = t.base64_rest(w)?;
@@ -187,6 +221,16 @@ fn is_decimal(s: &[u8]) -> bool {
         && (s.is_empty() || body.iter().any(u8::is_ascii_digit))
 }
 
+/// RFC 2535 §3.1.3 KEY protocol mnemonics, as BIND reads them.
+const KEY_PROTOCOLS: &[(u8, &str)] = &[
+    (0, "NONE"),
+    (1, "TLS"),
+    (2, "EMAIL"),
+    (3, "DNSSEC"),
+    (4, "IPSEC"),
+    (255, "ALL"),
+];
+
 /// RFC 4398 §2.1 mnemonics.
 const CERT_TYPES: &[(u16, &str)] = &[
     (1, "PKIX"),
@@ -222,14 +266,19 @@ fn nsap(text: &str) -> Result<Vec<u8>, String> {
 }
 
 fn ilnp64(w: &str, what: &str) -> Result<[u8; 8], String> {
-    let bad =
-        || format!("{what} {w:?} is not four groups of four hex digits (xxxx:xxxx:xxxx:xxxx)");
+    let bad = || {
+        format!("{what} {w:?} is not four groups of one to four hex digits (xxxx:xxxx:xxxx:xxxx)")
+    };
     let groups: Vec<&str> = w.split(':').collect();
-    if groups.len() != 4 || groups.iter().any(|g| g.len() != 4) {
+    if groups.len() != 4 || groups.iter().any(|g| g.is_empty() || g.len() > 4) {
         return Err(bad());
     }
-    let b = hex::decode(groups.concat()).map_err(|_| bad())?;
-    b.try_into().map_err(|_| bad())
+    let mut out = [0u8; 8];
+    for (i, g) in groups.iter().enumerate() {
+        let v = u16::from_str_radix(g, 16).map_err(|_| bad())?;
+        out[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
+    }
+    Ok(out)
 }
 
 fn eui(w: &str, n: usize) -> Result<Vec<u8>, String> {
@@ -267,14 +316,16 @@ pub fn walk<'a>(fields: &[Field], rdata: &'a [u8]) -> Option<Vec<Piece<'a>>> {
             take(1 + len, rest)
         };
         match field {
-            Field::U8(_) | Field::Alg => pieces.push(Piece {
+            Field::U8(_) | Field::Alg | Field::Digest | Field::Protocol => pieces.push(Piece {
                 field,
                 wire: take(1, &mut rest)?,
             }),
-            Field::U16(_) | Field::CertType | Field::Rtype => pieces.push(Piece {
-                field,
-                wire: take(2, &mut rest)?,
-            }),
+            Field::U16(_) | Field::CertType | Field::Rtype | Field::KeyFlags => {
+                pieces.push(Piece {
+                    field,
+                    wire: take(2, &mut rest)?,
+                })
+            }
             Field::U32(_) | Field::Ipv4(_) => pieces.push(Piece {
                 field,
                 wire: take(4, &mut rest)?,
@@ -319,7 +370,7 @@ pub fn walk<'a>(fields: &[Field], rdata: &'a [u8]) -> Option<Vec<Piece<'a>>> {
                     break;
                 }
             },
-            Field::Text(_) | Field::Base64(_) | Field::Hex(_) | Field::Nsap => {
+            Field::Base64(_) | Field::Hex(_) | Field::Nsap => {
                 if rest.is_empty() {
                     return None;
                 }
@@ -328,7 +379,7 @@ pub fn walk<'a>(fields: &[Field], rdata: &'a [u8]) -> Option<Vec<Piece<'a>>> {
                     wire: std::mem::take(&mut rest),
                 });
             }
-            Field::OptBase64(_) | Field::Base64OrDash(_) => pieces.push(Piece {
+            Field::Text(_) | Field::OptBase64(_) | Field::Base64OrDash(_) => pieces.push(Piece {
                 field,
                 wire: std::mem::take(&mut rest),
             }),
@@ -365,9 +416,14 @@ fn show_one(p: &Piece<'_>) -> String {
     let be = |w: &[u8]| w.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
     let b64 = |w: &[u8]| base64::engine::general_purpose::STANDARD.encode(w);
     match p.field {
-        Field::U8(_) | Field::U16(_) | Field::U32(_) | Field::Alg | Field::CertType => {
-            be(w).to_string()
-        }
+        Field::U8(_)
+        | Field::U16(_)
+        | Field::U32(_)
+        | Field::Alg
+        | Field::Digest
+        | Field::KeyFlags
+        | Field::Protocol
+        | Field::CertType => be(w).to_string(),
         Field::Rtype => super::type_name(be(w) as u16),
         Field::Name(_) => crate::zone::present::name_text(w),
         Field::CharStr(_) | Field::Decimal(_) | Field::OptCharStr(_) | Field::CharStrs => {

@@ -22,6 +22,9 @@ pub mod special;
 pub mod svcb;
 pub mod tokens;
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use fields::Field::{self, *};
 
 /// How a type's RDATA is read and written.
@@ -82,8 +85,8 @@ fn as_is(show: fn(&[u8]) -> Option<String>) -> impl Fn(&[u8]) -> Option<Vec<u8>>
     move |w| show(w).map(|_| w.to_vec())
 }
 
-const DS_SHAPE: &[Field] = &[U16("key tag"), Alg, U8("digest type"), Hex("digest")];
-const KEY_SHAPE: &[Field] = &[U16("flags"), U8("protocol"), Alg, OptBase64("public key")];
+const DS_SHAPE: &[Field] = &[U16("key tag"), Alg, Digest, Hex("digest")];
+const KEY_SHAPE: &[Field] = &[KeyFlags, Protocol, Alg, OptBase64("public key")];
 const TEXT_SHAPE: &[Field] = &[CharStrs];
 
 /// The types, by number.
@@ -239,6 +242,58 @@ impl Codec {
     }
 }
 
+/// Rules on RDATA beyond its shape that BIND enforces when it loads a zone
+/// (a zone it refuses must not be signed either): digest lengths of the
+/// known DS digest types (RFC 4509, RFC 6605) and ZONEMD hash algorithms
+/// (RFC 8976 §2.2.4), SVCB/HTTPS self-consistency (RFC 9460 §7.1.1, §8),
+/// RKEY flags of zero and X25 PSDN addresses of four or more digits (RFC
+/// 1183 §3.1).
+pub fn check(rtype: u16, rdata: &[u8]) -> Result<(), String> {
+    match rtype {
+        43 | 59 | 32768 | 32769 if rdata.len() >= 4 => {
+            let want = match rdata[3] {
+                1 => 20,
+                2 | 3 => 32,
+                4 => 48,
+                _ => return Ok(()),
+            };
+            let got = rdata.len() - 4;
+            if got != want {
+                return Err(format!(
+                    "a digest of type {} is {want} octets, not {got}",
+                    rdata[3]
+                ));
+            }
+        }
+        63 if rdata.len() >= 6 => {
+            let want = match rdata[5] {
+                1 => 48,
+                2 => 64,
+                _ => return Ok(()),
+            };
+            let got = rdata.len() - 6;
+            if got != want {
+                return Err(format!(
+                    "a ZONEMD digest of hash algorithm {} is {want} octets, not {got}",
+                    rdata[5]
+                ));
+            }
+        }
+        64 | 65 => svcb::check(rdata)?,
+        57 if rdata.len() >= 2 && rdata[..2] != [0, 0] => {
+            return Err("RKEY flags must be 0".into());
+        }
+        19 => {
+            let digits = rdata.get(1..).unwrap_or_default();
+            if digits.len() < 4 || !digits.iter().all(u8::is_ascii_digit) {
+                return Err("an X25 PSDN address is 4 or more digits (RFC 1183 §3.1)".into());
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The mnemonics BIND 9.18 reads and writes, by number. Types not listed
 /// are written `TYPEnnn` (RFC 3597 §5), which every loader reads.
 static NAMES: &[(u16, &str)] = &[
@@ -356,6 +411,23 @@ pub fn types_text<O: AsRef<[u8]>>(bitmap: &domain::rdata::dnssec::RtypeBitmap<O>
         .join(" ")
 }
 
+/// Mnemonics by their uppercase text (the reader looks up every record's
+/// type: a hash lookup, not a walk through the table).
+static BY_NAME: LazyLock<HashMap<&'static [u8], u16>> =
+    LazyLock::new(|| NAMES.iter().map(|&(c, n)| (n.as_bytes(), c)).collect());
+
+/// Types whose BIND mnemonic `domain`'s scanner does not read as that type
+/// (`NSAP-PTR`, which it spells `NSAPPTR`; `MB`, `KEYDATA`, which it lacks).
+static DOMAIN_SPELLS_OTHERWISE: LazyLock<Vec<u16>> = LazyLock::new(|| {
+    NAMES
+        .iter()
+        .filter(|&&(c, n)| {
+            domain::base::iana::Rtype::from_mnemonic(n.as_bytes()).map(|t| t.to_int()) != Some(c)
+        })
+        .map(|&(c, _)| c)
+        .collect()
+});
+
 /// A type from its mnemonic (any case) or `TYPEnnn`.
 pub fn type_code(name: &[u8]) -> Option<u16> {
     if name.len() > 4 && name[..4].eq_ignore_ascii_case(b"TYPE") {
@@ -364,10 +436,16 @@ pub fn type_code(name: &[u8]) -> Option<u16> {
             return digits.parse().ok();
         }
     }
-    NAMES
-        .iter()
-        .find(|(_, n)| n.as_bytes().eq_ignore_ascii_case(name))
-        .map(|&(c, _)| c)
+    let mut upper = [0u8; 16];
+    let upper = upper.get_mut(..name.len())?;
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    BY_NAME.get(&*upper).copied()
+}
+
+/// Whether `domain`'s scanner reads the BIND mnemonic of `code` as `code`.
+pub fn domain_reads_mnemonic(code: u16) -> bool {
+    !DOMAIN_SPELLS_OTHERWISE.contains(&code)
 }
 
 #[cfg(test)]

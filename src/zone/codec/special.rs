@@ -64,7 +64,8 @@ fn loc_angle(t: &mut Tokens, max_deg: i64, hemi: (char, char), what: &str) -> Re
         parts[i] = v.ok_or_else(|| format!("{what} {unit} {word:?} out of range"))?;
         word = t.word(&format!("{what} hemisphere"))?;
     }
-    let sign = match word.to_ascii_uppercase().chars().next() {
+    // BIND takes the hemisphere letters in capitals only.
+    let sign = match word.chars().next() {
         Some(c) if c == hemi.0 && word.len() == 1 => 1,
         Some(c) if c == hemi.1 && word.len() == 1 => -1,
         _ => {
@@ -202,9 +203,9 @@ pub fn apl_scan(t: &mut Tokens) -> Result<Vec<u8>, String> {
         if usize::from(prefix) > octets.len() * 8 {
             return Err(bad("prefix longer than the address"));
         }
-        // The octets the prefix covers, without trailing zero octets
-        // (RFC 3123 §4).
-        let mut len = usize::from(prefix).div_ceil(8);
+        // The address without trailing zero octets (RFC 3123 §4); bits
+        // past the prefix stay as written, as BIND keeps them.
+        let mut len = octets.len();
         while len > 0 && octets[len - 1] == 0 {
             len -= 1;
         }
@@ -515,4 +516,38 @@ pub fn atma_show(w: &[u8]) -> Option<String> {
         }
         _ => None,
     }
+}
+
+// ---- IPSECKEY (written only: `domain` reads it) ----
+
+/// IPSECKEY (RFC 4025) as BIND writes it. `domain` writes no `.` for a
+/// gateway of type 0, which loaders (itself too) then refuse.
+pub fn ipseckey_show(w: &[u8]) -> Option<String> {
+    let (precedence, kind, alg) = (*w.first()?, *w.get(1)?, *w.get(2)?);
+    let rest = w.get(3..)?;
+    let (gateway, used) = match kind {
+        0 => (".".to_string(), 0),
+        1 => (
+            Ipv4Addr::from([*rest.first()?, *rest.get(1)?, *rest.get(2)?, *rest.get(3)?])
+                .to_string(),
+            4,
+        ),
+        2 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(rest.get(..16)?);
+            (Ipv6Addr::from(a).to_string(), 16)
+        }
+        3 => {
+            let n = name_len(rest)?;
+            (name_text(&rest[..n]), n)
+        }
+        _ => return None,
+    };
+    let key = &rest[used..];
+    let mut s = format!("{precedence} {kind} {alg} {gateway}");
+    if !key.is_empty() {
+        s.push(' ');
+        s.push_str(&base64::engine::general_purpose::STANDARD.encode(key));
+    }
+    Some(s)
 }

@@ -198,6 +198,48 @@ fn splice(wire: Vec<u8>, add: Vec<(u16, Vec<u8>)>) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The SvcParams of wire RDATA as (key, value); None if malformed.
+fn params(rdata: &[u8]) -> Option<Vec<(u16, &[u8])>> {
+    let target_len = crate::zone::rr::name_len(rdata.get(2..)?)?;
+    let mut p = rdata.get(2 + target_len..)?;
+    let mut out = Vec::new();
+    while !p.is_empty() {
+        let key = u16::from_be_bytes([p[0], *p.get(1)?]);
+        let len = usize::from(u16::from_be_bytes([*p.get(2)?, *p.get(3)?]));
+        out.push((key, p.get(4..4 + len)?));
+        p = &p[4 + len..];
+    }
+    Some(out)
+}
+
+/// RFC 9460 self-consistency: `no-default-alpn` only beside `alpn`
+/// (§7.1.1), and every key `mandatory` lists present, `mandatory` itself
+/// not among them (§8).
+pub fn check(rdata: &[u8]) -> Result<(), String> {
+    let Some(params) = params(rdata) else {
+        return Ok(()); // the reader has refused malformed data already
+    };
+    let has = |k: u16| params.iter().any(|(key, _)| *key == k);
+    if has(2) && !has(ALPN) {
+        return Err("no-default-alpn without alpn (RFC 9460 §7.1.1)".into());
+    }
+    if let Some((_, list)) = params.iter().find(|(k, _)| *k == MANDATORY) {
+        for k in list
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+        {
+            if k == MANDATORY || !has(k) {
+                return Err(format!(
+                    "mandatory lists {}, which is {} (RFC 9460 §8)",
+                    key_name(k),
+                    if k == MANDATORY { "itself" } else { "absent" }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// SVCB or HTTPS wire RDATA in presentation format as BIND 9.18 writes
 /// it: the RFC 9460 key names for keys 0 to 6 and `keyNNNNN` for the rest,
 /// alpn IDs with commas escaped. None if malformed. (`domain`'s writer
