@@ -216,6 +216,16 @@ fn project_with_csk() -> Project {
     p
 }
 
+/// Writes a zone into the project directory and has BIND check it
+/// (`named-checkzone -k fail`: it must load without a warning).
+fn write_checked_zone(p: &Project, name: &str, text: &str) -> std::path::PathBuf {
+    let path = p.file(name);
+    std::fs::write(&path, text).expect("write the zone");
+    let f = path.to_str().expect("UTF-8 path");
+    assert_tool_passes("named-checkzone", &["-k", "fail", "example.", f]);
+    path
+}
+
 /// Signs `input` (in the project directory) into `output`.
 fn sign(p: &Project, input: &str, output: &str, nsec3: bool) -> std::path::PathBuf {
     let mut args = vec!["sign", input, "-o", "example", "-f", output];
@@ -247,17 +257,7 @@ fn knot_verify(signed: &Path) {
 fn every_type_signs_and_every_record_reads_in_bind_as_the_input_does() {
     require_tools();
     let p = project_with_csk();
-    std::fs::write(p.file("every-type.zone"), EVERY_TYPE).expect("write the zone");
-    let input = p.file("every-type.zone");
-    assert_tool_passes(
-        "named-checkzone",
-        &[
-            "-k",
-            "fail",
-            "example.",
-            input.to_str().expect("UTF-8 path"),
-        ],
-    );
+    let input = write_checked_zone(&p, "every-type.zone", EVERY_TYPE);
     let want = bind_records(&input);
     let types: std::collections::BTreeSet<&str> = want.iter().map(|r| r.rtype.as_str()).collect();
     assert!(types.len() >= 50, "only {} types: {types:?}", types.len());
@@ -271,6 +271,31 @@ fn every_type_signs_and_every_record_reads_in_bind_as_the_input_does() {
         );
         assert_same_records(name, &want, &without_dnssec(&got), false);
     }
+    // Incremental signing reads every type back from dnsseal's own output
+    // and keeps what still verifies.
+    let prev = p.file("nsec3.signed");
+    let r = p.run(&[
+        "sign",
+        "every-type.zone",
+        "-o",
+        "example",
+        "-f",
+        "again.signed",
+        "--nsec3",
+        "--incremental",
+        prev.to_str().expect("UTF-8 path"),
+    ]);
+    let out = r.ok();
+    assert!(out.contains("Signatures retained"), "{out}");
+    assert!(!out.contains("Signatures retained:         0"), "{out}");
+    let again = p.file("again.signed");
+    bind_and_dnsseal_verify(&p, &again);
+    assert_same_records(
+        "incremental",
+        &want,
+        &without_dnssec(&bind_records(&again)),
+        false,
+    );
     assert_eq!(
         std::fs::read_to_string(&input).expect("read the input"),
         EVERY_TYPE,
@@ -308,17 +333,7 @@ fn ldns_and_knot_check_every_type_they_read() {
 fn mixed_case_rdata_names_sign_and_validate() {
     require_tools();
     let p = project_with_csk();
-    std::fs::write(p.file("mixed.zone"), MIXED_CASE).expect("write the zone");
-    let input = p.file("mixed.zone");
-    assert_tool_passes(
-        "named-checkzone",
-        &[
-            "-k",
-            "fail",
-            "example.",
-            input.to_str().expect("UTF-8 path"),
-        ],
-    );
+    let input = write_checked_zone(&p, "mixed.zone", MIXED_CASE);
     let want = bind_records(&input);
     for (name, nsec3) in [("nsec", false), ("nsec3", true)] {
         let signed = sign(&p, "mixed.zone", &format!("mixed.{name}.signed"), nsec3);

@@ -1,7 +1,11 @@
-//! DNS data: names, DNSSEC algorithms, DNSKEY RDATA, key tags and DS digests.
+//! DNS data: master files read and written (every record type BIND 9.18
+//! loads, [`codec`] for those the `domain` crate lacks), canonical form and
+//! order, RRsets and nodes, NSEC/NSEC3 chains, names, DNSSEC algorithms,
+//! DNSKEY RDATA, key tags and DS digests.
 //!
-//! This module knows nothing of keys in tokens or key states: it turns public
-//! key material into the records a zone and its parent publish.
+//! This module knows nothing of keys in tokens or key states: it turns zone
+//! files into canonical data and public key material into the records a
+//! zone and its parent publish.
 //!
 //! References: RFC 4034 (DNSKEY, DS, key tag in Appendix B), RFC 3110 (RSA
 //! public key encoding), RFC 5702 (RSA/SHA-2), RFC 6605 (ECDSA), RFC 8080

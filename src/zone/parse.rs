@@ -655,8 +655,7 @@ impl Prescan {
     /// The type of an entry: a type whose RDATA `domain` cannot read is
     /// written `TYPEnnn` and its RDATA is read at the end of the entry; a
     /// mnemonic `domain` spells otherwise (`NSAP-PTR`) becomes `TYPEnnn`.
-    fn type_token(&mut self, tok: &[u8]) -> Option<String> {
-        let code = codec::type_code(tok)?;
+    fn type_token(&mut self, tok: &[u8], code: u16) -> Option<String> {
         if let Err(message) = check_type(code) {
             self.bad_rdata.get_or_insert(BadRdata {
                 entry: self.entry_lines.len().saturating_sub(1),
@@ -685,7 +684,7 @@ impl Prescan {
                 line,
             });
         }
-        type_in_list(tok)
+        rewrite_type(tok, code)
     }
 
     /// At the end of an entry whose RDATA is read here: the RDATA text is
@@ -736,8 +735,10 @@ impl Prescan {
     fn literal_hash(&self, tok: &[u8], after: &[u8]) -> bool {
         // Types whose RDATA starts with a character string.
         const TEXT_FIRST: [u16; 10] = [13, 16, 19, 20, 27, 56, 99, 258, 261, 262];
-        let text_first = self.rtype_seen.is_some_and(|t| TEXT_FIRST.contains(&t));
-        if tok != b"\\#" || !text_first || self.rdata_tokens != 0 {
+        if tok != b"\\#" || self.rdata_tokens != 0 {
+            return false;
+        }
+        if !self.rtype_seen.is_some_and(|t| TEXT_FIRST.contains(&t)) {
             return false;
         }
         let next = after
@@ -760,8 +761,9 @@ impl Prescan {
                         Some(secs.to_string())
                     } else {
                         if !is_class(tok) && !tok.iter().all(u8::is_ascii_digit) {
-                            self.rtype_seen = Some(codec::type_code(tok).unwrap_or(0));
-                            self.type_token(tok)
+                            let code = codec::type_code(tok);
+                            self.rtype_seen = Some(code.unwrap_or(0));
+                            code.and_then(|c| self.type_token(tok, c))
                         } else {
                             None
                         }
@@ -802,7 +804,11 @@ fn lists_types(t: u16, k: usize) -> bool {
 /// A type mnemonic BIND writes that `domain` reads otherwise or not at
 /// all (`NSAP-PTR`, `MB`), as `TYPEnnn`, which it reads.
 fn type_in_list(tok: &[u8]) -> Option<String> {
-    let code = codec::type_code(tok)?;
+    rewrite_type(tok, codec::type_code(tok)?)
+}
+
+/// `TYPEnnn` for a mnemonic (of type `code`) `domain` reads otherwise.
+fn rewrite_type(tok: &[u8], code: u16) -> Option<String> {
     let typed = tok.len() > 4 && tok[..4].eq_ignore_ascii_case(b"TYPE");
     (!typed && !codec::domain_reads_mnemonic(code)).then(|| format!("TYPE{code}"))
 }

@@ -1,6 +1,10 @@
 //! Presentation format output (RFC 1035 §5.1) of a signed zone, in
-//! canonical order, one record a line, absolute names: loadable by BIND,
-//! Knot and ldns.
+//! canonical order, one record a line, absolute names, each type in the
+//! form BIND reads: `domain`'s writer for the types it has, except where
+//! BIND would read that otherwise (names with quotes or parentheses,
+//! SVCB/HTTPS, IPSECKEY, type names in NSEC bitmaps), and
+//! [`super::codec`] for the types `domain` lacks. ldns and Knot read every
+//! type they know in this form (docs/rr-types.md lists the ones they lack).
 
 use std::io::{self, Write};
 

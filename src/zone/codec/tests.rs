@@ -114,3 +114,19 @@ fn malformed_rdata_is_refused_with_file_and_line() {
     }
     assert!(accepted.is_empty(), "accepted:\n{}", accepted.join("\n"));
 }
+
+/// Both tables are searched in type order.
+#[test]
+fn tables_are_in_type_order_and_names_map_back() {
+    assert!(CODECS.windows(2).all(|w| w[0].code < w[1].code));
+    assert!(NAMES.windows(2).all(|w| w[0].0 < w[1].0));
+    for &(code, name) in NAMES {
+        assert_eq!(type_code(name.as_bytes()), Some(code), "{name}");
+        assert_eq!(type_code(name.to_ascii_lowercase().as_bytes()), Some(code));
+        assert_eq!(type_name(code), name);
+    }
+    assert_eq!(type_code(b"TYPE65534"), Some(65534));
+    assert_eq!(type_name(65534), "TYPE65534");
+    assert_eq!(type_code(b"NSAPPTR"), None);
+    assert!(!domain_reads_mnemonic(23) && domain_reads_mnemonic(1));
+}
