@@ -2,10 +2,15 @@
 # The same signing benchmark before and after a change: two dnsseal
 # binaries, alternating on one machine, on one SoftHSMv2 project and zone.
 #
-# Per round (BENCH_ROUNDS, default 3), for each of two runs
+# Per round (BENCH_ROUNDS, default 3), for each of three runs
 #   -P      dnsseal sign -P --threads T   (NSEC, no host verification)
 #   verify  dnsseal sign                   (NSEC, verification on, the
 #                                           sessions dnsseal picks itself)
+#   incr    dnsseal sign --incremental BASE (the zone unchanged since BASE,
+#                                           which OLD signed once: every
+#                                           signature is kept, so the run is
+#                                           reading and writing zone files;
+#                                           read its wall time)
 # it signs with OLD and NEW one right after the other, OLD first in odd
 # rounds and NEW first in even rounds (so a machine that drifts during the
 # benchmark favours neither). Each run records `signatures_per_second`
@@ -48,6 +53,7 @@ cd "$dir/project"
 "$old" -q keys create bench --role both --algorithm "$alg" >/dev/null
 zone=$dir/z$n.zone
 python3 "$root/scripts/gen-zone.py" "$n" >"$zone"
+"$old" -q sign "$zone" -o bench -f "$dir/base.signed" >/dev/null
 
 # One line per run: binary, run, rate, wall s, peak RSS KiB.
 runs=$dir/runs.tsv
@@ -56,6 +62,7 @@ runs=$dir/runs.tsv
 sign() {
     local label=$1 bin=$2 what=$3 extra=()
     [ "$what" = -P ] && extra=(-P --threads "$threads")
+    [ "$what" = incr ] && extra=(--incremental "$dir/base.signed")
     /usr/bin/time -f "%e %M" -o "$dir/time" \
         "$bin" --json sign "$zone" -o bench -f "$dir/z$n.$label.signed" "${extra[@]}" \
         >"$dir/out.json" 2>"$dir/err" || { cat "$dir/err" >&2; exit 1; }
@@ -73,7 +80,7 @@ printf '# OLD %s (sha256 %.12s)\n# NEW %s (sha256 %.12s)\n' \
     "$old" "$(sha256sum "$old" | cut -c1-64)" "$new" "$(sha256sum "$new" | cut -c1-64)"
 printf '%-6s %-3s %-7s %12s %8s %8s\n' round bin run RRSIG/s wall_s RSS_MiB
 for round in $(seq 1 "$rounds"); do
-    for what in -P verify; do
+    for what in -P verify incr; do
         if [ $((round % 2)) -eq 1 ]; then
             sign OLD "$old" "$what"; sign NEW "$new" "$what"
         else
@@ -91,7 +98,7 @@ for line in open(sys.argv[1]):
 print()
 print("# medians; NEW/OLD above 1 is faster for RRSIG/s, slower or bigger for wall and RSS")
 print(f"{'run':<7} {'figure':<8} {'OLD':>10} {'NEW':>10} {'NEW/OLD':>8}")
-for what in ("-P", "verify"):
+for what in ("-P", "verify", "incr"):
     for i, (name, fmt) in enumerate((("RRSIG/s", "{:10.0f}"), ("wall_s", "{:10.2f}"), ("RSS_MiB", "{:10.1f}"))):
         o = statistics.median(r[i] for r in runs[("OLD", what)])
         n = statistics.median(r[i] for r in runs[("NEW", what)])

@@ -626,12 +626,12 @@ fn broken_zone_files_are_refused_with_file_and_line_and_write_nothing() {
         ),
         (
             "ds-at-apex",
-            format!("{head}@ DS 1 13 2 00\n"),
+            format!("{head}@ DS 1 13 2 abababababababababababababababababababababababababababababababab\n"),
             ":6: DS at the apex",
         ),
         (
             "ds-without-ns",
-            format!("{head}x DS 1 13 2 00\n"),
+            format!("{head}x DS 1 13 2 abababababababababababababababababababababababababababababababab\n"),
             ":6: DS at x.example. without NS",
         ),
         (
@@ -648,7 +648,22 @@ fn broken_zone_files_are_refused_with_file_and_line_and_write_nothing() {
         (
             "meta-type",
             format!("{head}t TYPE250 \\# 0\n"),
-            ":6: TYPE250 is a meta type",
+            ":6: TSIG is a meta type",
+        ),
+        (
+            "bad-loc",
+            format!("{head}l LOC 91 0 0 N 0 E 0m\n"),
+            ":6: LOC RDATA: latitude degrees 91 is more than 90",
+        ),
+        (
+            "bad-apl",
+            format!("{head}a APL 1:192.0.2.0/33\n"),
+            ":6: APL RDATA: APL item \"1:192.0.2.0/33\": prefix longer than the address",
+        ),
+        (
+            "svcb-key-twice",
+            format!("{head}s SVCB 1 . port=53 key9=a key9=b\n"),
+            ":6: SVCB RDATA: key9 appears twice",
         ),
         ("nul", format!("{head}n A 192.0.2.3\0\n"), ":6: NUL octet"),
         (
