@@ -34,8 +34,6 @@ pub enum Field {
     Name(&'static str),
     /// One character string.
     CharStr(&'static str),
-    /// A character string holding a decimal number, maybe signed (GPOS).
-    Decimal(&'static str),
     /// An optional last character string.
     OptCharStr(&'static str),
     /// One or more character strings, to the end.
@@ -136,16 +134,6 @@ fn scan_one(f: Field, t: &mut Tokens, out: &mut Vec<u8>) -> Result<(), String> {
         }
         Field::Name(w) => out.extend_from_slice(&t.name(w)?),
         Field::CharStr(w) => push_charstr(out, t.charstr(w)?),
-        Field::Decimal(w) => {
-            let s = t.charstr(w)?;
-            if !is_decimal(&s) {
-                return Err(format!(
-                    "{w} {:?} is not a decimal number",
-                    String::from_utf8_lossy(&s)
-                ));
-            }
-            push_charstr(out, s);
-        }
         Field::OptCharStr(w) => {
             if !t.is_empty() {
                 push_charstr(out, t.charstr(w)?);
@@ -209,16 +197,6 @@ fn push_charstr(out: &mut Vec<u8>, s: Vec<u8>) {
     // At most 255 octets: `Tokens::charstr` checks.
     out.push(s.len() as u8);
     out.extend_from_slice(&s);
-}
-
-/// `-12.5`, `3`, `+0.25`, or empty (RFC 1712 leaves the form loose; BIND
-/// takes these).
-fn is_decimal(s: &[u8]) -> bool {
-    let body = s.strip_prefix(b"-").or(s.strip_prefix(b"+")).unwrap_or(s);
-    let dots = body.iter().filter(|&&b| b == b'.').count();
-    dots <= 1
-        && body.iter().all(|&b| b.is_ascii_digit() || b == b'.')
-        && (s.is_empty() || body.iter().any(u8::is_ascii_digit))
 }
 
 /// RFC 2535 §3.1.3 KEY protocol mnemonics, as BIND reads them.
@@ -349,7 +327,7 @@ pub fn walk<'a>(fields: &[Field], rdata: &'a [u8]) -> Option<Vec<Piece<'a>>> {
                     wire: take(n, &mut rest)?,
                 });
             }
-            Field::CharStr(_) | Field::Decimal(_) => pieces.push(Piece {
+            Field::CharStr(_) => pieces.push(Piece {
                 field,
                 wire: charstr(&mut rest)?,
             }),
@@ -384,7 +362,9 @@ pub fn walk<'a>(fields: &[Field], rdata: &'a [u8]) -> Option<Vec<Piece<'a>>> {
                 wire: std::mem::take(&mut rest),
             }),
             Field::Types => {
-                RtypeBitmap::from_octets(rest).ok()?;
+                if !bitmap_ok(rest) {
+                    return None;
+                }
                 pieces.push(Piece {
                     field,
                     wire: std::mem::take(&mut rest),
@@ -393,6 +373,22 @@ pub fn walk<'a>(fields: &[Field], rdata: &'a [u8]) -> Option<Vec<Piece<'a>>> {
         }
     }
     rest.is_empty().then_some(pieces)
+}
+
+/// Whether a type bitmap is well formed and canonical (RFC 4034 §4.1.2:
+/// windows in increasing order, none empty, no trailing zero octets), as
+/// building it again from its types shows.
+fn bitmap_ok(w: &[u8]) -> bool {
+    let Ok(b) = RtypeBitmap::from_octets(w) else {
+        return false;
+    };
+    let mut again = RtypeBitmap::<Vec<u8>>::builder();
+    for t in b.iter() {
+        if again.add(t).is_err() {
+            return false;
+        }
+    }
+    again.finalize().as_slice() == w
 }
 
 /// Writes the pieces in presentation format, separated by spaces.
@@ -426,9 +422,7 @@ fn show_one(p: &Piece<'_>) -> String {
         | Field::CertType => be(w).to_string(),
         Field::Rtype => super::type_name(be(w) as u16),
         Field::Name(_) => crate::zone::present::name_text(w),
-        Field::CharStr(_) | Field::Decimal(_) | Field::OptCharStr(_) | Field::CharStrs => {
-            quote(&w[1..])
-        }
+        Field::CharStr(_) | Field::OptCharStr(_) | Field::CharStrs => quote(&w[1..]),
         Field::Text(_) => quote(w),
         Field::Base64(_) | Field::OptBase64(_) => b64(w),
         Field::Base64OrDash(_) if w.is_empty() => "-".into(),

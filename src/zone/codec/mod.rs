@@ -104,14 +104,16 @@ static CODECS: &[Codec] = &[
     lower(23, &[Name("NSAP-PTR target")]),
     f(25, KEY_SHAPE), // KEY, RFC 2535/3445
     lower(26, &[U16("preference"), Name("MAP822"), Name("MAPX400")]), // PX, RFC 2163
+    // GPOS, RFC 1712: three strings meant to hold decimals, which BIND
+    // does not check (it loads `GPOS foo bar baz`), so neither does this.
     f(
         27,
         &[
-            Decimal("longitude"),
-            Decimal("latitude"),
-            Decimal("altitude"),
+            CharStr("longitude"),
+            CharStr("latitude"),
+            CharStr("altitude"),
         ],
-    ), // GPOS, RFC 1712
+    ),
     special(29, special::loc_scan, special::loc_show, |w| {
         as_is(special::loc_show)(w)
     }),

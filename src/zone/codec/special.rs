@@ -131,7 +131,9 @@ pub fn loc_show(w: &[u8]) -> Option<String> {
     let u32_at = |i: usize| i64::from(u32::from_be_bytes([w[i], w[i + 1], w[i + 2], w[i + 3]]));
     let size = |b: u8| -> Option<String> {
         let (man, exp) = (u64::from(b >> 4), u32::from(b & 0xf));
-        if man > 9 || exp > 9 {
+        // Zero with an exponent would be written "0m" and read back as 0x00:
+        // such data is written in RFC 3597 form instead.
+        if man > 9 || exp > 9 || (man == 0 && exp != 0) {
             return None;
         }
         Some(if exp >= 2 {
@@ -406,7 +408,8 @@ pub fn wks_show(w: &[u8]) -> Option<String> {
     let addr = Ipv4Addr::from([*w.first()?, *w.get(1)?, *w.get(2)?, *w.get(3)?]);
     let proto = *w.get(4)?;
     let bitmap = w.get(5..)?;
-    if bitmap.len() > 8192 {
+    // A trailing zero octet would not come back from the port list.
+    if bitmap.len() > 8192 || bitmap.last() == Some(&0) {
         return None;
     }
     let mut s = format!("{addr} {proto}");
