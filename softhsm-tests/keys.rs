@@ -17,8 +17,10 @@ const ALGORITHMS: [&str; 5] = [
 ];
 
 /// Reads every private key object of the project's token straight through
-/// PKCS#11 (not through dnsseal) and checks the invariant-1 attributes.
-/// This is the only test in this binary that loads the module in-process.
+/// PKCS#11 (not through dnsseal) and checks the invariant-1 attributes,
+/// and that neither half of a pair can be modified: the token refuses to
+/// widen a key's usage. This is the only test in this binary that loads
+/// the module in-process.
 #[test]
 fn private_keys_are_born_sensitive_and_can_only_sign() {
     let p = Project::new();
@@ -47,7 +49,7 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
         .into_iter()
         .find(|s| ctx.get_token_info(*s).unwrap().label().trim() == "dnsseal")
         .expect("the project's token");
-    let session = ctx.open_ro_session(slot).unwrap();
+    let session = ctx.open_rw_session(slot).unwrap();
     session
         .login(UserType::User, Some(&AuthPin::from(PIN.to_string())))
         .unwrap();
@@ -73,6 +75,9 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
                     AttributeType::Unwrap,
                     AttributeType::Derive,
                     AttributeType::Local,
+                    AttributeType::Modifiable,
+                    AttributeType::Copyable,
+                    AttributeType::Destroyable,
                     AttributeType::KeyType,
                     AttributeType::Id,
                 ],
@@ -87,14 +92,19 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
                 | Attribute::AlwaysSensitive(v)
                 | Attribute::NeverExtractable(v)
                 | Attribute::Sign(v)
-                | Attribute::Local(v) => {
+                | Attribute::Local(v)
+                | Attribute::Destroyable(v) => {
                     assert!(*v, "{a:?} must be true")
                 }
+                // Not copyable: the softhsm2 profile signs with the token
+                // objects.
                 Attribute::Extractable(v)
                 | Attribute::SignRecover(v)
                 | Attribute::Decrypt(v)
                 | Attribute::Unwrap(v)
-                | Attribute::Derive(v) => {
+                | Attribute::Derive(v)
+                | Attribute::Modifiable(v)
+                | Attribute::Copyable(v) => {
                     assert!(!*v, "{a:?} must be false")
                 }
                 Attribute::KeyType(t) => {
@@ -104,7 +114,26 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
                 other => panic!("unexpected attribute {other:?}"),
             }
         }
-        assert_eq!(attrs.len(), 14, "every attribute readable: {attrs:?}");
+        assert_eq!(attrs.len(), 17, "every attribute readable: {attrs:?}");
+        // Nobody, not even with the PIN, can widen what the key may do.
+        for widened in [
+            Attribute::Decrypt(true),
+            Attribute::Unwrap(true),
+            Attribute::Derive(true),
+        ] {
+            let refused = session.update_attributes(h, std::slice::from_ref(&widened));
+            assert!(
+                matches!(
+                    refused,
+                    Err(cryptoki::error::Error::Pkcs11(
+                        cryptoki::error::RvError::ActionProhibited
+                            | cryptoki::error::RvError::AttributeReadOnly,
+                        _
+                    ))
+                ),
+                "{widened:?}: {refused:?}"
+            );
+        }
         let hex_id = hex::encode(&id);
         assert!(
             records
@@ -117,6 +146,38 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
     assert_eq!(kinds.get(&format!("{}", KeyType::RSA)), Some(&6));
     assert_eq!(kinds.get(&format!("{}", KeyType::EC)), Some(&6));
     assert_eq!(kinds.get(&format!("{}", KeyType::EC_EDWARDS)), Some(&3));
+
+    // The public halves cannot be modified either.
+    let pubs = session
+        .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)])
+        .unwrap();
+    assert_eq!(pubs.len(), 15);
+    for h in pubs {
+        let attrs = session
+            .get_attributes(h, &[AttributeType::Modifiable])
+            .unwrap();
+        assert_eq!(attrs, [Attribute::Modifiable(false)]);
+        assert!(session
+            .update_attributes(h, &[Attribute::Encrypt(true)])
+            .is_err());
+    }
+    // Every key is still destroyable by dnsseal.
+    let zone = field(&records[0], "zone").as_str().unwrap().to_string();
+    let tag = field(&records[0], "key_tag").to_string();
+    drop(session);
+    ctx.finalize().unwrap();
+    p.run(&[
+        "keys",
+        "delete",
+        &zone,
+        "--tag",
+        &tag,
+        "--destroy",
+        "--yes",
+        "--force",
+    ])
+    .ok();
+    assert_eq!(p.token_private_ids().len(), 14);
 }
 
 #[test]

@@ -976,14 +976,31 @@ fn verify_checks_the_parents_ds_against_the_signing_ksk() {
     r.ok();
 }
 
-/// The softhsm2 profile has each signing session sign with its own session
-/// copy of each key. The zone verifies, the copies leave nothing on the
-/// token, and a profile without copies signs with the token objects.
+/// Keys are not modifiable, and SoftHSMv2 will not copy such a key into a
+/// session object: the softhsm2 profile signs with the token objects, and
+/// a profile that asks for session copies (whose keys are made copyable)
+/// falls back to them. Either way the zone verifies and nothing is left on
+/// the token. (Copies of a key the token can copy are in key_objects.rs.)
 #[test]
 fn session_key_copies_sign_and_leave_nothing_on_the_token() {
     require_verifiers();
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    // A profile that asks for copies.
+    let profile = include_str!("../hsm-profiles/softhsm2.toml")
+        .replace("session_key_copies = false", "session_key_copies = true");
+    assert!(profile.contains("session_key_copies = true"));
+    std::fs::write(p.file("copies.toml"), profile).unwrap();
+    let config = std::fs::read_to_string(p.file("dnsseal.toml")).unwrap();
+    assert!(config.contains("profile = \"softhsm2\""), "{config}");
+    let use_profile = |name: &str| {
+        std::fs::write(
+            p.file("dnsseal.toml"),
+            config.replace("profile = \"softhsm2\"", &format!("profile = \"{name}\"")),
+        )
+        .unwrap();
+    };
+    use_profile("copies.toml");
     p.run(&[
         "keys",
         "create",
@@ -1015,31 +1032,21 @@ fn session_key_copies_sign_and_leave_nothing_on_the_token() {
         assert_eq!(p.token_private_ids(), on_token, "the token's keys changed");
         serde_json::from_str(&json).unwrap()
     };
-    assert_eq!(sign("copies.signed")["key_objects"], "session-copies");
     let bench = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["--json", "token", "bench", "example", "--seconds", "0.2"];
         args.extend_from_slice(extra);
         serde_json::from_str(&p.run(&args).ok()).unwrap()
     };
-    assert_eq!(bench(&[])["key_objects"], "session-copies");
+    assert_eq!(sign("copies.signed")["key_objects"], "token-objects");
+    assert_eq!(bench(&[])["key_objects"], "token-objects");
+
+    // The softhsm2 profile does not ask for copies.
+    use_profile("softhsm2");
+    assert_eq!(sign("objects.signed")["key_objects"], "token-objects");
+    assert_eq!(bench(&[])["key_objects"], "token-objects");
     let raw = bench(&["--token-objects"]);
     assert_eq!(raw["key_objects"], "token-objects");
     assert!(raw["signatures"].as_u64().unwrap_or(0) > 0, "{raw}");
-
-    // A profile that does not ask for copies.
-    let profile = include_str!("../hsm-profiles/softhsm2.toml")
-        .replace("session_key_copies = true", "session_key_copies = false");
-    assert!(profile.contains("session_key_copies = false"));
-    std::fs::write(p.file("nocopy.toml"), profile).unwrap();
-    let config = std::fs::read_to_string(p.file("dnsseal.toml")).unwrap();
-    assert!(config.contains("profile = \"softhsm2\""), "{config}");
-    std::fs::write(
-        p.file("dnsseal.toml"),
-        config.replace("profile = \"softhsm2\"", "profile = \"nocopy.toml\""),
-    )
-    .unwrap();
-    assert_eq!(sign("objects.signed")["key_objects"], "token-objects");
-    assert_eq!(bench(&[])["key_objects"], "token-objects");
 }
 
 /// With a software token (the softhsm2 profile) and no --threads, a short

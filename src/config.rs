@@ -134,7 +134,10 @@ pub struct Profile {
     /// token does per-use work on token objects that a session object
     /// skips; the copy keeps the key's attributes (sensitive, not
     /// extractable) and goes when its session closes. A token that refuses
-    /// the copy is used through the token object as before.
+    /// the copy is used through the token object as before. New private
+    /// keys are CKA_COPYABLE only under a profile that sets this; keys are
+    /// never CKA_MODIFIABLE, so the token must allow copying such a key
+    /// into a session object (SoftHSMv2 does not).
     #[serde(default)]
     pub session_key_copies: bool,
     /// The token does its cryptography on this host's CPU (a software

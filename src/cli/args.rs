@@ -311,7 +311,10 @@ Examples:
     /// Import a BIND key pair into the token (migration; audited).
     #[command(name = "import-bind")]
     ImportBind(ImportArgs),
-    /// Compare keystore and token; report keys found on one side only.
+    /// Compare keystore and token; report keys found on one side only,
+    /// held with another public key, or whose private object is not
+    /// protected as recorded (extractable, not made in the token, not
+    /// sign-only).
     Reconcile(ReconcileArgs),
 }
 

@@ -84,6 +84,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
             private_file: &args.private_file,
             key_file: &key_file,
             cka_id_len: cfg.token.profile.cka_id_len,
+            key_objects: crate::token::KeyObjects::of(&cfg.token.profile),
             now,
         };
         import_key(&mut ks, &token, &session, &req)

@@ -13,7 +13,7 @@ use crate::keys::retire;
 use crate::keys::select::{self, KeyRef};
 use crate::keys::KeyView;
 use crate::keystore::{KeyRecord, KeyState, Keystore, Origin, Role};
-use crate::token::UserSession;
+use crate::token::{KeyObjects, UserSession};
 use crate::zone::DigestType;
 
 use crate::keys::spec::key_spec;
@@ -58,6 +58,7 @@ pub fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
             roles: &roles,
             state: args.state.map(initial_state),
             cka_id_len: cfg.token.profile.cka_id_len,
+            key_objects: KeyObjects::of(&cfg.token.profile),
             now: ctx.now(),
         };
         create_keys(ctx, &cfg, &mut ks, req)

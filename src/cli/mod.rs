@@ -79,15 +79,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// How the profile has signing sessions use the keys.
-fn key_objects(cfg: &crate::config::Config) -> crate::token::KeyObjects {
-    if cfg.token.profile.session_key_copies {
-        crate::token::KeyObjects::SessionCopies
-    } else {
-        crate::token::KeyObjects::TokenObjects
-    }
-}
-
 /// The exit code for an error: the first error in the chain that has one.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     crate::failure::exit_code(err)

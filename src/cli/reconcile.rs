@@ -1,12 +1,14 @@
 //! `dnsseal keys reconcile`: keystore and token side by side.
 //!
-//! The comparison is [`crate::keys::reconcile`]; this command reads both
-//! sides, marks missing keys when asked (`--mark-missing`) and prints.
+//! The comparison is [`crate::keys::reconcile`], each key judged by
+//! [`crate::keys::objects`]; this command reads both sides (per key one
+//! read of its objects' attributes), marks missing keys when asked
+//! (`--mark-missing`) and prints.
 
 use super::args::ReconcileArgs;
 use super::context::Context;
+use crate::keys::objects;
 use crate::keys::reconcile::{compare, mark_missing, Report};
-use crate::keys::spec::{dnskey_public_key, record_spec};
 
 pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
@@ -25,12 +27,10 @@ pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
     super::keys::recover_pending(ctx, &cfg, &mut ks, &session, &serial)?;
     let objects = session.key_objects()?;
     let records = ks.keys(None)?;
+    // Token errors stop the run; a key of the wrong shape, or whose
+    // private object is not protected as its origin promises, is a finding.
     let report = compare(&serial, &records, &objects, |r| {
-        // Token errors stop the run; a key of the wrong shape is a
-        // mismatch like a key with other bytes.
-        let (alg, spec) = record_spec(r);
-        let token_key = session.public_key(&r.cka_id, spec)?;
-        Ok(dnskey_public_key(alg, &token_key).is_ok_and(|pk| pk == r.public_key))
+        Ok(objects::judge(r, &session.key_pair(&r.cka_id)?))
     })?;
     let marked = if args.mark_missing {
         mark_missing(&mut ks, &report, &records, ctx.now(), &mut |ks, e| {
@@ -67,6 +67,7 @@ fn print(report: &Report, marked: usize) -> anyhow::Result<()> {
     for (tag, list) in [
         ("MISSING ", &report.missing),
         ("MISMATCH", &report.mismatched),
+        ("UNSAFE  ", &report.unsafe_objects),
     ] {
         for f in list {
             outln!(

@@ -17,7 +17,7 @@ use crate::project::Project;
 use crate::sign::options::{self, Nsec3Request, SignOptions};
 use crate::sign::pipeline::{self, phase, Outcome};
 use crate::sign::plan::StateLoader;
-use crate::token::{SignMechanism, SignerPool};
+use crate::token::{KeyObjects, SignMechanism, SignerPool};
 use crate::zone::dnssec::SerialPolicy;
 use crate::zone::ZoneName;
 
@@ -80,9 +80,11 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
             .iter()
             .map(|k| (k.cka_id.clone(), mechanism(k.algorithm)))
             .collect();
-        let pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
-        tracing::debug!("signing with {}", pool.key_objects());
+        let mut pool = token.signer_pool(&pin, threads, &mechs)?;
+        // Checked before any copy is made or anything signed.
         check_signing_keys(&pool, &keys, &opts.origin)?;
+        pool.use_key_objects(KeyObjects::of(&cfg.token.profile));
+        tracing::debug!("signing with {}", pool.key_objects());
         Ok(pool)
     };
     let shown = std::sync::atomic::AtomicBool::new(false);

@@ -158,9 +158,10 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     let objects = if args.token_objects {
         KeyObjects::TokenObjects
     } else {
-        super::key_objects(&cfg)
+        KeyObjects::of(&cfg.token.profile)
     };
-    let pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)], objects)?;
+    let mut pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)])?;
+    pool.use_key_objects(objects);
     let measured = crate::token::bench::raw_rate(&pool, 0, &data, args.seconds)?;
     let (n, secs, rate) = (measured.signatures, measured.seconds, measured.per_second());
     if ctx.json {

@@ -4,13 +4,14 @@
 //! before the token makes the pair, so that a run killed before the key is
 //! recorded leaves a trace that [`recover_pending`] cleans up; on an error
 //! every pair made is destroyed again ([`forget_objects`]). Key pairs are
-//! generated in the token only (invariant 1).
+//! generated in the token only (invariant 1), not modifiable, and
+//! copyable only where the HSM profile signs with session copies.
 
 use crate::audit::Event;
 use crate::clock::Timestamp;
 use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role};
 use crate::policy::keygen::{default_state, initial_ds, timings_for};
-use crate::token::{KeySpec, Token, TokenError, UserSession};
+use crate::token::{KeyObjects, KeySpec, Token, TokenError, UserSession};
 use crate::zone::{Algorithm, Dnskey, ZoneName};
 
 use super::spec::dnskey_public_key;
@@ -30,6 +31,9 @@ pub struct CreateRequest<'a> {
     pub state: Option<KeyState>,
     /// Length of a new CKA_ID (the HSM profile's).
     pub cka_id_len: usize,
+    /// How `sign` will use the keys (the HSM profile's): the private
+    /// objects are CKA_COPYABLE only for session copies.
+    pub key_objects: KeyObjects,
     pub now: Timestamp,
 }
 
@@ -63,6 +67,7 @@ pub fn create_keys(
         token,
         session,
         req.cka_id_len,
+        req.key_objects,
         req.zone,
         req.alg,
         req.spec,
@@ -95,6 +100,7 @@ pub fn generate_keys(
     token: &Token<'_>,
     session: &UserSession,
     cka_id_len: usize,
+    key_objects: KeyObjects,
     zone: &ZoneName,
     alg: Algorithm,
     spec: KeySpec,
@@ -117,6 +123,7 @@ pub fn generate_keys(
             let draw = Draw {
                 serial: &serial,
                 id_len: cka_id_len,
+                key_objects,
                 spec,
                 alg,
                 role,
@@ -177,6 +184,7 @@ fn check_capability(token: &Token<'_>, alg: Algorithm, spec: KeySpec) -> anyhow:
 struct Draw<'a> {
     serial: &'a str,
     id_len: usize,
+    key_objects: KeyObjects,
     spec: KeySpec,
     alg: Algorithm,
     role: Role,
@@ -199,7 +207,7 @@ fn generate_unique(
         let id = session.fresh_id(d.id_len)?;
         ks.add_pending(d.serial, &id, d.now)?;
         made_ids.push(id.clone());
-        let pk = session.generate(d.spec, &id, d.label)?;
+        let pk = session.generate(d.spec, &id, d.label, d.key_objects)?;
         let dnskey = Dnskey::new(d.alg, d.role.is_sep(), dnskey_public_key(d.alg, &pk)?);
         let tag = dnskey.key_tag();
         let clash =

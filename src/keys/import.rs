@@ -22,7 +22,7 @@ use crate::failure::Failure;
 use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role};
 use crate::policy::keygen::{initial_ds, timings_for};
 use crate::sign::{self, TokenInput};
-use crate::token::{EcCurve, ImportKey, KeySpec, Token, UserSession};
+use crate::token::{EcCurve, ImportKey, KeyObjects, KeySpec, Token, UserSession};
 use crate::zone::dnskey::{rsa_components, strip_leading_zeros};
 use crate::zone::{Algorithm, Dnskey, ZoneName};
 
@@ -311,6 +311,9 @@ pub struct ImportRequest<'a> {
     pub private_file: &'a Path,
     pub key_file: &'a Path,
     pub cka_id_len: usize,
+    /// How `sign` will use the key (the HSM profile's): the private
+    /// object is CKA_COPYABLE only for session copies.
+    pub key_objects: KeyObjects,
     pub now: Timestamp,
 }
 
@@ -334,7 +337,7 @@ pub fn import_key(
         alg.mnemonic(),
         req.now.compact()
     );
-    session.import(&req.private.key, &id, &label)?;
+    session.import(&req.private.key, &id, &label, req.key_objects)?;
     let checked = (|| -> anyhow::Result<()> {
         prove_pair(session, &id, req)?;
         let (role, state) = (req.role, req.state);

@@ -10,6 +10,9 @@
 //! - [`select`]: finding the one key a zone, key tag and CKA_ID name; the
 //!   DNSKEY RRset's keys and those whose DS the parent should hold.
 //! - [`retire`]: delete (remove or destroy) and restore.
+//! - [`objects`]: whether a key's token objects are what its record says
+//!   (public key, kind, protection and usage attributes against the
+//!   recorded origin), for `keys reconcile` and `sign`.
 //! - [`reconcile`]: keystore records against the token's key objects.
 //! - [`import`]: reading BIND `.key`/`.private` files for a migration.
 //! - [`rollover`]: carrying out what the policy decides (first keys,
@@ -20,6 +23,7 @@
 
 pub mod create;
 pub mod import;
+pub mod objects;
 pub mod reconcile;
 pub mod retire;
 pub mod rollover;
@@ -30,7 +34,7 @@ mod testing;
 
 use crate::failure::Failure;
 use crate::policy::signing::ZoneKeys;
-use crate::token::SignerPool;
+use crate::token::{SignerPool, TokenError};
 use crate::zone::{Algorithm, ZoneName};
 
 /// A zone name from the command line; a bad one is bad input (exit 3).
@@ -48,8 +52,13 @@ pub fn parse_algorithm(s: &str) -> anyhow::Result<Algorithm> {
 
 /// What goes into the DNSKEY RRset, and what signs, must be what the
 /// token holds: a keystore record is not trusted to name a public key on
-/// its own. A key the token lacks, or holds with another public key, is
-/// drift (exit 12).
+/// its own, nor a CKA_ID to name a private key that is safe to publish or
+/// sign with. Every published or signing key is read from the token once
+/// ([`SignerPool::key_pair`]) and judged by [`objects::judge`]: a key the
+/// token lacks, holds with another public key, or holds in an object whose
+/// attributes do not match the recorded origin (extractable, not made in
+/// the token, able to decrypt, of another kind) is drift (exit 12), and
+/// the message names every such key with its CKA_ID and what is wrong.
 pub fn check_signing_keys(
     pool: &SignerPool,
     keys: &ZoneKeys,
@@ -59,29 +68,47 @@ pub fn check_signing_keys(
         .signing
         .iter()
         .filter(|k| !keys.published.iter().any(|p| p.id == k.id));
+    let mut refused = Vec::new();
     for (k, what) in keys
         .published
         .iter()
         .map(|k| (k, "published"))
         .chain(unpublished.map(|k| (k, "signing")))
     {
-        let (alg, spec) = spec::record_spec(k);
-        let held = pool.public_key(&k.cka_id, spec).map_err(|e| {
-            Failure::Drift(format!(
-                "{what} key {} of {origin}: {e}; run `dnsseal keys reconcile`",
-                k.key_tag
-            ))
-        })?;
-        if spec::dnskey_public_key(alg, &held)? != k.public_key {
-            return Err(Failure::Drift(format!(
-                "{what} key {} of {origin}: the token holds another public key under CKA_ID {}; run `dnsseal keys reconcile`",
-                k.key_tag,
-                hex::encode(&k.cka_id)
-            ))
-            .into());
+        let named = format!(
+            "{what} key {} of {origin} (CKA_ID {})",
+            k.key_tag,
+            hex::encode(&k.cka_id)
+        );
+        let held = match pool.key_pair(&k.cka_id) {
+            Ok(held) => held,
+            Err(e @ TokenError::KeyNotFound { .. }) => {
+                refused.push(format!("{named}: {e}"));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let verdict = objects::judge(k, &held);
+        if verdict.other_public_key {
+            refused.push(format!(
+                "{named}: the token holds another public key under this CKA_ID"
+            ));
+        }
+        if !verdict.problems.is_empty() {
+            refused.push(format!(
+                "{named}: {}; dnsseal does not publish or sign with this key",
+                verdict.problems.join("; ")
+            ));
         }
     }
-    Ok(())
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::Drift(format!(
+        "{}; run `dnsseal keys reconcile`",
+        refused.join("\n")
+    ))
+    .into())
 }
 
 /// A key as the JSON reports show it: the record, its algorithm's name and

@@ -3,7 +3,10 @@
 //! The token is the truth about which key objects exist (invariant 2):
 //! [`compare`] is a pure comparison that reports drift as findings and
 //! orphans, [`mark_missing`] changes records only when the operator asks
-//! (`--mark-missing`), and nothing here ever touches token objects.
+//! (`--mark-missing`), and nothing here ever touches token objects. A
+//! record whose objects are both there is judged by
+//! [`super::objects::judge`]: its public key, and whether its private
+//! object is protected as its recorded origin promises.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +18,8 @@ use crate::failure::Failure;
 use crate::keystore::{KeyRecord, KeyState, Keystore};
 use crate::token::TokenObject;
 
+use super::objects::Verdict;
+
 /// The outcome of a comparison, as `keys reconcile --json` prints it.
 #[derive(Debug, Serialize, Default)]
 pub struct Report {
@@ -23,6 +28,10 @@ pub struct Report {
     pub missing: Vec<Finding>,
     /// Records whose token object holds another public key.
     pub mismatched: Vec<Finding>,
+    /// Records whose token objects are not what the record's origin
+    /// promises (attributes, kind, more than one object): keys `sign`
+    /// refuses.
+    pub unsafe_objects: Vec<Finding>,
     /// Token key objects no record knows.
     pub orphans: Vec<Orphan>,
     /// Records that live in other tokens (not checked).
@@ -58,7 +67,7 @@ pub struct Orphan {
 impl Report {
     /// How many disagreements there are.
     pub fn drift(&self) -> usize {
-        self.missing.len() + self.mismatched.len() + self.orphans.len()
+        self.missing.len() + self.mismatched.len() + self.unsafe_objects.len() + self.orphans.len()
     }
 
     /// The drift failure (exit 12) left after `marked` keys were marked
@@ -87,14 +96,13 @@ struct OnToken {
 }
 
 /// Compares the keystore's `records` with the key `objects` of the token
-/// `serial`. `same_key` is asked, for a record whose both objects exist,
-/// whether the token's public key is the record's (its errors stop the
-/// comparison).
+/// `serial`. `check` is asked to judge a record whose both objects exist
+/// (its errors stop the comparison).
 pub fn compare(
     serial: &str,
     records: &[KeyRecord],
     objects: &[TokenObject],
-    mut same_key: impl FnMut(&KeyRecord) -> anyhow::Result<bool>,
+    mut check: impl FnMut(&KeyRecord) -> anyhow::Result<Verdict>,
 ) -> anyhow::Result<Report> {
     let mut on_token: BTreeMap<&[u8], OnToken> = BTreeMap::new();
     for o in objects {
@@ -137,12 +145,17 @@ pub fn compare(
                 .missing
                 .push(finding(r, "public key object missing on the token")),
             (true, Some(_)) => {
-                if same_key(r)? {
-                    report.ok += 1;
+                let verdict = check(r)?;
+                let mut problems = verdict.problems;
+                if verdict.other_public_key {
+                    problems.push("token public key differs from the record".into());
+                }
+                if problems.len() == 1 && verdict.other_public_key {
+                    report.mismatched.push(finding(r, &problems[0]));
+                } else if !problems.is_empty() {
+                    report.unsafe_objects.push(finding(r, &problems.join("; ")));
                 } else {
-                    report
-                        .mismatched
-                        .push(finding(r, "token public key differs from the record"));
+                    report.ok += 1;
                 }
             }
         }
@@ -232,7 +245,7 @@ mod tests {
     #[test]
     fn all_in_order() {
         let records = [record(1, 10, "S", KeyState::Active)];
-        let r = compare("S", &records, &both(1), |_| Ok(true)).unwrap();
+        let r = compare("S", &records, &both(1), |_| Ok(Verdict::default())).unwrap();
         assert_eq!((r.ok, r.drift()), (1, 0));
         assert!(r.failure(0, false).is_none());
     }
@@ -251,7 +264,13 @@ mod tests {
         let mut objects = vec![object(2, false), object(3, true), object(4, true)];
         objects.extend(both(5));
         objects.push(object(9, true));
-        let r = compare("S", &records, &objects, |k| Ok(k.key_tag != 50)).unwrap();
+        let r = compare("S", &records, &objects, |k| {
+            Ok(Verdict {
+                other_public_key: k.key_tag == 50,
+                problems: vec![],
+            })
+        })
+        .unwrap();
         assert_eq!((r.ok, r.other_tokens), (1, 1));
         let missing: Vec<(u16, bool, &str)> = r
             .missing
@@ -286,6 +305,43 @@ mod tests {
     }
 
     #[test]
+    fn objects_not_protected_as_recorded_are_unsafe() {
+        let records = [
+            record(1, 10, "S", KeyState::Active),
+            record(2, 20, "S", KeyState::Published),
+        ];
+        let mut objects = both(1).to_vec();
+        objects.extend(both(2));
+        let r = compare("S", &records, &objects, |k| {
+            Ok(Verdict {
+                other_public_key: k.key_tag == 20,
+                problems: vec![format!("CKA_EXTRACTABLE is true (key {})", k.key_tag)],
+            })
+        })
+        .unwrap();
+        let unsafe_keys: Vec<(u16, &str)> = r
+            .unsafe_objects
+            .iter()
+            .map(|f| (f.key_tag, f.problem.as_str()))
+            .collect();
+        assert_eq!(
+            unsafe_keys,
+            [
+                (10, "CKA_EXTRACTABLE is true (key 10)"),
+                (
+                    20,
+                    "CKA_EXTRACTABLE is true (key 20); token public key differs from the record"
+                ),
+            ]
+        );
+        assert_eq!((r.ok, r.mismatched.len(), r.drift()), (0, 0, 2));
+        assert_eq!(exit_code(&r.failure(0, false).unwrap().into()), 12);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["unsafe_objects"][0]["cka_id"], "01");
+        assert_eq!(json["unsafe_objects"][1]["zone"], "example.");
+    }
+
+    #[test]
     fn token_errors_stop_the_comparison() {
         let records = [record(1, 10, "S", KeyState::Active)];
         let e = compare("S", &records, &both(1), |_| anyhow::bail!("device removed"));
@@ -296,7 +352,7 @@ mod tests {
     fn orphans_of_a_token_whose_records_live_elsewhere() {
         // A record of another token with the same CKA_ID does not claim it.
         let records = [record(1, 10, "OTHER", KeyState::Active)];
-        let r = compare("S", &records, &both(1), |_| Ok(true)).unwrap();
+        let r = compare("S", &records, &both(1), |_| Ok(Verdict::default())).unwrap();
         assert_eq!(r.orphans.len(), 1);
         assert_eq!(r.orphans[0].objects, ["private", "public"]);
     }

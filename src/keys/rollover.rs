@@ -29,7 +29,7 @@ use crate::policy::start::{self, Kind};
 use crate::policy::step::{self, DsSeen, DueStep};
 use crate::policy::zone::{ZonePolicy, ZoneView};
 use crate::project;
-use crate::token::{Token, UserSession};
+use crate::token::{KeyObjects, Token, UserSession};
 use crate::zone::{Algorithm, ZoneName};
 
 /// Reads what the keystore knows about one zone.
@@ -334,13 +334,14 @@ impl Steward<'_> {
             let serial = token.identity.serial.clone();
             recover_pending(&mut ks, session, &serial, &mut |ks, e| self.audit(ks, e))?;
             let id_len = self.cfg.token.profile.cka_id_len;
+            let used_as = KeyObjects::of(&self.cfg.token.profile);
             let mut made = Vec::new();
             for &(role, state) in roles {
                 let spec = key_spec(alg, view.policy.bits(role.is_sep()))?;
                 let zone = &view.zone;
                 let states = [(role, state)];
                 made.append(&mut generate_keys(
-                    &mut ks, token, session, id_len, zone, alg, spec, &states, self.now,
+                    &mut ks, token, session, id_len, used_as, zone, alg, spec, &states, self.now,
                 )?);
             }
             Ok(made)

@@ -9,11 +9,24 @@
 //!
 //! Private keys are generated with CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE
 //! true, CKA_EXTRACTABLE false, and may sign and nothing else (CKA_DECRYPT,
-//! CKA_UNWRAP, CKA_DERIVE, CKA_SIGN_RECOVER false). No function here reads a
-//! private key attribute that holds key material.
+//! CKA_UNWRAP, CKA_DERIVE, CKA_SIGN_RECOVER false). Both halves of a pair,
+//! generated or imported, are CKA_MODIFIABLE false, so that nobody can widen
+//! a key's usage later; the private half is CKA_COPYABLE only where the HSM
+//! profile signs with session copies ([`KeyObjects`]). CKA_DESTROYABLE stays
+//! true: `keys delete --destroy` must be able to destroy a key (SoftHSMv2
+//! refuses C_DestroyObject on a key that is not destroyable). No function
+//! here reads a private key attribute that holds key material.
+//!
+//! Whether a key object is what the keystore records is decided in
+//! [`crate::keys::objects`]; this module only reads what it decides on
+//! ([`KeyPairObjects`], through [`UserSession::key_pair`] and
+//! [`SignerPool::key_pair`]).
 
 pub mod bench;
 mod engine;
+mod objects;
+
+pub use objects::{KeyPairObjects, ObjectKind, PrivateKeyAttributes};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,7 +44,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use zeroize::Zeroize;
 
-use crate::config::TokenSelector;
+use crate::config::{Profile, TokenSelector};
 
 /// DER of the named curve OID prime256v1 (1.2.840.10045.3.1.7).
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
@@ -87,6 +100,7 @@ impl TokenError {
                 | RvError::CurveNotSupported
                 | RvError::DomainParamsInvalid
                 | RvError::AttributeValueInvalid
+                | RvError::AttributeTypeInvalid
                 | RvError::TemplateInconsistent),
                 f,
             ) => TokenError::Unsupported {
@@ -509,7 +523,8 @@ impl<'m> Token<'m> {
 /// every session of this process; they are never stored).
 pub struct SignerPool {
     sessions: Vec<std::sync::Mutex<Session>>,
-    keys: Vec<(ObjectHandle, SignMechanism)>,
+    /// Per key: its CKA_ID, the private object's handle, the mechanism.
+    keys: Vec<(Vec<u8>, ObjectHandle, SignMechanism)>,
     /// Per session, its own session copy of each key (same order as
     /// `keys`), when the profile asks for copies and the token made them.
     copies: Option<Vec<Vec<ObjectHandle>>>,
@@ -523,6 +538,19 @@ pub enum KeyObjects {
     TokenObjects,
     /// Per-session copies of them made inside the token.
     SessionCopies,
+}
+
+impl KeyObjects {
+    /// How keys are used under an HSM profile: session copies where it
+    /// sets `session_key_copies`. New private keys are CKA_COPYABLE only
+    /// then.
+    pub fn of(profile: &Profile) -> KeyObjects {
+        if profile.session_key_copies {
+            KeyObjects::SessionCopies
+        } else {
+            KeyObjects::TokenObjects
+        }
+    }
 }
 
 impl std::fmt::Display for KeyObjects {
@@ -557,42 +585,44 @@ impl SignerPool {
         }
     }
 
-    /// The public key of the pair with this CKA_ID, read on the first
-    /// session (to check what is about to be published).
-    pub fn public_key(&self, id: &[u8], spec: KeySpec) -> Result<PublicKey, TokenError> {
+    /// What the token holds under this CKA_ID, read on the first session
+    /// (to check what is about to be published, or to sign). For a key of
+    /// the pool, the attributes are those of the very private object the
+    /// pool signs with (and copies, see [`SignerPool::use_key_objects`]).
+    pub fn key_pair(&self, id: &[u8]) -> Result<KeyPairObjects, TokenError> {
         let session = self.sessions[0].lock().map_err(|_| TokenError::Pkcs11 {
             function: "session".into(),
             rv: "a worker panicked".into(),
         })?;
-        let template = [
-            Attribute::Token(true),
-            Attribute::Id(id.to_vec()),
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-        ];
-        let h = ck(session.find_objects(&template))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| TokenError::KeyNotFound {
-                id: hex::encode(id),
-            })?;
-        // A public object alone proves nothing (some tokens let any session
-        // create one); the private half must be there too.
-        let private = [
-            Attribute::Token(true),
-            Attribute::Id(id.to_vec()),
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-        ];
-        if ck(session.find_objects(&private))?.is_empty() {
-            return Err(TokenError::KeyNotFound {
-                id: hex::encode(id),
-            });
-        }
-        read_public(&session, h, spec)
+        let handle = self
+            .keys
+            .iter()
+            .find(|(key_id, _, _)| key_id.as_slice() == id)
+            .map(|(_, h, _)| *h);
+        objects::read_key_pair(&session, id, handle)
+    }
+
+    /// Has each session sign with its own session copy of each key when
+    /// `key_objects` asks for copies; a token that will not copy one (e.g.
+    /// SoftHSMv2 for a key that is not CKA_MODIFIABLE) leaves every session
+    /// on the token objects. Call it once the keys are checked: the copies
+    /// are made from the objects [`SignerPool::key_pair`] read.
+    pub fn use_key_objects(&mut self, key_objects: KeyObjects) {
+        self.copies = match key_objects {
+            KeyObjects::TokenObjects => None,
+            KeyObjects::SessionCopies => match session_copies(&self.sessions, &self.keys) {
+                Ok(copies) => Some(copies),
+                Err(e) => {
+                    tracing::info!("signing with the token objects: {e}");
+                    None
+                }
+            },
+        };
     }
 
     /// Signs with key `key` on worker `worker`'s session.
     pub fn sign(&self, worker: usize, key: usize, input: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let (handle, mech) = self.keys.get(key).ok_or_else(|| TokenError::KeyNotFound {
+        let (_, handle, mech) = self.keys.get(key).ok_or_else(|| TokenError::KeyNotFound {
             id: format!("#{key}"),
         })?;
         let worker = worker % self.sessions.len();
@@ -612,20 +642,22 @@ impl SignerPool {
 
 impl Token<'_> {
     /// Logs in and opens `workers` sessions for signing with the keys of
-    /// these CKA_IDs; with `key_objects` [`KeyObjects::SessionCopies`], each
-    /// session signs with its own session copy of each key, or, if the
-    /// token will not copy one, every session uses the token objects.
+    /// these CKA_IDs, through the token objects until
+    /// [`SignerPool::use_key_objects`] says otherwise.
     pub fn signer_pool(
         &self,
         pin: &SecretString,
         workers: usize,
         keys: &[(Vec<u8>, SignMechanism)],
-        key_objects: KeyObjects,
     ) -> Result<SignerPool, TokenError> {
         let first = self.login(pin)?;
         let mut handles = Vec::with_capacity(keys.len());
         for (id, mech) in keys {
-            handles.push((first.find_one(id, ObjectClass::PRIVATE_KEY)?, *mech));
+            handles.push((
+                id.clone(),
+                first.find_one(id, ObjectClass::PRIVATE_KEY)?,
+                *mech,
+            ));
         }
         let mut sessions = vec![std::sync::Mutex::new(first.session)];
         for _ in 1..workers.max(1) {
@@ -634,20 +666,10 @@ impl Token<'_> {
                 .ctx
                 .open_ro_session(self.slot))?));
         }
-        let copies = match key_objects {
-            KeyObjects::TokenObjects => None,
-            KeyObjects::SessionCopies => match session_copies(&sessions, &handles) {
-                Ok(copies) => Some(copies),
-                Err(e) => {
-                    tracing::info!("signing with the token objects: {e}");
-                    None
-                }
-            },
-        };
         Ok(SignerPool {
             sessions,
             keys: handles,
-            copies,
+            copies: None,
         })
     }
 }
@@ -656,7 +678,7 @@ impl Token<'_> {
 /// one fails go when their sessions close.
 fn session_copies(
     sessions: &[std::sync::Mutex<Session>],
-    keys: &[(ObjectHandle, SignMechanism)],
+    keys: &[(Vec<u8>, ObjectHandle, SignMechanism)],
 ) -> Result<Vec<Vec<ObjectHandle>>, TokenError> {
     let mut copies = Vec::with_capacity(sessions.len());
     for session in sessions {
@@ -666,7 +688,7 @@ fn session_copies(
         })?;
         let template = [Attribute::Token(false)];
         let mut own = Vec::with_capacity(keys.len());
-        for (handle, _) in keys {
+        for (_, handle, _) in keys {
             own.push(ck(session.copy_object(*handle, &template))?);
         }
         copies.push(own);
@@ -719,10 +741,20 @@ impl UserSession {
     }
 
     /// Generates a key pair inside the token and returns its public key.
-    pub fn generate(&self, spec: KeySpec, id: &[u8], label: &str) -> Result<PublicKey, TokenError> {
+    /// Neither half can be modified afterwards; the private half can be
+    /// copied (inside the token) only if the keys are to be used as
+    /// session copies.
+    pub fn generate(
+        &self,
+        spec: KeySpec,
+        id: &[u8],
+        label: &str,
+        used_as: KeyObjects,
+    ) -> Result<PublicKey, TokenError> {
         let mut public = vec![
             Attribute::Token(true),
             Attribute::Private(false),
+            Attribute::Modifiable(false),
             Attribute::Verify(true),
             Attribute::Encrypt(false),
             Attribute::Wrap(false),
@@ -742,6 +774,8 @@ impl UserSession {
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
+            Attribute::Modifiable(false),
+            Attribute::Copyable(used_as == KeyObjects::SessionCopies),
             Attribute::Sign(true),
             Attribute::SignRecover(false),
             Attribute::Decrypt(false),
@@ -771,6 +805,12 @@ impl UserSession {
 
     fn read_public(&self, h: ObjectHandle, spec: KeySpec) -> Result<PublicKey, TokenError> {
         read_public(&self.session, h, spec)
+    }
+
+    /// What the token holds under this CKA_ID (for the checks of
+    /// [`crate::keys::objects`]).
+    pub fn key_pair(&self, id: &[u8]) -> Result<KeyPairObjects, TokenError> {
+        objects::read_key_pair(&self.session, id, None)
     }
 
     /// Signs prepared input with the private key of this CKA_ID.
@@ -824,15 +864,25 @@ impl UserSession {
     }
 
     /// Creates a key pair from imported material (migration only). The
-    /// private object is sensitive and not extractable from now on; the
-    /// template copies of the key are zeroized before returning.
-    pub fn import(&self, key: &ImportKey, id: &[u8], label: &str) -> Result<(), TokenError> {
+    /// private object is sensitive and not extractable from now on, and
+    /// neither half can be modified (copyable as in
+    /// [`UserSession::generate`]); the template copies of the key are
+    /// zeroized before returning.
+    pub fn import(
+        &self,
+        key: &ImportKey,
+        id: &[u8],
+        label: &str,
+        used_as: KeyObjects,
+    ) -> Result<(), TokenError> {
         let common_priv = vec![
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
+            Attribute::Modifiable(false),
+            Attribute::Copyable(used_as == KeyObjects::SessionCopies),
             Attribute::Sign(true),
             Attribute::SignRecover(false),
             Attribute::Decrypt(false),
@@ -844,6 +894,7 @@ impl UserSession {
             Attribute::Class(ObjectClass::PUBLIC_KEY),
             Attribute::Token(true),
             Attribute::Private(false),
+            Attribute::Modifiable(false),
             Attribute::Verify(true),
             Attribute::Encrypt(false),
             Attribute::Wrap(false),
