@@ -26,6 +26,7 @@
 //! | [`audit`]    | the append-only, hash-chained audit log, its export and check  |
 //! | [`project`]  | a project opened (config, keystore, audit checked) or made     |
 //! | [`pin`]      | where PINs come from (file, variable, terminal)                |
+//! | [`harden`]   | no core dumps, not dumpable: set first thing in `main`         |
 //! | [`atomic`]   | files replaced whole: temp, fsync, rename, directory fsync     |
 //! | [`failure`]  | failures sorted by kind, and the one table of exit codes       |
 //! | [`clock`]    | the one place that says what time it is (`--now`)             |
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod failure;
+pub mod harden;
 pub mod keys;
 pub mod keystore;
 pub mod pin;

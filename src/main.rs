@@ -19,6 +19,8 @@ use dnsseal::cli::{self, Cli};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    // Before any thread starts and before any PIN is read.
+    let missed = dnsseal::harden::at_start();
     let cli = Cli::parse_named();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
@@ -38,6 +40,9 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
+    for what in missed {
+        tracing::warn!("{what}");
+    }
     match cli::run(cli) {
         Ok(()) => ExitCode::from(cli::exit::OK),
         Err(err) => {
