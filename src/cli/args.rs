@@ -19,8 +19,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "T")]
     pub now: Option<String>,
 
-    /// Read the user PIN from this file (first line). Otherwise the
-    /// DNSSEAL_PIN variable, otherwise a prompt on the terminal.
+    /// Read the user PIN from this file (first line; a regular file of
+    /// yours, mode 0600 or 0400, else refused). Otherwise the DNSSEAL_PIN
+    /// variable, otherwise a prompt on the terminal.
     #[arg(long, global = true, value_name = "FILE")]
     pub pin_file: Option<PathBuf>,
 
@@ -224,8 +225,8 @@ pub struct InitArgs {
     #[arg(long, value_name = "SERIAL")]
     pub token_serial: Option<String>,
 
-    /// Read the security officer PIN for --softhsm from this file.
-    /// Otherwise DNSSEAL_SO_PIN, otherwise a prompt.
+    /// Read the security officer PIN for --softhsm from this file (mode
+    /// 0600 or 0400, yours). Otherwise DNSSEAL_SO_PIN, otherwise a prompt.
     #[arg(long, value_name = "FILE")]
     pub so_pin_file: Option<PathBuf>,
 }
