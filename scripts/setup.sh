@@ -3,8 +3,8 @@
 # missing: SoftHSMv2 (the token), OpenSC's pkcs11-tool (an independent view
 # of the token), the independent DNSSEC tools used as oracles (BIND's
 # dnssec-* utilities, ldns, Knot's kzonecheck), knotd and delv for the
-# end-to-end test, gdb's gcore for the core dump test, and make and a C
-# compiler for the build. Idempotent;
+# end-to-end test, gdb's gcore and strace for the process and durability
+# tests, and make and a C compiler for the build. Idempotent;
 # quiet when all is there.
 set -euo pipefail
 
@@ -24,6 +24,8 @@ have knotd || [ -x /usr/sbin/knotd ] || need+=(knot)
 have delv || need+=(bind9-dnsutils)
 # The core dump test: gcore tries to dump a running dnsseal.
 have gcore || need+=(gdb)
+# The durability test: strace shows the syncs and renames of `sign`.
+have strace || need+=(strace)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2

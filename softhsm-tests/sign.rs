@@ -1111,3 +1111,86 @@ fn a_software_tokens_sessions_are_sized_by_a_probe() {
     assert!(unchecked["session_probe"].is_null(), "{unchecked}");
     assert_eq!(unchecked["threads"], cores.min(16));
 }
+
+/// The signed zone survives a crash once `sign` says it is written: its
+/// data is synced, it is renamed into place, and then the directory that
+/// holds the rename is synced. Seen with strace; skipped without it.
+#[test]
+fn the_signed_zone_is_synced_renamed_and_its_directory_synced() {
+    let traced = Command::new("strace").arg("-V").output();
+    if !traced.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!("skipped: strace is not installed (apt-get install -y strace)");
+        return;
+    }
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "csk",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    let log = p.file("strace.log");
+    let out = Command::new("strace")
+        .current_dir(p.path())
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("DNSSEAL_CONFIG")
+        .env("DNSSEAL_PIN", common::PIN)
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,rename,renameat,renameat2",
+        ])
+        .arg("-o")
+        .arg(&log)
+        .arg(common::dnsseal_bin())
+        .args(["sign", "example.zone", "-o", "example", "-f", "out.signed"])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("ptrace") || err.contains("Operation not permitted") {
+            eprintln!("skipped: strace cannot trace here: {err}");
+            return;
+        }
+        panic!("sign under strace failed: {err}");
+    }
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let dir = std::fs::canonicalize(p.path()).unwrap();
+    let dir = dir.display().to_string();
+    let lines: Vec<&str> = trace.lines().collect();
+    let renamed = lines
+        .iter()
+        .position(|l| l.contains("rename") && l.contains("out.signed\"") && l.contains(" = 0"))
+        .unwrap_or_else(|| panic!("no rename onto out.signed:\n{trace}"));
+    let synced_before = lines[..renamed].iter().any(|l| {
+        (l.contains("fsync(") || l.contains("fdatasync("))
+            && l.contains(&format!("{dir}/"))
+            && l.contains(" = 0")
+    });
+    assert!(
+        synced_before,
+        "the temporary file was not synced before the rename:\n{trace}"
+    );
+    // The very next sync of the renaming thread is the directory's (the
+    // keystore's SQLite transaction later syncs the same directory too, so
+    // "some time after" would prove nothing).
+    let pid = lines[renamed].split_whitespace().next().unwrap_or("");
+    let next_sync = lines[renamed + 1..]
+        .iter()
+        .find(|l| l.starts_with(pid) && (l.contains("fsync(") || l.contains("fdatasync(")));
+    let dir_synced_after = next_sync.is_some_and(|l| {
+        l.contains("fsync(") && l.contains(&format!("<{dir}>")) && l.contains(" = 0")
+    });
+    assert!(
+        dir_synced_after,
+        "the directory was not synced after the rename:\n{trace}"
+    );
+    assert!(p.file("out.signed").exists());
+}
