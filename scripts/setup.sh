@@ -24,6 +24,8 @@ have knotd || [ -x /usr/sbin/knotd ] || need+=(knot)
 have delv || need+=(bind9-dnsutils)
 # The core dump test: gcore tries to dump a running dnsseal.
 have gcore || need+=(gdb)
+# A key made outside the token, for the planted-key test.
+have openssl || need+=(openssl)
 # The durability test: strace shows the syncs and renames of `sign`.
 have strace || need+=(strace)
 
