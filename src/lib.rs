@@ -25,7 +25,8 @@
 //! | [`keys`]     | key maintenance: create, retire, reconcile, import, rollovers carried out |
 //! | [`audit`]    | the append-only, hash-chained audit log, its export and check  |
 //! | [`project`]  | a project opened (config, keystore, audit checked) or made     |
-//! | [`pin`]      | where PINs come from (file, variable, terminal)                |
+//! | [`pin`]      | where PINs come from (file, credential, variable, terminal), held once |
+//! | [`harden`]   | no core dumps, not dumpable, PIN pages locked, environment set safely |
 //! | [`atomic`]   | files replaced whole: temp, fsync, rename, directory fsync     |
 //! | [`failure`]  | failures sorted by kind, and the one table of exit codes       |
 //! | [`clock`]    | the one place that says what time it is (`--now`)             |
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod failure;
+pub mod harden;
 pub mod keys;
 pub mod keystore;
 pub mod pin;

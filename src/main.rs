@@ -1,5 +1,6 @@
-//! The `dnsseal` binary: parse arguments, set up logging, run, and map the
-//! error (printed once, with its chain) onto a documented exit code.
+//! The `dnsseal` binary: guard the process's memory, parse arguments, set
+//! up logging, run, and map the error (printed once, with its chain) onto a
+//! documented exit code.
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
@@ -19,6 +20,9 @@ use dnsseal::cli::{self, Cli};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    // First, while this is the only thread and before any PIN is read: no
+    // core dumps, not dumpable (see dnsseal::harden).
+    let missed = dnsseal::harden::at_start();
     let cli = Cli::parse_named();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
@@ -38,6 +42,9 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
+    for what in missed {
+        tracing::warn!("{what}");
+    }
     match cli::run(cli) {
         Ok(()) => ExitCode::from(cli::exit::OK),
         Err(err) => {
