@@ -199,6 +199,11 @@ fn a_missing_pin_is_asked_for_not_guessed() {
     // A PIN file works, and an empty one is refused.
     let pin_file = p.file("pin");
     std::fs::write(&pin_file, format!("{}\n", common::PIN)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let owner_only = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&pin_file, owner_only).unwrap();
+    }
     let with_file = |args: &[&str]| {
         p.command()
             .env_remove("DNSSEAL_PIN")

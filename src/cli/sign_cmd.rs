@@ -80,7 +80,7 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
             .iter()
             .map(|k| (k.cka_id.clone(), mechanism(k.algorithm)))
             .collect();
-        let pool = token.signer_pool(&pin, threads, &mechs, super::key_objects(cfg))?;
+        let pool = token.signer_pool(pin, threads, &mechs, super::key_objects(cfg))?;
         tracing::debug!("signing with {}", pool.key_objects());
         check_signing_keys(&pool, &keys, &opts.origin)?;
         Ok(pool)

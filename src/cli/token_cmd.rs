@@ -160,7 +160,7 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     } else {
         super::key_objects(&cfg)
     };
-    let pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)], objects)?;
+    let pool = token.signer_pool(pin, threads, &[(key.cka_id.clone(), mech)], objects)?;
     let measured = crate::token::bench::raw_rate(&pool, 0, &data, args.seconds)?;
     let (n, secs, rate) = (measured.signatures, measured.seconds, measured.per_second());
     if ctx.json {
