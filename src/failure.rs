@@ -74,8 +74,11 @@ pub fn exit_codes_help() -> String {
         }
     }
     text.push_str(
-        "\nPIN sources, in order: --pin-file FILE, the DNSSEAL_PIN variable, a prompt on\n\
-         the terminal. The PIN never appears in arguments, logs or the audit log.",
+        "\nPIN sources, in order: --pin-file FILE; the systemd credential dnsseal-pin\n\
+         in $CREDENTIALS_DIRECTORY (LoadCredential=); the DNSSEAL_PIN variable (for CI:\n\
+         it stays readable in /proc/PID/environ); a prompt on the terminal. A PIN file\n\
+         must be a regular file of mode 0600 or 0400 owned by the user dnsseal runs as,\n\
+         else exit 7. The PIN never appears in arguments, logs or the audit log.",
     );
     text
 }

@@ -25,8 +25,8 @@
 //! | [`keys`]     | key maintenance: create, retire, reconcile, import, rollovers carried out |
 //! | [`audit`]    | the append-only, hash-chained audit log, its export and check  |
 //! | [`project`]  | a project opened (config, keystore, audit checked) or made     |
-//! | [`pin`]      | where PINs come from (file, variable, terminal)                |
-//! | [`harden`]   | no core dumps, not dumpable: set first thing in `main`         |
+//! | [`pin`]      | where PINs come from (file, credential, variable, terminal), held once |
+//! | [`harden`]   | no core dumps, not dumpable, PIN pages locked, environment set safely |
 //! | [`atomic`]   | files replaced whole: temp, fsync, rename, directory fsync     |
 //! | [`failure`]  | failures sorted by kind, and the one table of exit codes       |
 //! | [`clock`]    | the one place that says what time it is (`--now`)             |

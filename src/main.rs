@@ -1,5 +1,6 @@
-//! The `dnsseal` binary: parse arguments, set up logging, run, and map the
-//! error (printed once, with its chain) onto a documented exit code.
+//! The `dnsseal` binary: guard the process's memory, parse arguments, set
+//! up logging, run, and map the error (printed once, with its chain) onto a
+//! documented exit code.
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
@@ -19,7 +20,8 @@ use dnsseal::cli::{self, Cli};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    // Before any thread starts and before any PIN is read.
+    // First, while this is the only thread and before any PIN is read: no
+    // core dumps, not dumpable (see dnsseal::harden).
     let missed = dnsseal::harden::at_start();
     let cli = Cli::parse_named();
     let level = match (cli.quiet, cli.verbose) {

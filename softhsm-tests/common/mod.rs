@@ -102,13 +102,14 @@ impl Project {
     }
 
     /// The command with a clean environment: PINs from the variables, no
-    /// inherited SoftHSM or dnsseal settings.
+    /// inherited SoftHSM, systemd credential or dnsseal settings.
     pub fn command(&self) -> Command {
         let mut c = Command::new(dnsseal_bin());
         c.current_dir(self.path())
             .env_remove("SOFTHSM2_CONF")
             .env_remove("DNSSEAL_CONFIG")
             .env_remove("DNSSEAL_LOG")
+            .env_remove("CREDENTIALS_DIRECTORY")
             .env("DNSSEAL_PIN", PIN)
             .env("DNSSEAL_SO_PIN", SO_PIN);
         c

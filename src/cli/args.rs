@@ -20,8 +20,9 @@ pub struct Cli {
     pub now: Option<String>,
 
     /// Read the user PIN from this file (first line; a regular file of
-    /// yours, mode 0600 or 0400, else refused). Otherwise the DNSSEAL_PIN
-    /// variable, otherwise a prompt on the terminal.
+    /// mode 0600 or 0400 owned by this user, else exit 7). Otherwise the
+    /// systemd credential dnsseal-pin in $CREDENTIALS_DIRECTORY, then the
+    /// DNSSEAL_PIN variable (for CI), then a prompt on the terminal.
     #[arg(long, global = true, value_name = "FILE")]
     pub pin_file: Option<PathBuf>,
 
@@ -192,9 +193,12 @@ pub struct SignArgs {
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
-  # Everything local: a SoftHSMv2 token under ./softhsm (PINs from the
-  # environment, as in CI; on a terminal you are prompted instead)
-  DNSSEAL_PIN=1234 DNSSEAL_SO_PIN=5678 dnsseal init --softhsm
+  # Everything local: a SoftHSMv2 token under ./softhsm (on a terminal
+  # you are prompted for both PINs)
+  dnsseal init --softhsm
+
+  # Unattended: the PINs from files of mode 0600
+  dnsseal init --softhsm --pin-file /etc/dnsseal/pin --so-pin-file /etc/dnsseal/so-pin
 
   # A YubiHSM 2 chosen by serial
   dnsseal init --profile yubihsm2 --token-serial 0012345678")]
@@ -225,8 +229,9 @@ pub struct InitArgs {
     #[arg(long, value_name = "SERIAL")]
     pub token_serial: Option<String>,
 
-    /// Read the security officer PIN for --softhsm from this file (mode
-    /// 0600 or 0400, yours). Otherwise DNSSEAL_SO_PIN, otherwise a prompt.
+    /// Read the security officer PIN for --softhsm from this file (same
+    /// checks as --pin-file). Otherwise the systemd credential
+    /// dnsseal-so-pin, then DNSSEAL_SO_PIN, then a prompt.
     #[arg(long, value_name = "FILE")]
     pub so_pin_file: Option<PathBuf>,
 }

@@ -3,11 +3,17 @@
 //! the command's name. Opening the project, the token lock and the audit
 //! bookkeeping are the library's ([`crate::project`]); the methods here
 //! that do them are thin wrappers over it.
+//!
+//! The context is made at the start of the run, while the process has one
+//! thread; that is when the configured SoftHSMv2 configuration is put in
+//! the environment (see [`crate::harden::set_env`]).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use secrecy::SecretString;
+
+use crate::harden;
 
 use super::args::Cli;
 use crate::audit::Event;
@@ -30,9 +36,9 @@ pub struct Context {
     pub quiet: bool,
     /// The command as the audit log names it, e.g. "keys create".
     pub command: String,
-    /// The user PIN once read (DNSSEAL_PIN is cleared after the first read;
-    /// a run that logs in twice asks once).
-    pin: std::cell::RefCell<Option<SecretString>>,
+    /// The user PIN once read: the one copy the process holds, lent out
+    /// by reference (a run that logs in twice asks once).
+    pin: std::cell::OnceCell<pin::Pin>,
 }
 
 impl Context {
@@ -52,6 +58,7 @@ impl Context {
                 _ => PathBuf::from(CONFIG_FILE),
             },
         };
+        export_softhsm_conf(&config_path);
         Ok(Context {
             clock,
             config_path,
@@ -59,7 +66,7 @@ impl Context {
             json: cli.json,
             quiet: cli.quiet,
             command: cli.name.clone(),
-            pin: std::cell::RefCell::new(None),
+            pin: std::cell::OnceCell::new(),
         })
     }
 
@@ -81,14 +88,13 @@ impl Context {
         project::load_module(cfg)
     }
 
-    /// The user PIN from the usual sources.
-    pub fn user_pin(&self) -> anyhow::Result<SecretString> {
-        if let Some(p) = self.pin.borrow().as_ref() {
-            return Ok(p.clone());
+    /// The user PIN from the usual sources, read on first use.
+    pub fn user_pin(&self) -> anyhow::Result<&SecretString> {
+        if let Some(p) = self.pin.get() {
+            return Ok(p.secret());
         }
-        let p = pin::read(self.pin_file.as_deref(), pin::USER_PIN_VAR, "User PIN: ")?;
-        *self.pin.borrow_mut() = Some(p.clone());
-        Ok(p)
+        let read = pin::read(self.pin_file.as_deref(), &pin::USER_PIN)?;
+        Ok(self.pin.get_or_init(|| read).secret())
     }
 
     /// Finds the token and logs in (the PIN is read once the token is
@@ -99,8 +105,7 @@ impl Context {
         module: &'m Module,
     ) -> anyhow::Result<(Token<'m>, UserSession)> {
         let token = module.find_token(&cfg.token.selector)?;
-        let pin = self.user_pin()?;
-        let session = token.login(&pin)?;
+        let session = token.login(self.user_pin()?)?;
         Ok((token, session))
     }
 
@@ -162,6 +167,21 @@ impl Context {
         // done by now; the exit code says the report did not get out).
         writeln!(std::io::stdout().lock(), "{text}")
             .map_err(|e| anyhow::anyhow!("cannot write the JSON report to standard output: {e}"))
+    }
+}
+
+/// Puts the project's SoftHSMv2 configuration, if it names one, into
+/// SOFTHSM2_CONF now, while the process has one thread: the module is
+/// loaded later, when zone parsing may have started threads. A config
+/// that does not load is reported by the command that needs it.
+fn export_softhsm_conf(config_path: &std::path::Path) {
+    let Ok(cfg) = Config::load(config_path) else {
+        return;
+    };
+    if let Some(conf) = &cfg.token.softhsm_conf {
+        if let Err(e) = harden::set_env("SOFTHSM2_CONF", conf.as_os_str()) {
+            tracing::warn!("{e}");
+        }
     }
 }
 

@@ -11,19 +11,15 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     let token = if args.softhsm {
         layout.softhsm_conf()?;
         // Both PINs before anything is made.
-        let so_pin = pin::read(
-            args.so_pin_file.as_deref(),
-            pin::SO_PIN_VAR,
-            "New security officer PIN: ",
-        )?;
+        let so_pin = pin::read(args.so_pin_file.as_deref(), &pin::SO_PIN)?;
         let user_pin = ctx.user_pin()?;
         init::softhsm_token(
             &layout,
             SoftHsm {
                 label: args.token_label.clone(),
                 module: args.module.clone(),
-                so_pin: &so_pin,
-                user_pin: &user_pin,
+                so_pin: so_pin.secret(),
+                user_pin,
             },
         )?
     } else {

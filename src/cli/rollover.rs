@@ -140,7 +140,7 @@ pub fn policy_run(ctx: &Context, args: PolicyRunArgs) -> anyhow::Result<()> {
 fn steward<'a>(
     ctx: &'a Context,
     cfg: &'a Config,
-    pin: &'a dyn Fn() -> anyhow::Result<secrecy::SecretString>,
+    pin: &'a dyn Fn() -> anyhow::Result<&'a secrecy::SecretString>,
 ) -> Steward<'a> {
     Steward {
         cfg,

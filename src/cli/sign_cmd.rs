@@ -80,7 +80,7 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
             .iter()
             .map(|k| (k.cka_id.clone(), mechanism(k.algorithm)))
             .collect();
-        let mut pool = token.signer_pool(&pin, threads, &mechs)?;
+        let mut pool = token.signer_pool(pin, threads, &mechs)?;
         // Checked before any copy is made or anything signed.
         check_signing_keys(&pool, &keys, &opts.origin)?;
         pool.use_key_objects(KeyObjects::of(&cfg.token.profile));

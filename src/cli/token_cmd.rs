@@ -160,7 +160,7 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     } else {
         KeyObjects::of(&cfg.token.profile)
     };
-    let mut pool = token.signer_pool(&pin, threads, &[(key.cka_id.clone(), mech)])?;
+    let mut pool = token.signer_pool(pin, threads, &[(key.cka_id.clone(), mech)])?;
     pool.use_key_objects(objects);
     let measured = crate::token::bench::raw_rate(&pool, 0, &data, args.seconds)?;
     let (n, secs, rate) = (measured.signatures, measured.seconds, measured.per_second());

@@ -58,7 +58,7 @@ pub struct Steward<'a> {
     pub command: &'a str,
     pub now: Timestamp,
     /// The user PIN, read only when a key must be made (it may prompt).
-    pub pin: &'a dyn Fn() -> anyhow::Result<SecretString>,
+    pub pin: &'a dyn Fn() -> anyhow::Result<&'a SecretString>,
 }
 
 impl Steward<'_> {
@@ -318,7 +318,7 @@ impl Steward<'_> {
     ) -> anyhow::Result<T> {
         let module = project::load_module(self.cfg)?;
         let token = module.find_token(&self.cfg.token.selector)?;
-        let session = token.login(&(self.pin)()?)?;
+        let session = token.login((self.pin)()?)?;
         body(&token, &session)
     }
 

@@ -330,17 +330,24 @@ pub struct Module {
 }
 
 impl Module {
-    /// Loads and initialises a module. `softhsm_conf` is exported as
-    /// SOFTHSM2_CONF first (SoftHSMv2 reads it when initialised); call this
-    /// before any other thread starts.
+    /// Loads and initialises a module. SoftHSMv2 reads SOFTHSM2_CONF when
+    /// initialised, so with `softhsm_conf` the variable must name it: set
+    /// here if the process still has one thread (the `dnsseal` command sets
+    /// it at its start), refused otherwise, as changing the environment
+    /// while threads run is unsound (see [`crate::harden::set_env`]).
     pub fn load(path: &Path, softhsm_conf: Option<&Path>) -> Result<Module, TokenError> {
-        if let Some(conf) = softhsm_conf {
-            std::env::set_var("SOFTHSM2_CONF", conf);
-        }
         let load_err = |reason: String| TokenError::ModuleLoad {
             path: path.to_path_buf(),
             reason,
         };
+        if let Some(conf) = softhsm_conf {
+            crate::harden::set_env("SOFTHSM2_CONF", conf.as_os_str()).map_err(|why| {
+                load_err(format!(
+                    "SoftHSMv2 must find its configuration {} in SOFTHSM2_CONF: {why}",
+                    conf.display()
+                ))
+            })?;
+        }
         if !path.exists() {
             return Err(load_err(
                 "no such file (install the HSM vendor's PKCS#11 library, or set [token] module in dnsseal.toml; for SoftHSMv2: apt-get install softhsm2)".into(),
