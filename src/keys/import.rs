@@ -112,13 +112,18 @@ impl Fields<'_> {
         self.lines.iter().find(|(k, _, _)| k == name)
     }
 
-    fn b64(&self, name: &str) -> Result<Vec<u8>, Failure> {
+    /// A field decoded straight into a zeroizing buffer of its final size:
+    /// neither an error part way through nor a reallocation leaves a copy of
+    /// key material behind, and the caller's error paths drop it zeroized.
+    fn b64(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
         let (_, v, line) = self
             .get(name)
             .ok_or_else(|| self.bad(1, format!("{name} is missing")))?;
+        let mut out = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(v.len())));
         BASE64
-            .decode(v.as_bytes())
-            .map_err(|_| self.bad(*line, format!("{name} is not base64")))
+            .decode_vec(v.as_bytes(), &mut out)
+            .map_err(|_| self.bad(*line, format!("{name} is not base64")))?;
+        Ok(out)
     }
 
     fn time(&self, name: &str) -> Result<Option<Timestamp>, Failure> {
@@ -196,7 +201,7 @@ pub fn parse_private(text: &str, file: &str, dnskey: &Dnskey) -> Result<BindPriv
                 return Err(fields.bad(1, "PrivateKey must be 32 octets for ED25519".into()));
             }
             ImportKey::Ed25519 {
-                seed,
+                seed: moved(seed),
                 point: dnskey.public_key.clone(),
             }
         }
@@ -211,15 +216,26 @@ pub fn parse_private(text: &str, file: &str, dnskey: &Dnskey) -> Result<BindPriv
 
 /// An RSA private key whose public half must be the DNSKEY's.
 fn rsa_key(fields: &Fields<'_>, dnskey: &Dnskey) -> Result<ImportKey, Failure> {
+    // Every field is decoded (each into its own zeroizing buffer) before
+    // any is moved into the key, which zeroizes itself on drop: a bad later
+    // field drops the earlier ones zeroized.
+    let modulus = fields.b64("Modulus")?;
+    let public_exponent = fields.b64("PublicExponent")?;
+    let private_exponent = fields.b64("PrivateExponent")?;
+    let prime1 = fields.b64("Prime1")?;
+    let prime2 = fields.b64("Prime2")?;
+    let exponent1 = fields.b64("Exponent1")?;
+    let exponent2 = fields.b64("Exponent2")?;
+    let coefficient = fields.b64("Coefficient")?;
     let key = ImportKey::Rsa {
-        modulus: fields.b64("Modulus")?,
-        public_exponent: fields.b64("PublicExponent")?,
-        private_exponent: fields.b64("PrivateExponent")?,
-        prime1: fields.b64("Prime1")?,
-        prime2: fields.b64("Prime2")?,
-        exponent1: fields.b64("Exponent1")?,
-        exponent2: fields.b64("Exponent2")?,
-        coefficient: fields.b64("Coefficient")?,
+        modulus: moved(modulus),
+        public_exponent: moved(public_exponent),
+        private_exponent: moved(private_exponent),
+        prime1: moved(prime1),
+        prime2: moved(prime2),
+        exponent1: moved(exponent1),
+        exponent2: moved(exponent2),
+        coefficient: moved(coefficient),
     };
     if let ImportKey::Rsa {
         modulus,
@@ -239,6 +255,12 @@ fn rsa_key(fields: &Fields<'_>, dnskey: &Dnskey) -> Result<ImportKey, Failure> {
         }
     }
     Ok(key)
+}
+
+/// The bytes of a zeroizing buffer moved (not copied) into a key that
+/// zeroizes itself on drop; the emptied buffer is left behind.
+fn moved(mut buf: Zeroizing<Vec<u8>>) -> Vec<u8> {
+    std::mem::take(&mut *buf)
 }
 
 /// An ECDSA private scalar of the right size for `algorithm`.
@@ -261,7 +283,7 @@ fn ec_key(
     }
     Ok(ImportKey::Ec {
         spec,
-        scalar,
+        scalar: moved(scalar),
         point: dnskey.public_key.clone(),
     })
 }
@@ -456,6 +478,55 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "K.private:1: not a BIND private key file (no Private-key-format)"
+        );
+    }
+
+    #[test]
+    fn key_material_is_decoded_into_zeroizing_buffers_and_bad_sizes_refused() {
+        // The type carries the promise: every decoded field is Zeroizing.
+        let _typed = |f: &Fields<'_>| -> Result<Zeroizing<Vec<u8>>, Failure> { f.b64("x") };
+        // A seed one octet short is refused, naming the field.
+        let e = parse_err(
+            &private("PrivateKey: ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI=\n").replace(
+                "ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI=",
+                "ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI",
+            ),
+        );
+        assert!(e.to_string().contains("PrivateKey"), "{e}");
+        let e = parse_err(&private(
+            "PrivateKey: MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODk=\n",
+        ));
+        assert_eq!(
+            e.to_string(),
+            "K.private:1: PrivateKey must be 32 octets for ED25519"
+        );
+    }
+
+    #[test]
+    fn ec_and_rsa_errors_after_decoding_name_their_field() {
+        // P-256: a scalar of 31 octets.
+        let key = "example. 3600 IN DNSKEY 257 3 13 \
+            mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n";
+        let dnskey = parse_key_file(key, "K.key").unwrap().1;
+        let text = "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\n\
+            PrivateKey: MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMQ==\n";
+        let e = parse_private(text, "K.private", &dnskey).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("K.private:1: PrivateKey must be 32 octets for ECDSAP256SHA256")
+        );
+        // RSA: the first five fields decode, the sixth is bad.
+        let key =
+            "example. 3600 IN DNSKEY 257 3 8 AwEAAcGFvxL6yCIC1Ev1SuzTrr+ISnLOaTx2OrHzNclC8aB5\n";
+        let dnskey = parse_key_file(key, "K.key").unwrap().1;
+        let text = "Private-key-format: v1.3\nAlgorithm: 8 (RSASHA256)\n\
+            Modulus: wYW/EvrIIgLUS/VK7NOuv4hKcs5pPHY6sfM1yULxoHk=\n\
+            PublicExponent: AQAB\nPrivateExponent: AQID\nPrime1: AQID\nPrime2: AQID\n\
+            Exponent1: !!!\nExponent2: AQID\nCoefficient: AQID\n";
+        let e = parse_private(text, "K.private", &dnskey).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("K.private:8: Exponent1 is not base64")
         );
     }
 
