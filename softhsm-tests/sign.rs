@@ -1194,3 +1194,132 @@ fn the_signed_zone_is_synced_renamed_and_its_directory_synced() {
     );
     assert!(p.file("out.signed").exists());
 }
+
+/// Replaces `from` by `to` (same length) in a signed zone file and makes
+/// its signing state agree: the zone file's digest in the state and the
+/// state's own digest, as anyone who can write the output directory can.
+fn forge_signed_and_state(p: &Project, signed: &str, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let path = p.file(signed);
+    let before = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(before.clone()).unwrap();
+    assert!(text.contains(from), "{from} not in {signed}");
+    let after = text.replacen(from, to, 1).into_bytes();
+    std::fs::write(&path, &after).unwrap();
+    let state_path = p.file(&format!("{signed}.dnsseal-state"));
+    let mut state = std::fs::read(&state_path).unwrap();
+    let old = *blake3::hash(&before).as_bytes();
+    let at = state
+        .windows(32)
+        .position(|w| w == old)
+        .expect("the state holds the signed zone's digest");
+    state[at..at + 32].copy_from_slice(blake3::hash(&after).as_bytes());
+    let n = state.len();
+    let own = blake3::hash(&state[..n - 32]);
+    state[n - 32..].copy_from_slice(own.as_bytes());
+    std::fs::write(&state_path, &state).unwrap();
+}
+
+/// A project with one ECDSA key, example.zone signed into v1.signed (with
+/// its state), and a function that signs example.zone incrementally.
+fn signed_once() -> Project {
+    let p = Project::new();
+    std::fs::write(p.file("example.zone"), ZONE).unwrap();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "both",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    p.run(&["sign", "example.zone", "-o", "example", "-f", "v1.signed"])
+        .ok();
+    p
+}
+
+fn sign_incremental(p: &Project, previous: &str, output: &str) -> serde_json::Value {
+    let out = p
+        .run(&[
+            "--json",
+            "sign",
+            "example.zone",
+            "-o",
+            "example",
+            "--incremental",
+            previous,
+            "-f",
+            output,
+        ])
+        .ok();
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Whoever can write the signed zone and its state, but cannot use the
+/// token's keys, gets no record into the next --incremental output: a
+/// record planted in the text, with the state made to match, is not
+/// carried over (the state's seal fails and the text is read instead).
+#[test]
+fn a_record_planted_in_the_previous_output_and_its_state_is_not_carried_over() {
+    let p = signed_once();
+    let clean = sign_incremental(&p, "v1.signed", "clean.signed");
+    assert_eq!(clean["incremental_from"], "state", "{clean}");
+    std::fs::copy(p.file("v1.signed"), p.file("planted.signed")).unwrap();
+    std::fs::copy(
+        p.file("v1.signed.dnsseal-state"),
+        p.file("planted.signed.dnsseal-state"),
+    )
+    .unwrap();
+    forge_signed_and_state(&p, "planted.signed", "192.0.2.80", "192.0.2.66");
+    let out = sign_incremental(&p, "planted.signed", "v2.signed");
+    assert_eq!(out["incremental_from"], "text", "{out}");
+    let v2 = std::fs::read_to_string(p.file("v2.signed")).unwrap();
+    assert!(
+        !v2.contains("192.0.2.66"),
+        "the planted record was carried over"
+    );
+    assert!(v2.contains("192.0.2.80"));
+    // Nothing changed in the zone: every signature is still good.
+    assert_eq!(out["signatures_generated"], clean["signatures_generated"]);
+    assert_eq!(out["signatures_retained"], clean["signatures_retained"]);
+    p.run(&["verify", "v2.signed", "-o", "example"]).ok();
+    if Path::new("/usr/bin/dnssec-verify").exists() {
+        independent_verifiers(&p.file("v2.signed"), "example.");
+    }
+}
+
+/// A damaged signature in a previous output read as text (it has no state)
+/// is checked and replaced, not copied into the next output.
+#[test]
+fn a_damaged_signature_in_the_previous_text_is_replaced() {
+    let p = signed_once();
+    // sip's A RRSIG with one signature character changed.
+    let text = std::fs::read_to_string(p.file("v1.signed")).unwrap();
+    let line = rrsigs(&text)
+        .into_iter()
+        .find(|l| l.starts_with("sip.") && l.split('\t').nth(4).unwrap().starts_with("A "))
+        .expect("sip's A RRSIG")
+        .to_string();
+    let sig = line.rsplit(' ').next().unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let damaged_line = format!("{}{flipped}{}", &line[..line.len() - sig.len()], &sig[1..]);
+    std::fs::write(
+        p.file("damaged.signed"),
+        text.replacen(&line, &damaged_line, 1),
+    )
+    .unwrap();
+    let out = sign_incremental(&p, "damaged.signed", "v3.signed");
+    assert_eq!(out["incremental_from"], "text", "{out}");
+    assert_eq!(out["signatures_generated"], 1, "{out}");
+    let v3 = std::fs::read_to_string(p.file("v3.signed")).unwrap();
+    assert!(
+        !v3.contains(&damaged_line),
+        "the damaged signature was kept"
+    );
+    p.run(&["verify", "v3.signed", "-o", "example"]).ok();
+    if Path::new("/usr/bin/dnssec-verify").exists() {
+        independent_verifiers(&p.file("v3.signed"), "example.");
+    }
+}

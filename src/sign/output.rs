@@ -265,8 +265,12 @@ impl ZoneWriter {
     }
 
     /// Syncs the signed zone, moves it into place, syncs its directory;
-    /// then the state, unsynced (see [`ZoneWriter`]).
-    pub fn finish(self) -> anyhow::Result<()> {
+    /// then the state, sealed by `seal` (see [`state::seal_message`]) and
+    /// unsynced (see [`ZoneWriter`]).
+    pub fn finish(
+        self,
+        seal: impl FnOnce(&[u8]) -> std::io::Result<state::Seal>,
+    ) -> anyhow::Result<()> {
         if let Some(s) = self.syncer {
             s.stop();
         }
@@ -276,7 +280,7 @@ impl ZoneWriter {
         self.tmp.commit("the signed zone")?;
         if let Some((tmp, w)) = self.state {
             let done = w
-                .finish(&digest)
+                .finish(&digest, seal)
                 .map_err(anyhow::Error::from)
                 // Not synced: after a crash a state that did not reach the
                 // disk whole fails its own digest, or belongs to an older

@@ -10,14 +10,13 @@
 //! output is formatted and written ([`super::output`]). The caller keeps
 //! the keystore, the audit log and the printing.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use super::engine::{Engine, Job, SessionProbe, SignError, Signer, SigningKey, Validity};
 use super::options::{rrsig_time, SignOptions};
 use super::output::{format_chunk, write_in_order, Buffers, Chunk, Feed, Formatted, ZoneWriter};
 use super::plan::{self, Carried, Plan, Previous, Signers, StateLoader, Stats};
-use super::state::State;
+use super::state::{Seal, SealKey, State};
 use crate::clock::Timestamp;
 use crate::failure::Failure;
 use crate::policy::signing::{cds_rdata, ZoneKeys};
@@ -137,28 +136,27 @@ pub fn sign_zone<S: Sessions>(
     // Old signatures by (owner, type covered): the input's, then the
     // previous signing's (its state, or its text).
     let mut old = plan::input_signatures(&mut zone);
-    let state = match (loader, &opts.incremental) {
-        (Some(l), Some(prev)) => l.join(prev)?,
-        _ => None,
-    };
+    let state = previous_state(loader, opts, keys)?;
     let from_state = state.is_some();
     let cursor = state.as_ref().map(State::cursor);
-    let mut sets = HashMap::new();
     if let (Some(prev), None) = (&opts.incremental, &cursor) {
-        sets = plan::read_previous_text(prev, &opts.origin, &mut old)?;
+        plan::read_previous_text(prev, &opts.origin, &mut old)?;
     }
     phase("previous read");
     let refresh_at = Timestamp::from_unix(opts.now.unix() + i64::from(opts.times.refresh));
     // Cores: one formatting thread each, the default sessions and the
     // session probe's budget.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let previous = Previous { old, sets, cursor };
+    let refresh_before = rrsig_time(refresh_at)?;
+    plan::check_old_signatures(&zone, &signers, &mut old, refresh_before, cores);
+    phase("old signatures checked");
+    let previous = Previous { old, cursor };
     let Plan {
         slots,
         kept,
         carried,
         stats,
-    } = plan::match_signatures(&zone, &signers, previous, rrsig_time(refresh_at)?, cores);
+    } = plan::match_signatures(&zone, &signers, previous, refresh_before, cores);
     phase("matched");
     plan::insert_kept(&mut zone, kept, &signers);
     let threads = opts
@@ -214,7 +212,7 @@ pub fn sign_zone<S: Sessions>(
     let out = written?;
     signed?.map_err(|e| anyhow::anyhow!("formatting the signed zone: {e}"))?;
     drop(jobs);
-    out.finish()?;
+    out.finish(|message| seal(&sessions, &signers, &engine_keys, message))?;
     phase("written");
     // Freeing a big zone's many small allocations takes a noticeable part
     // of an incremental run; nothing below needs the zone, so it is freed
@@ -231,6 +229,60 @@ pub fn sign_zone<S: Sessions>(
         max_ttl,
     };
     Ok((outcome, sessions))
+}
+
+/// The previous signing's state, when `--incremental` names one that is
+/// usable: sealed by a key of the zone (one it publishes or signs with).
+fn previous_state(
+    loader: Option<StateLoader>,
+    opts: &SignOptions,
+    keys: &ZoneKeys,
+) -> anyhow::Result<Option<State>> {
+    let (Some(loader), Some(previous)) = (loader, &opts.incremental) else {
+        return Ok(None);
+    };
+    let seal_keys: Vec<SealKey<'_>> = keys
+        .published
+        .iter()
+        .chain(&keys.signing)
+        .map(|k| SealKey {
+            key_tag: k.key_tag,
+            algorithm: k.algorithm,
+            public_key: &k.public_key,
+        })
+        .collect();
+    loader.join(previous, &seal_keys)
+}
+
+/// Seals the signing state: a signature by the first ZSK (else KSK) over
+/// `message`, verified on the host like every signature the token makes.
+fn seal(
+    signer: &impl Signer,
+    signers: &Signers<'_>,
+    keys: &[SigningKey],
+    message: &[u8],
+) -> std::io::Result<Seal> {
+    let failed = |why: String| std::io::Error::other(format!("cannot seal the state: {why}"));
+    let k = *signers
+        .zsk
+        .first()
+        .or(signers.ksk.first())
+        .ok_or_else(|| failed("no signing key".into()))?;
+    let key = &keys[k];
+    let signature = signer
+        .sign(0, k, &super::token_input(key.algorithm, message))
+        .map_err(|e| failed(e.to_string()))?;
+    if !super::verify(key.algorithm, &key.public_key, message, &signature) {
+        return Err(failed(format!(
+            "the signature by key {} does not verify",
+            key.key_tag
+        )));
+    }
+    Ok(Seal {
+        key_tag: key.key_tag,
+        algorithm: key.algorithm.number(),
+        signature,
+    })
 }
 
 /// Parses and builds the zone, its warnings logged.

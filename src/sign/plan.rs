@@ -1,22 +1,24 @@
 //! Which RRsets get new signatures and which old ones are kept.
 //!
-//! Old signatures come from two places: those the input zone carries (kept
-//! only when they verify over the RRset as it is now) and those of the
-//! `--incremental` zone, dnsseal's earlier output (kept when the RRset they
-//! cover is byte for byte what it was then). The earlier output is read
-//! through its signing state ([`super::state`]) when that is usable, else
-//! streamed from its text ([`read_previous_text`]). A signature is kept when
+//! Old signatures come from two places: those the input zone carries and
+//! those of the `--incremental` zone, dnsseal's earlier output. The earlier
+//! output is read through its signing state ([`super::state`]) when that is
+//! usable (whole, fresh and sealed by a key of the zone), and its signatures
+//! are kept when the RRset they cover is byte for byte what it was then;
+//! else its text is streamed ([`read_previous_text`]). Signatures of the
+//! input and of the text are kept only when they verify over the RRset as
+//! it is now. A signature is kept when
 //! [`reusable`]: same key, owner, TTL and signer, and not expiring within
 //! the refresh interval. What is not kept becomes a job for the engine.
 //! Nodes whose records and signatures are all unchanged carry their text
 //! over from the previous output as it is.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::engine::SigningKey;
-use super::state::{self, rrset_digest, Cursor, State, Unusable};
+use super::state::{self, rrset_digest, Cursor, SealKey, State, Unusable};
 use crate::failure::Failure;
 use crate::zone::model::{RrSet, Zone};
 use crate::zone::rr::{self, rtype};
@@ -26,9 +28,25 @@ use crate::zone::{dnssec, parse, ZoneName};
 /// An RRset's owner (canonical wire form) and type.
 pub type RrsetKey = (Vec<u8>, u16);
 
-/// Old signatures by the RRset they cover, each with whether it must
-/// verify before it is kept (those carried by the input).
-pub type OldSignatures = HashMap<RrsetKey, Vec<(Vec<u8>, bool)>>;
+/// Old signatures by the RRset they cover, each with how far it is
+/// trusted.
+pub type OldSignatures = HashMap<RrsetKey, Vec<(Vec<u8>, Trust)>>;
+
+/// How far an old signature is trusted before it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// From the input or from the previous output's text: kept only if it
+    /// verifies over the RRset as it is now.
+    Unchecked,
+    /// Checked by [`check_old_signatures`]: it verifies.
+    Verified,
+    /// Checked by [`check_old_signatures`]: it does not verify, or cannot
+    /// stay (another key, TTL, signer or an early expiration).
+    Failed,
+    /// From the previous signing's sealed state: kept when the RRset it
+    /// covers is what it was then.
+    Sealed,
+}
 
 /// Counts reported at the end, like dnssec-signzone.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +66,15 @@ impl StateLoader {
         StateLoader(std::thread::spawn(move || State::load(&prev, &wire)))
     }
 
-    /// The state, or None (and why, at info level) when the previous
-    /// zone's text must be read instead.
-    pub fn join(self, previous: &Path) -> anyhow::Result<Option<State>> {
-        match self.0.join() {
+    /// The state, when whole, fresh and sealed by one of `keys` (the
+    /// zone's DNSKEY RRset); else None (and why, at info level), and the
+    /// previous zone's text must be read instead.
+    pub fn join(self, previous: &Path, keys: &[SealKey<'_>]) -> anyhow::Result<Option<State>> {
+        match self
+            .0
+            .join()
+            .map(|r| r.and_then(|s| s.check_seal(keys).map(|()| s)))
+        {
             Ok(Ok(state)) => Ok(Some(state)),
             Ok(Err(why)) => {
                 tracing::info!(
@@ -78,65 +101,28 @@ pub fn input_signatures(zone: &mut Zone) -> OldSignatures {
     for r in std::mem::take(&mut zone.old_rrsigs) {
         old.entry((r.owner, rrsig_type_covered(&r.rdata)))
             .or_default()
-            .push((r.rdata, true));
+            .push((r.rdata, Trust::Unchecked));
     }
     old
 }
 
-/// Streams the `--incremental` zone's text: its signatures go into `old`
-/// and one digest per RRset into the returned map; nothing else is kept.
-/// dnsseal writes each RRset's records together; an RRset met in two places
-/// of a hand-edited file gets a digest that matches nothing, so its
-/// signatures are made anew.
+/// Streams the `--incremental` zone's text: its signatures go into `old`,
+/// to be verified before they are kept (the text is not sealed: whoever
+/// could write it may have put signatures there); nothing else is kept.
 pub fn read_previous_text(
     prev: &Path,
     origin: &ZoneName,
     old: &mut OldSignatures,
-) -> anyhow::Result<HashMap<RrsetKey, [u8; 32]>> {
-    let mut previous_sets: HashMap<RrsetKey, [u8; 32]> = HashMap::new();
-    let mut group: Option<(RrsetKey, u32, Vec<Vec<u8>>)> = None;
-    let mut split: HashSet<RrsetKey> = HashSet::new();
-    let mut finish = |g: Option<(RrsetKey, u32, Vec<Vec<u8>>)>,
-                      previous_sets: &mut HashMap<RrsetKey, [u8; 32]>| {
-        if let Some((key, ttl, mut rdatas)) = g {
-            rdatas.sort();
-            rdatas.dedup();
-            if previous_sets
-                .insert(
-                    key.clone(),
-                    rrset_digest(ttl, rdatas.iter().map(Vec::as_slice)),
-                )
-                .is_some()
-            {
-                split.insert(key);
-            }
-        }
-    };
+) -> anyhow::Result<()> {
     parse::for_each_record(prev, origin, |r| {
         if r.rtype == rtype::RRSIG {
             old.entry((r.owner, rrsig_type_covered(&r.rdata)))
                 .or_default()
-                .push((r.rdata, false));
-            return;
-        }
-        match &mut group {
-            Some((key, ttl, rdatas)) if key.0 == r.owner && key.1 == r.rtype => {
-                *ttl = (*ttl).min(r.ttl);
-                rdatas.push(r.rdata);
-            }
-            _ => {
-                let done = group.take();
-                finish(done, &mut previous_sets);
-                group = Some(((r.owner, r.rtype), r.ttl, vec![r.rdata]));
-            }
+                .push((r.rdata, Trust::Unchecked));
         }
     })
     .map_err(|e| Failure::BadInput(format!("--incremental: {e}")))?;
-    finish(group.take(), &mut previous_sets);
-    for key in split {
-        previous_sets.insert(key, [0xFF; 32]);
-    }
-    Ok(previous_sets)
+    Ok(())
 }
 
 /// What signs what: the engine's keys, and which of them sign the DNSKEY,
@@ -178,8 +164,6 @@ pub struct Plan<'s> {
 pub struct Previous<'s> {
     /// Signatures by RRset (the input's, and the previous text's).
     pub old: OldSignatures,
-    /// RRset digests of the previous text.
-    pub sets: HashMap<RrsetKey, [u8; 32]>,
     /// The previous signing's state, when usable.
     pub cursor: Option<Cursor<'s>>,
 }
@@ -197,7 +181,6 @@ pub fn match_signatures<'s>(
 ) -> Plan<'s> {
     let Previous {
         mut old,
-        sets: previous_sets,
         mut cursor,
     } = previous;
     let origin = &zone.origin;
@@ -221,7 +204,7 @@ pub fn match_signatures<'s>(
     };
     // One pair of buffers for every node (a big zone has 100k's of them).
     let mut node_kept: Vec<(usize, Cow<'_, [u8]>)> = Vec::new();
-    let mut candidates: Vec<(Cow<'_, [u8]>, bool)> = Vec::new();
+    let mut candidates: Vec<(Cow<'_, [u8]>, Trust)> = Vec::new();
     for (ni, node) in zone.nodes.iter().enumerate() {
         // The previous signing's node at this owner, from the state.
         let mut before = match cursor.as_mut() {
@@ -243,26 +226,29 @@ pub fn match_signatures<'s>(
                     old.remove(&(node.owner.clone(), set.rtype))
                         .unwrap_or_default()
                         .into_iter()
-                        .map(|(sig, verify)| (sig.into(), verify)),
+                        .map(|(sig, trust)| (sig.into(), trust)),
                 );
             }
-            let mut unchanged = !candidates.is_empty()
-                && !previous_sets.is_empty()
-                && previous_sets.get(&(node.owner.clone(), set.rtype))
-                    == Some(&rrset_digest(set.ttl, set.rdatas.iter()));
+            let mut unchanged = false;
             if let Some(b) = before.as_mut() {
                 if let Some(at) = b.sets.iter().position(|e| e.rtype == set.rtype) {
                     let e = b.sets.swap_remove(at);
                     unchanged = same_node || e.digest == rrset_digest(set.ttl, set.rdatas.iter());
-                    candidates.extend(e.sigs.iter().map(|s| ((*s).into(), false)));
+                    candidates.extend(e.sigs.iter().map(|s| ((*s).into(), Trust::Sealed)));
                 }
             }
             let mut kept_here = 0;
             for &k in signers.of(set.rtype) {
                 let key = &signers.keys[k];
-                let found = candidates.iter().find(|(sig, verify)| {
-                    (*verify || unchanged)
-                        && reusable(sig, &node.owner, set, key, origin, refresh_before, *verify)
+                let found = candidates.iter().find(|(sig, trust)| {
+                    let fits =
+                        |check| reusable(sig, &node.owner, set, key, origin, refresh_before, check);
+                    match trust {
+                        Trust::Unchecked => fits(true),
+                        Trust::Verified => fits(false),
+                        Trust::Sealed => unchanged && fits(false),
+                        Trust::Failed => false,
+                    }
                 });
                 match found {
                     Some((sig, _)) => {
@@ -307,6 +293,86 @@ pub fn match_signatures<'s>(
     plan.stats.retained = plan.kept.len() + reused;
     plan.stats.generated = plan.slots.len();
     plan
+}
+
+/// Verifies, on every core, the old signatures that must verify before
+/// they are kept (a signed zone as input, or a previous output read as
+/// text, carries one or more per RRset), so that [`match_signatures`] need
+/// not one by one. A signature whose RRset is not in the zone stays
+/// unchecked (it is dropped anyway), and so do those of a part whose thread
+/// failed (then checked in the matching).
+pub fn check_old_signatures(
+    zone: &Zone,
+    signers: &Signers<'_>,
+    old: &mut OldSignatures,
+    refresh_before: u32,
+    cores: usize,
+) {
+    if !old.values().flatten().any(|(_, t)| *t == Trust::Unchecked) {
+        return;
+    }
+    let per = zone.nodes.len().div_ceil(cores.max(1)).max(1);
+    let shared = &*old;
+    let check = |node: &crate::zone::model::Node, set: &RrSet, sig: &[u8]| {
+        let fits = signers.of(set.rtype).iter().any(|&k| {
+            let key = &signers.keys[k];
+            reusable(
+                sig,
+                &node.owner,
+                set,
+                key,
+                &zone.origin,
+                refresh_before,
+                true,
+            )
+        });
+        if fits {
+            Trust::Verified
+        } else {
+            Trust::Failed
+        }
+    };
+    let check = &check;
+    let results: Vec<(RrsetKey, Vec<Trust>)> = std::thread::scope(|s| {
+        let parts: Vec<_> = zone
+            .nodes
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut found = Vec::new();
+                    for node in part {
+                        for set in node.rrsets.iter().filter(|s| node.signs(s.rtype)) {
+                            let key = (node.owner.clone(), set.rtype);
+                            let Some(sigs) = shared.get(&key) else {
+                                continue;
+                            };
+                            let trust = sigs
+                                .iter()
+                                .map(|(sig, t)| match t {
+                                    Trust::Unchecked => check(node, set, sig),
+                                    t => *t,
+                                })
+                                .collect();
+                            found.push((key, trust));
+                        }
+                    }
+                    found
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    });
+    for (key, trust) in results {
+        if let Some(sigs) = old.get_mut(&key) {
+            for ((_, t), checked) in sigs.iter_mut().zip(trust) {
+                *t = checked;
+            }
+        }
+    }
 }
 
 /// Each node's digest, to compare with the previous signing's: one
@@ -522,5 +588,78 @@ mod tests {
                 false
             ));
         }
+    }
+
+    /// A zone of one node holding `set`.
+    fn zone_of(set: RrSet) -> Zone {
+        Zone {
+            origin: origin(),
+            nodes: vec![crate::zone::model::Node {
+                owner: OWNER.to_vec(),
+                rrsets: vec![set],
+                ..Default::default()
+            }],
+            warnings: Vec::new(),
+            old_rrsigs: Vec::new(),
+            stripped: 0,
+        }
+    }
+
+    #[test]
+    fn unchecked_signatures_are_verified_before_they_are_kept() {
+        let set = a_set(300);
+        let (key, good) = signed(&set, 10_000);
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let zone = zone_of(set);
+        let keys = [key];
+        let signers = Signers {
+            keys: &keys,
+            ksk: &[0],
+            zsk: &[0],
+        };
+        let mut old: OldSignatures = HashMap::new();
+        old.insert(
+            (OWNER.to_vec(), 1),
+            vec![
+                (bad.clone(), Trust::Unchecked),
+                (good.clone(), Trust::Unchecked),
+                (bad.clone(), Trust::Sealed),
+            ],
+        );
+        check_old_signatures(&zone, &signers, &mut old, 5_000, 2);
+        let trust: Vec<Trust> = old[&(OWNER.to_vec(), 1)].iter().map(|s| s.1).collect();
+        assert_eq!(trust, [Trust::Failed, Trust::Verified, Trust::Sealed]);
+        // The verified one is kept; the one that failed is dropped, and so
+        // is the sealed one, whose RRset has no state entry saying it is
+        // unchanged.
+        let previous = Previous { old, cursor: None };
+        let plan = match_signatures(&zone, &signers, previous, 5_000, 2);
+        assert_eq!(plan.kept, vec![(0, 0, good)]);
+        assert!(plan.slots.is_empty());
+        assert_eq!(plan.stats.dropped, 2);
+    }
+
+    #[test]
+    fn a_bad_signature_left_unchecked_is_caught_in_the_matching() {
+        let set = a_set(300);
+        let (key, good) = signed(&set, 10_000);
+        let mut bad = good;
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let zone = zone_of(set);
+        let keys = [key];
+        let signers = Signers {
+            keys: &keys,
+            ksk: &[0],
+            zsk: &[0],
+        };
+        let mut old: OldSignatures = HashMap::new();
+        old.insert((OWNER.to_vec(), 1), vec![(bad, Trust::Unchecked)]);
+        let previous = Previous { old, cursor: None };
+        let plan = match_signatures(&zone, &signers, previous, 5_000, 2);
+        assert!(plan.kept.is_empty());
+        assert_eq!(plan.slots, vec![(0, 0, 0)]);
     }
 }

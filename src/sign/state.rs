@@ -8,13 +8,28 @@
 //! RDATA), the length of its text in the file, and for each signed RRset
 //! the type, a digest of the RRset and its RRSIG RDATA. A trailer binds it
 //! to the signed zone: the BLAKE3 digest of the zone file it was written
-//! with, then the BLAKE3 digest of the state itself. (BLAKE3 for the bulk:
-//! it hashes 5 GB/s here against SHA-256's 1.4, and both files are hashed
-//! on the incremental path; the small per-node and per-RRset digests stay
-//! SHA-256, which is the faster of the two below a few hundred octets.) A state whose zone file was
-//! edited, replaced, truncated or copied without it is not used, and the
-//! zone's text is read instead; so the state is a cache, never a second
-//! source of truth.
+//! with, a seal, then the BLAKE3 digest of the state itself. (BLAKE3 for
+//! the bulk: it hashes 5 GB/s here against SHA-256's 1.4, and both files
+//! are hashed on the incremental path; the small per-node and per-RRset
+//! digests stay SHA-256, which is the faster of the two below a few hundred
+//! octets.)
+//!
+//! The seal is a signature, made in the token by one of the zone's signing
+//! keys, over [`SEAL_CONTEXT`] and the BLAKE3 digest of everything before
+//! it, the signed zone's digest included. Text and signatures carried over
+//! from the previous output are used only when the seal verifies with a
+//! key of the zone's DNSKEY RRset ([`State::check_seal`]): whoever can
+//! write the output directory but cannot use the token's keys cannot put
+//! records or signatures into the next output through either file. The
+//! context string keeps the seal from being anything a validator would
+//! take for an RRSIG: signed data of an RRSIG starts with the RRSIG RDATA,
+//! whose third octet is the algorithm, and the context's (`s`, 115) names
+//! none.
+//!
+//! A state whose zone file was edited, replaced, truncated or copied
+//! without it, or whose seal does not verify, is not used, and the zone's
+//! text is read instead (its signatures then verified before they are
+//! kept); so the state is a cache, never a second source of truth.
 //!
 //! Layout (integers big-endian):
 //!
@@ -23,7 +38,9 @@
 //! node:  owner-length:u8 owner-wire node-digest:[32] text-length:u32
 //!        set-count:u8 set{set-count}
 //! set:   type:u16 digest:[32] count:u8 (rdata-length:u16 rdata){count}
-//! trailer: blake3(signed zone file):[32] blake3(everything before):[32]
+//! trailer: blake3(signed zone file):[32]
+//!          seal-signature seal-length:u16 key-tag:u16 algorithm:u8
+//!          blake3(everything before):[32]
 //! ```
 //!
 //! `head` is the length of the zone file before its first node; each
@@ -39,8 +56,37 @@ use crate::zone::model::Node;
 use crate::zone::rr;
 
 const MAGIC: &[u8] = b"dnsseal-state\0";
-const VERSION: u32 = 3;
-const TRAILER: usize = 64;
+const VERSION: u32 = 4;
+/// The signed zone's digest before the seal, the seal's fixed fields and the
+/// state's own digest after it.
+const SEAL_FIELDS: usize = 2 + 2 + 1;
+const TRAILER: usize = 32 + SEAL_FIELDS + 32;
+
+/// What the seal signs before the digest of the state.
+pub const SEAL_CONTEXT: &[u8] = b"dnsseal-state-seal\0";
+
+/// A state's seal: the signing key (tag and DNSSEC algorithm number) and its
+/// signature over [`seal_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    pub key_tag: u16,
+    pub algorithm: u8,
+    pub signature: Vec<u8>,
+}
+
+/// The message a seal signs: the context, then the digest of the state up
+/// to and including the signed zone's digest.
+pub fn seal_message(body_digest: &[u8; 32]) -> Vec<u8> {
+    [SEAL_CONTEXT, body_digest.as_slice()].concat()
+}
+
+/// A key that may have sealed a state: tag, DNSSEC algorithm number and
+/// DNSKEY public key field.
+pub struct SealKey<'a> {
+    pub key_tag: u16,
+    pub algorithm: crate::zone::Algorithm,
+    pub public_key: &'a [u8],
+}
 
 /// Where the state of a signed zone file lives.
 pub fn path_for(signed: &Path) -> PathBuf {
@@ -62,6 +108,11 @@ impl<W: Write> Hashing<W> {
             inner,
             hash: blake3::Hasher::new(),
         }
+    }
+
+    /// The digest of everything written so far.
+    pub fn digest(&self) -> [u8; 32] {
+        self.hash.finalize().into()
     }
 
     /// The inner writer and the digest of everything written.
@@ -105,10 +156,21 @@ impl<W: Write> StateWriter<W> {
         self.out.write_all(nodes)
     }
 
-    /// Ends the state with the digest of the signed zone it describes;
-    /// returns the inner writer for the caller to sync and move into place.
-    pub fn finish(mut self, signed_digest: &[u8; 32]) -> io::Result<W> {
+    /// Ends the state with the digest of the signed zone it describes and
+    /// the seal `seal` makes over [`seal_message`]; returns the inner writer
+    /// for the caller to sync and move into place.
+    pub fn finish(
+        mut self,
+        signed_digest: &[u8; 32],
+        seal: impl FnOnce(&[u8]) -> io::Result<Seal>,
+    ) -> io::Result<W> {
         self.out.write_all(signed_digest)?;
+        let seal = seal(&seal_message(&self.out.digest()))?;
+        let len = u16::try_from(seal.signature.len()).map_err(|_| too_big("seal octets"))?;
+        self.out.write_all(&seal.signature)?;
+        self.out.write_all(&len.to_be_bytes())?;
+        self.out.write_all(&seal.key_tag.to_be_bytes())?;
+        self.out.write_all(&[seal.algorithm])?;
         let (mut inner, own) = self.out.finish();
         inner.write_all(&own)?;
         Ok(inner)
@@ -192,6 +254,9 @@ pub struct State {
     end: usize,
     /// Where the first node's text starts in `zone`.
     head: usize,
+    seal: Seal,
+    /// The digest the seal signed.
+    sealed: [u8; 32],
 }
 
 /// Why a state was not used (the caller reads the signed zone's text).
@@ -209,6 +274,8 @@ pub enum Unusable {
     OtherZone,
     #[error("the signed zone file changed since the state was written")]
     Stale,
+    #[error("its seal does not verify with a key of the zone's DNSKEY RRset")]
+    Unsealed,
 }
 
 impl State {
@@ -231,10 +298,23 @@ impl State {
         if blake3::hash(body).as_bytes() != own {
             return Err(Unusable::Damaged);
         }
+        let fields = &body[body.len() - SEAL_FIELDS..];
+        let seal_len = usize::from(u16::from_be_bytes([fields[0], fields[1]]));
+        let seal = Seal {
+            key_tag: u16::from_be_bytes([fields[2], fields[3]]),
+            algorithm: fields[4],
+            signature: Vec::new(),
+        };
         let origin_end = version_end + 1 + usize::from(buf[version_end]);
         let start = origin_end + 4;
-        let end = buf.len() - TRAILER;
-        if start > end || &buf[version_end + 1..origin_end] != origin {
+        // The signed zone's digest, then the seal's signature.
+        let Some(end) = (body.len() - SEAL_FIELDS)
+            .checked_sub(seal_len + 32)
+            .filter(|&end| start <= end)
+        else {
+            return Err(Unusable::Format);
+        };
+        if &buf[version_end + 1..origin_end] != origin {
             return Err(Unusable::OtherZone);
         }
         let head = u32::from_be_bytes([
@@ -247,13 +327,33 @@ impl State {
         if blake3::hash(&zone).as_bytes() != &buf[end..end + 32] {
             return Err(Unusable::Stale);
         }
+        let sealed = blake3::hash(&buf[..end + 32]).into();
+        let seal = Seal {
+            signature: buf[end + 32..end + 32 + seal_len].to_vec(),
+            ..seal
+        };
         Ok(State {
             buf,
             zone,
             start,
             end,
             head,
+            seal,
+            sealed,
         })
+    }
+
+    /// Checks the seal against the zone's keys: usable only when one of
+    /// them, with the tag and algorithm the seal names, verifies it.
+    pub fn check_seal(&self, keys: &[SealKey<'_>]) -> Result<(), Unusable> {
+        let message = seal_message(&self.sealed);
+        keys.iter()
+            .filter(|k| {
+                k.key_tag == self.seal.key_tag && k.algorithm.number() == self.seal.algorithm
+            })
+            .any(|k| super::verify(k.algorithm, k.public_key, &message, &self.seal.signature))
+            .then_some(())
+            .ok_or(Unusable::Unsealed)
     }
 
     /// A cursor over the node records, in order.
@@ -399,6 +499,7 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
     use crate::zone::model::{Rdatas, RrSet};
+    use crate::zone::Algorithm;
 
     fn name(s: &str) -> Vec<u8> {
         let mut v = Vec::new();
@@ -424,9 +525,37 @@ mod tests {
         }
     }
 
+    /// A software Ed25519 key standing in for a zone's signing key.
+    struct TestKey(ring::signature::Ed25519KeyPair);
+
+    impl TestKey {
+        fn new() -> TestKey {
+            let rng = ring::rand::SystemRandom::new();
+            let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+            TestKey(ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
+        }
+
+        fn seal(&self, message: &[u8]) -> io::Result<Seal> {
+            Ok(Seal {
+                key_tag: 4711,
+                algorithm: Algorithm::Ed25519.number(),
+                signature: self.0.sign(message).as_ref().to_vec(),
+            })
+        }
+
+        fn seal_key(&self) -> SealKey<'_> {
+            use ring::signature::KeyPair;
+            SealKey {
+                key_tag: 4711,
+                algorithm: Algorithm::Ed25519,
+                public_key: self.0.public_key().as_ref(),
+            }
+        }
+    }
+
     /// Writes a signed zone file (a head line and three nodes' text) and
-    /// its state into `dir`.
-    fn write(dir: &Path, extra: &str) -> PathBuf {
+    /// its state, sealed by `key`, into `dir`.
+    fn write_sealed(dir: &Path, extra: &str, key: &TestKey) -> PathBuf {
         let head = "; head\n";
         let texts = ["apex text\n", "a text\n", "c text\n"];
         let zone_text = format!("{head}{}{extra}", texts.concat());
@@ -452,10 +581,16 @@ mod tests {
         encode_node(&mut nodes, &node("c.example", b"3"), texts[2].len(), &[]).unwrap();
         w.encoded(&nodes).unwrap();
         let bytes = w
-            .finish(blake3::hash(zone_text.as_bytes()).as_bytes())
+            .finish(blake3::hash(zone_text.as_bytes()).as_bytes(), |m| {
+                key.seal(m)
+            })
             .unwrap();
         std::fs::write(path_for(&signed), bytes).unwrap();
         signed
+    }
+
+    fn write(dir: &Path, extra: &str) -> PathBuf {
+        write_sealed(dir, extra, &TestKey::new())
     }
 
     #[test]
@@ -530,6 +665,56 @@ mod tests {
         assert!(matches!(
             State::load(&signed, &name("example")),
             Err(Unusable::Missing)
+        ));
+    }
+
+    #[test]
+    fn only_a_seal_by_a_zone_key_makes_a_state_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, other) = (TestKey::new(), TestKey::new());
+        let signed = write_sealed(dir.path(), "", &key);
+        let state = State::load(&signed, &name("example")).unwrap();
+        assert!(state.check_seal(&[key.seal_key()]).is_ok());
+        assert!(state
+            .check_seal(&[other.seal_key(), key.seal_key()])
+            .is_ok());
+        // Not a key of the zone, or none at all.
+        assert!(matches!(
+            state.check_seal(&[other.seal_key()]),
+            Err(Unusable::Unsealed)
+        ));
+        assert!(matches!(state.check_seal(&[]), Err(Unusable::Unsealed)));
+        // Right key, wrong tag or algorithm in the seal.
+        let mut wrong_tag = key.seal_key();
+        wrong_tag.key_tag = 4712;
+        assert!(matches!(
+            state.check_seal(&[wrong_tag]),
+            Err(Unusable::Unsealed)
+        ));
+        // A state and zone file rewritten together, with a record added to
+        // the text and the state's digests made to match, by someone
+        // without the zone's keys: whole, fresh, and refused.
+        let forged = write_sealed(dir.path(), "evil text\n", &other);
+        let state = State::load(&forged, &name("example")).unwrap();
+        assert!(matches!(
+            state.check_seal(&[key.seal_key()]),
+            Err(Unusable::Unsealed)
+        ));
+        // The seal of one state moved onto another's body.
+        let genuine = std::fs::read(path_for(&write_sealed(dir.path(), "", &key))).unwrap();
+        let mut moved = std::fs::read(path_for(&write_sealed(dir.path(), "x\n", &other))).unwrap();
+        let n = moved.len();
+        let seal_at = n - 32 - SEAL_FIELDS - 64;
+        moved[seal_at..n - 32]
+            .copy_from_slice(&genuine[genuine.len() - 32 - SEAL_FIELDS - 64..genuine.len() - 32]);
+        let own = blake3::hash(&moved[..n - 32]);
+        moved[n - 32..].copy_from_slice(own.as_bytes());
+        std::fs::write(path_for(&signed), &moved).unwrap();
+        std::fs::write(&signed, "; head\napex text\na text\nc text\nx\n").unwrap();
+        let state = State::load(&signed, &name("example")).unwrap();
+        assert!(matches!(
+            state.check_seal(&[key.seal_key()]),
+            Err(Unusable::Unsealed)
         ));
     }
 }
