@@ -170,8 +170,10 @@ pub struct SignArgs {
     pub opt_out: bool,
     /// Reuse signatures from this earlier signed version of the zone where
     /// the RRset, the key and the validity allow. Reads
-    /// SIGNED_ZONE.dnsseal-state (written by every signing run) when it
-    /// still matches SIGNED_ZONE, and the zone's text otherwise.
+    /// SIGNED_ZONE.dnsseal-state (written and sealed with the zone's key by
+    /// every signing run) when it still matches SIGNED_ZONE and its seal
+    /// verifies; else the zone's text, whose signatures are verified before
+    /// they are kept.
     #[arg(long, value_name = "SIGNED_ZONE")]
     pub incremental: Option<PathBuf>,
     /// Token sessions signing in parallel [default: CPU count, capped by the
