@@ -148,6 +148,9 @@ fn cause_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             _ => exit::FAILURE,
         });
     }
+    if crate::files::is_unsafe(cause) {
+        return Some(exit::REFUSED);
+    }
     if let Some(a) = cause.downcast_ref::<crate::audit::AuditError>() {
         if matches!(
             a,

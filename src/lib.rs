@@ -28,6 +28,7 @@
 //! | [`pin`]      | where PINs come from (file, credential, variable, terminal), held once |
 //! | [`harden`]   | no core dumps, not dumpable, PIN pages locked, environment set safely |
 //! | [`atomic`]   | files replaced whole: temp, fsync, rename, directory fsync     |
+//! | [`files`]    | dnsseal's own files created 0600, never through a link         |
 //! | [`failure`]  | failures sorted by kind, and the one table of exit codes       |
 //! | [`clock`]    | the one place that says what time it is (`--now`)             |
 //! | [`cli`]      | the `dnsseal` command: arguments in, library calls, printing   |
@@ -39,6 +40,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod failure;
+pub mod files;
 pub mod harden;
 pub mod keys;
 pub mod keystore;

@@ -119,6 +119,24 @@ impl Project {
         Run::from(self.command().args(args).output().expect("run dnsseal"))
     }
 
+    /// Runs dnsseal with the process umask set to `umask` (octal) first.
+    pub fn run_under_umask(&self, umask: &str, args: &[&str]) -> Run {
+        let base = self.command();
+        let mut c = Command::new("sh");
+        c.current_dir(self.path());
+        for (k, v) in base.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(dnsseal_bin())
+            .args(args);
+        Run::from(c.output().expect("run dnsseal"))
+    }
+
     pub fn run_with_pin(&self, pin: &str, args: &[&str]) -> Run {
         Run::from(
             self.command()

@@ -18,7 +18,7 @@
 
 pub mod export;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -187,12 +187,8 @@ fn append_with(
         path: path.to_path_buf(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(io)?;
+    // Created 0600 when missing, never through a link.
+    let mut file = crate::files::open(path, crate::files::Open::Append).map_err(io)?;
     file.lock().map_err(io)?;
     let result = append_locked(path, &mut file, at, event, known_head, once);
     let _ = file.unlock();
@@ -279,7 +275,13 @@ pub fn check(path: &Path, known_head: Option<&Head>) -> Result<(), AuditError> {
     if !path.exists() && known_head.is_none() {
         return Ok(());
     }
-    let checked = verify(path)?;
+    let io = |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // The project's own log: never through a link (see `crate::files`).
+    let file = crate::files::open(path, crate::files::Open::Read).map_err(io)?;
+    let checked = verify_reader(BufReader::new(file)).map_err(io)?;
     sound(path, checked, known_head).map(|_| ())
 }
 

@@ -55,6 +55,11 @@ pub enum StoreError {
         "keystore {path} has schema version {found}; this build reads version {SCHEMA_VERSION}"
     )]
     SchemaVersion { path: PathBuf, found: String },
+    #[error("cannot create the keystore: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("keystore {path} does not exist: run `dnsseal init` first")]
     Missing { path: PathBuf },
     #[error("keystore {path}: a record holds a value this build does not know: {what}")]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{Keystore, StoreError};
 
@@ -103,17 +103,30 @@ UPDATE keys SET ds = 'seen'
     WHERE role IN ('ksk', 'csk') AND state IN ('published', 'active', 'inactive');
 ";
 
+/// SQLite's default flags, and never through a symbolic link.
+fn open_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW
+}
+
 impl Keystore {
-    /// Creates a new, empty keystore; fails if the file exists.
+    /// Creates a new, empty keystore; fails if the file exists. The file is
+    /// made 0600 and exclusively before SQLite opens it (SQLite would give
+    /// it the umask's mode, and its journal files take the file's mode).
     pub fn create(path: &Path) -> Result<Keystore, StoreError> {
         let sq = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
         };
-        if path.exists() {
-            return Err(sq(rusqlite::Error::InvalidPath(path.to_path_buf())));
-        }
-        let mut conn = Connection::open(path).map_err(sq)?;
+        crate::files::open(path, crate::files::Open::CreateNew).map_err(|source| {
+            StoreError::Create {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        let mut conn = Connection::open_with_flags(path, open_flags()).map_err(sq)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sq)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sq)?;
@@ -145,7 +158,7 @@ impl Keystore {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(sq)?;
+        let conn = Connection::open_with_flags(path, open_flags()).map_err(sq)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sq)?;
         let version: Option<String> = conn
             .query_row(

@@ -9,6 +9,7 @@
 //! the audit log are for the operator's eyes only (mode 0600, the SoftHSMv2
 //! directory 0700).
 
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -60,7 +61,8 @@ impl Layout {
             dir,
         };
         for existing in [&layout.config, &layout.keystore, &layout.audit_log] {
-            if existing.exists() {
+            // A link counts, dangling or not.
+            if existing.symlink_metadata().is_ok() {
                 return Err(Failure::Refused(format!(
                     "{} already exists: this directory is set up; nothing was changed",
                     existing.display()
@@ -102,9 +104,12 @@ pub fn softhsm_token(layout: &Layout, req: SoftHsm<'_>) -> anyhow::Result<RawTok
     let label = req.label.unwrap_or_else(|| DEFAULT_LABEL.to_string());
     let softhsm_dir = layout.dir.join(SOFTHSM_DIR);
     let tokens = softhsm_dir.join("tokens");
-    std::fs::create_dir_all(&tokens)
+    // 0700 from creation: the token's files are the keys.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&tokens)
         .with_context(|| format!("cannot create {}", tokens.display()))?;
-    restrict(&softhsm_dir, 0o700);
     let text = format!(
         "# SoftHSMv2 configuration of this dnsseal directory (written by dnsseal init)\n\
          directories.tokendir = {}\n\
@@ -180,10 +185,10 @@ pub fn create(layout: &Layout, token: RawTokenConfig, now: Timestamp) -> anyhow:
         check_reachable(&cfg);
     }
     let mut ks = Keystore::create(&layout.keystore)?;
-    std::fs::File::create(&layout.audit_log)
-        .with_context(|| format!("cannot create {}", layout.audit_log.display()))?;
-    restrict(&layout.keystore, 0o600);
-    restrict(&layout.audit_log, 0o600);
+    if let Err(e) = crate::files::open(&layout.audit_log, crate::files::Open::CreateNew) {
+        let _ = std::fs::remove_file(&layout.keystore);
+        return Err(anyhow::Error::new(e).context("cannot create the audit log"));
+    }
     let text = format!(
         "# dnsseal configuration (written by `dnsseal init`).\n\
          # Paths are relative to this file. Reference: docs/operator-guide.md\n{}",
@@ -216,16 +221,6 @@ fn check_reachable(cfg: &Config) {
         tracing::warn!("the token is not reachable now: {e}");
     }
 }
-
-/// Sets a file's or directory's mode (best effort, Unix only).
-#[cfg(unix)]
-fn restrict(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-}
-
-#[cfg(not(unix))]
-fn restrict(_path: &Path, _mode: u32) {}
 
 #[cfg(test)]
 mod tests {

@@ -269,12 +269,10 @@ pub fn lock_token(keystore: &Path) -> anyhow::Result<()> {
     let mut name = keystore.to_path_buf().into_os_string();
     name.push(".lock");
     let path = PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the token lock {}", path.display()))?;
+    // Created 0600, never through a link: whoever can write the directory
+    // cannot make dnsseal create or truncate another file.
+    let file = crate::files::open(&path, crate::files::Open::Lock)
+        .context("cannot open the token lock")?;
     if file.try_lock().is_err() {
         tracing::info!("another dnsseal process is using the token; waiting");
         file.lock()

@@ -1,0 +1,160 @@
+//! dnsseal's own state files (keystore, audit log, token lock) opened the
+//! safe way: created with mode 0600 from the first system call, so no
+//! umask and no window between create and chmod makes them readable by
+//! others, and never through a symbolic link, so nobody who can write the
+//! project directory can point them at another file (`O_NOFOLLOW`). An
+//! existing file must be a regular file.
+//!
+//! Files replaced whole go through [`crate::atomic`], whose temporary files
+//! are also created 0600 and exclusively.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use rustix::fs::{FileType, Mode, OFlags};
+
+/// The mode of every file dnsseal creates for itself.
+pub const PRIVATE: u32 = 0o600;
+
+/// How a file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// Create it; it must not exist yet (`O_EXCL`).
+    CreateNew,
+    /// Open it for appending, creating it when missing.
+    Append,
+    /// Open it for writing without truncating, creating it when missing
+    /// (a lock file).
+    Lock,
+    /// Open it for reading; it must exist.
+    Read,
+}
+
+/// A file dnsseal refuses to open for itself: a symbolic link, or not a
+/// regular file. It travels inside an [`io::Error`] so that callers keep
+/// their error types; [`is_unsafe`] finds it.
+#[derive(Debug, thiserror::Error)]
+#[error("{path} {why}")]
+pub struct UnsafeFile {
+    pub path: std::path::PathBuf,
+    pub why: &'static str,
+}
+
+fn unsafe_file(path: &Path, why: &'static str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        UnsafeFile {
+            path: path.to_path_buf(),
+            why,
+        },
+    )
+}
+
+/// Whether an error is an [`UnsafeFile`] refusal.
+pub fn is_unsafe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.is::<UnsafeFile>()
+        || e.downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<UnsafeFile>())
+}
+
+/// Opens `path` as `how` says: created 0600, never through a symbolic link,
+/// and only if it is a regular file. The errors name the path.
+pub fn open(path: &Path, how: Open) -> io::Result<File> {
+    let flags = OFlags::CLOEXEC
+        | OFlags::NOFOLLOW
+        | match how {
+            Open::CreateNew => OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY,
+            Open::Append => OFlags::CREATE | OFlags::APPEND | OFlags::RDWR,
+            Open::Lock => OFlags::CREATE | OFlags::WRONLY,
+            Open::Read => OFlags::RDONLY,
+        }
+        // A FIFO planted at the path must not block the open.
+        | OFlags::NONBLOCK;
+    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(PRIVATE)).map_err(|e| match e {
+        rustix::io::Errno::LOOP => unsafe_file(
+            path,
+            "is a symbolic link; dnsseal does not follow links to its own files",
+        ),
+        e => {
+            let e = io::Error::from(e);
+            io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+        }
+    })?;
+    let st = rustix::fs::fstat(&fd).map_err(io::Error::from)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(unsafe_file(path, "is not a regular file"));
+    }
+    // Blocking again for ordinary reads and writes.
+    rustix::fs::fcntl_setfl(&fd, rustix::fs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
+    Ok(File::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn created_private_in_every_way() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, how) in [
+            ("a", Open::CreateNew),
+            ("b", Open::Append),
+            ("c", Open::Lock),
+        ] {
+            let path = dir.path().join(name);
+            open(&path, how).unwrap();
+            assert_eq!(mode(&path), PRIVATE, "{name}");
+        }
+        // Existing files open for append and lock, never for create.
+        assert!(open(&dir.path().join("b"), Open::Append).is_ok());
+        assert!(open(&dir.path().join("c"), Open::Lock).is_ok());
+        let e = open(&dir.path().join("a"), Open::CreateNew).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists, "{e}");
+        assert!(e.to_string().contains("/a: "), "{e}");
+        assert!(!is_unsafe(&e));
+    }
+
+    #[test]
+    fn links_fifos_and_directories_are_refused_and_their_targets_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"precious").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        // A dangling link too: O_CREAT would otherwise create its target.
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        for how in [Open::CreateNew, Open::Append, Open::Lock, Open::Read] {
+            let e = open(&link, how).unwrap_err();
+            // O_EXCL reports a link as an existing file.
+            if how != Open::CreateNew {
+                assert!(e.to_string().contains("symbolic link"), "{how:?}: {e}");
+                assert!(is_unsafe(&e));
+            }
+            assert!(open(&dangling, how).is_err(), "{how:?}");
+        }
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        assert_eq!(mode(&target), 0o644);
+        assert!(!dir.path().join("nowhere").exists());
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let e = open(&fifo, Open::Append).unwrap_err();
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
+        assert!(is_unsafe(&e));
+        let e = open(dir.path(), Open::Lock).unwrap_err();
+        assert!(!e.to_string().is_empty());
+    }
+}
