@@ -270,3 +270,101 @@ fn failed_attempts_are_audited_without_the_pin() {
     );
     p.run(&["audit", "verify"]).ok();
 }
+
+/// Clears the audit head the keystore remembers, as whoever can write the
+/// keystore can.
+fn forget_head(p: &Project) {
+    let conn = rusqlite::Connection::open(p.file("keystore.sqlite")).unwrap();
+    conn.execute("DELETE FROM meta WHERE name = 'audit_head'", [])
+        .unwrap();
+}
+
+/// A removed audit history is not started again quietly: with the log
+/// gone (with or without the head the keystore remembers) every command
+/// refuses, until `audit reset --yes --reason` starts a new chain whose
+/// first record says why; `audit verify` and the export name it.
+#[test]
+fn a_removed_history_is_refused_until_an_audited_reset() {
+    let p = Project::new();
+    p.run(&[
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "csk",
+        "--algorithm",
+        "13",
+    ])
+    .ok();
+    let create_zsk = [
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "zsk",
+        "--algorithm",
+        "13",
+    ];
+    // The log deleted; the keystore still remembers its head.
+    std::fs::remove_file(p.file("audit.log")).unwrap();
+    let err = p.run(&create_zsk).fails(11);
+    assert!(err.contains("audit.log"), "{err}");
+    // The log and the head both gone.
+    forget_head(&p);
+    let err = p.run(&create_zsk).fails(11);
+    assert!(err.contains("history was removed"), "{err}");
+    assert!(err.contains("audit reset --yes --reason"), "{err}");
+    assert!(!p.file("audit.log").exists(), "no new chain was started");
+    let err = p.run(&["audit", "verify"]).fails(11);
+    assert!(err.contains("history was removed"), "{err}");
+    // An empty log is no better.
+    std::fs::write(p.file("audit.log"), b"").unwrap();
+    p.run(&create_zsk).fails(11);
+    assert_eq!(p.keys().len(), 1, "no key was made");
+
+    // The reset: only with --yes and a reason.
+    let err = p
+        .run(&["audit", "reset", "--reason", "disk replaced"])
+        .fails(10);
+    assert!(err.contains("--yes"), "{err}");
+    p.run(&["audit", "reset", "--yes", "--reason", " "])
+        .fails(3);
+    p.run(&[
+        "audit",
+        "reset",
+        "--yes",
+        "--reason",
+        "log lost with the old disk",
+    ])
+    .ok();
+    let lines = p.audit_lines();
+    assert_eq!(lines.len(), 1);
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["command"], "audit reset");
+    let detail = first["detail"].as_str().unwrap();
+    assert!(detail.contains("log lost with the old disk"), "{detail}");
+    assert!(detail.contains("keys in the keystore: 1"), "{detail}");
+
+    // Commands run again, the chain goes on from the reset.
+    p.run(&create_zsk).ok();
+    let out = p.run(&["audit", "verify"]).ok();
+    assert!(out.contains("matches the keystore"), "{out}");
+    assert!(out.contains("begins with an audit reset"), "{out}");
+    assert!(out.contains("log lost with the old disk"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.run(&["--json", "audit", "verify"]).ok()).unwrap();
+    assert!(json["reset"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("log lost"));
+    let export = p.run(&["audit", "export"]).ok();
+    assert!(export.lines().next().unwrap().contains("\"audit reset\""));
+
+    // A log with records is never reset.
+    let err = p
+        .run(&["audit", "reset", "--yes", "--reason", "again"])
+        .fails(10);
+    assert!(err.contains("holds records"), "{err}");
+    assert_eq!(p.audit_lines().len(), lines.len() + 1);
+}

@@ -154,7 +154,9 @@ fn cause_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(a) = cause.downcast_ref::<crate::audit::AuditError>() {
         if matches!(
             a,
-            crate::audit::AuditError::Broken { .. } | crate::audit::AuditError::Truncated { .. }
+            crate::audit::AuditError::Broken { .. }
+                | crate::audit::AuditError::Truncated { .. }
+                | crate::audit::AuditError::HistoryMissing { .. }
         ) {
             return Some(exit::VERIFY);
         }

@@ -43,6 +43,8 @@ pub enum AuditError {
     Broken { path: PathBuf, line: usize },
     #[error("audit log {path} no longer holds record {seq} as the keystore saw it (records cut off or replaced); refusing to append (run `dnsseal audit verify`)")]
     Truncated { path: PathBuf, seq: u64 },
+    #[error("audit log {path} is missing or empty, but the keystore holds {keys} key(s): their history was removed; refusing to start a new audit chain. Find out what happened; then `dnsseal audit reset --yes --reason TEXT` starts a new chain whose first record says why")]
+    HistoryMissing { path: PathBuf, keys: usize },
 }
 
 /// Whether the operation a record describes succeeded.
@@ -280,7 +282,17 @@ pub fn check(path: &Path, known_head: Option<&Head>) -> Result<(), AuditError> {
         source,
     };
     // The project's own log: never through a link (see `crate::files`).
-    let file = crate::files::open(path, crate::files::Open::Read).map_err(io)?;
+    let file = match crate::files::open(path, crate::files::Open::Read) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Not there, but the keystore saw records in it.
+            return Err(AuditError::Truncated {
+                path: path.to_path_buf(),
+                seq: known_head.map_or(0, |h| h.seq),
+            });
+        }
+        Err(e) => return Err(io(e)),
+    };
     let checked = verify_reader(BufReader::new(file)).map_err(io)?;
     sound(path, checked, known_head).map(|_| ())
 }
@@ -307,6 +319,17 @@ fn sound(
     }
     Ok(records)
 }
+
+/// The reset that begins a chain, if it begins with one (`dnsseal audit
+/// reset`: the history before it was lost).
+pub fn reset_at_start(records: &[Record]) -> Option<&Record> {
+    records
+        .first()
+        .filter(|r| r.seq == 1 && r.command == RESET_COMMAND)
+}
+
+/// The command name of the record that starts a new chain.
+pub const RESET_COMMAND: &str = "audit reset";
 
 /// The result of checking a whole log.
 #[derive(Debug, Clone, PartialEq, Eq)]

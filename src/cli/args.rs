@@ -436,6 +436,25 @@ pub enum AuditCommand {
     Verify(AuditVerifyArgs),
     /// Export the log (verified first) as JSON lines or CSV.
     Export(AuditExportArgs),
+    /// Start a new audit chain where the log is missing or empty although
+    /// the keystore holds keys (every other command refuses to run then).
+    /// The new chain's first record says why, what was found and what the
+    /// keystore remembered; `audit verify` names it. A log with records is
+    /// never reset: move it aside (and keep it) first.
+    #[command(
+        after_help = "Example:\n  dnsseal audit reset --yes --reason \"log lost with the old disk, ticket 4711\""
+    )]
+    Reset(AuditResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditResetArgs {
+    /// Confirm that the old history is lost and a new chain should start.
+    #[arg(long)]
+    pub yes: bool,
+    /// Why: recorded in the first record of the new chain.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]

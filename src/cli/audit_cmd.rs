@@ -1,14 +1,16 @@
-//! `dnsseal audit verify|export`: the log read and checked by
+//! `dnsseal audit verify|export|reset`: the log read and checked by
 //! [`crate::audit`] (and against the keystore's head by
-//! [`crate::audit::export`]), the verdict or the excerpt printed.
+//! [`crate::audit::export`]), the verdict or the excerpt printed; a new
+//! chain started by [`crate::project::history::reset`].
 
 use std::io::BufReader;
 
-use super::args::{AuditExportArgs, AuditVerifyArgs, ExportFormat};
+use super::args::{AuditExportArgs, AuditResetArgs, AuditVerifyArgs, ExportFormat};
 use super::context::{Context, Failure};
 use crate::atomic::write as write_atomic;
 use crate::audit::{self, export, Verdict};
 use crate::clock::Timestamp;
+use crate::project::history;
 
 pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
     // The configured log, named or not, is checked against the head the
@@ -23,8 +25,9 @@ pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
         Some(f) if !is_configured(f) => (f.clone(), None),
         _ => {
             let cfg = ctx.config()?;
-            let head = ctx.keystore(&cfg)?.audit_head()?;
-            (cfg.audit_log.clone(), head)
+            let ks = ctx.keystore(&cfg)?;
+            history::refuse_new_chain(&cfg, &ks).map_err(|e| Failure::Verify(format!("{e:#}")))?;
+            (cfg.audit_log.clone(), ks.audit_head()?)
         }
     };
     if !path.exists() && head.is_some() {
@@ -56,8 +59,10 @@ pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
         } => {
             export::check_head(&path, &records, last.as_ref(), head.as_ref())?;
             let first = records.first();
+            let reset = audit::reset_at_start(&records);
             if ctx.json {
                 return ctx.print_json(&serde_json::json!({
+                    "reset": reset.map(|r| serde_json::json!({"time": r.time, "operator": r.operator, "detail": r.detail})),
                     "file": path,
                     "intact": true,
                     "records": n,
@@ -85,6 +90,14 @@ pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
                     if head.is_some() { " (matches the keystore)" } else { "" }
                 ),
                 _ => outln!("{}: empty", path.display()),
+            }
+            if let Some(r) = reset {
+                outln!(
+                    "note: the chain begins with an audit reset at {} by {}; the history before it is not in this log: {}",
+                    r.time,
+                    r.operator,
+                    r.detail
+                );
             }
             Ok(())
         }
@@ -114,4 +127,29 @@ pub fn export(ctx: &Context, args: AuditExportArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+pub fn reset(ctx: &Context, args: AuditResetArgs) -> anyhow::Result<()> {
+    if !args.yes {
+        return Err(Failure::Refused(
+            "an audit reset starts a new audit chain and says that the history before it is lost; run it again with --yes to do so".into(),
+        )
+        .into());
+    }
+    let cfg = ctx.config()?;
+    let mut ks = ctx.keystore(&cfg)?;
+    let head = history::reset(&cfg, &mut ks, ctx.now(), &args.reason)?;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({
+            "file": cfg.audit_log,
+            "head": {"seq": head.seq, "hash": head.hash},
+        }));
+    }
+    outln!(
+        "{}: new audit chain started, record {} hash {}",
+        cfg.audit_log.display(),
+        head.seq,
+        head.hash
+    );
+    Ok(())
 }

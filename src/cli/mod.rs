@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(a) => match a {
             args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),
             args::AuditCommand::Export(a) => audit_cmd::export(&ctx, a),
+            args::AuditCommand::Reset(a) => audit_cmd::reset(&ctx, a),
         },
     }
 }

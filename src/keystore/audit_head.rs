@@ -34,6 +34,21 @@ impl Keystore {
         })
     }
 
+    /// Sets the audit head to the first record of a new chain, wherever
+    /// the old head was (`dnsseal audit reset`; [`Keystore::set_audit_head`]
+    /// never moves it backwards).
+    pub fn restart_audit_head(&mut self, seq: u64, hash: &str) -> Result<(), StoreError> {
+        let value = format!("{seq} {hash}");
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![value],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The audit head last recorded, if any.
     pub fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
         let v: Option<String> = self

@@ -24,6 +24,7 @@
 //! Nothing here prints; warnings and errors that must not stop the run go
 //! to `tracing`.
 
+pub mod history;
 pub mod init;
 
 use std::fs::File;
@@ -178,9 +179,10 @@ pub fn check_audit(cfg: &Config, ks: &mut Keystore) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses a broken audit log, or one that no longer holds the record the
-/// keystore saw last.
+/// Refuses a broken audit log, one that no longer holds the record the
+/// keystore saw last, and a missing history ([`history`]).
 pub fn check_log(cfg: &Config, ks: &Keystore) -> anyhow::Result<()> {
+    history::refuse_new_chain(cfg, ks)?;
     let known = known_head(ks)?;
     audit::check(&cfg.audit_log, known.as_ref())?;
     Ok(())
@@ -190,6 +192,7 @@ pub fn check_log(cfg: &Config, ks: &Keystore) -> anyhow::Result<()> {
 /// into the log, each exactly once (also those of a run that was
 /// stopped between its commit and its log write).
 pub fn flush_outbox(cfg: &Config, ks: &mut Keystore) -> anyhow::Result<()> {
+    history::refuse_new_chain(cfg, ks)?;
     for (id, at, text) in ks.outbox()? {
         let event: Event = serde_json::from_str(&text)
             .with_context(|| format!("keystore audit outbox entry {id} is unreadable"))?;
@@ -211,6 +214,7 @@ pub fn outbox_event(at: Timestamp, event: &Event) -> (Timestamp, String) {
 /// Appends an audit record at `at` and remembers the new head in the
 /// keystore.
 pub fn append(cfg: &Config, ks: &mut Keystore, at: Timestamp, event: Event) -> anyhow::Result<()> {
+    history::refuse_new_chain(cfg, ks)?;
     let known = known_head(ks)?;
     let head = audit::append(&cfg.audit_log, at, &event, known.as_ref())?;
     ks.set_audit_head(head.seq, &head.hash)?;
@@ -470,5 +474,39 @@ mod tests {
             other.try_lock().is_err(),
             "the lock file is not locked while the process holds the token"
         );
+    }
+
+    #[test]
+    fn a_keystore_with_keys_and_no_history_opens_only_after_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fresh(dir.path());
+        // A new project with no keys starts its chain.
+        let mut p = Project::open(&config, clock(), "keys create").unwrap();
+        p.audit(event("init")).unwrap();
+        p.keystore_mut()
+            .insert_keys(&[crate::keystore::test_key(1, 1)])
+            .unwrap();
+        p.audit(event("made a key")).unwrap();
+        drop(p);
+        // Log gone and head forgotten: refused, and no log appears.
+        std::fs::remove_file(dir.path().join("audit.log")).unwrap();
+        let ks_path = dir.path().join("keystore.sqlite");
+        let conn = rusqlite::Connection::open(&ks_path).unwrap();
+        conn.execute("DELETE FROM meta WHERE name = 'audit_head'", [])
+            .unwrap();
+        drop(conn);
+        let err = Project::open(&config, clock(), "keys list").err().unwrap();
+        assert_eq!(exit_code(&err), exit::VERIFY, "{err:#}");
+        assert!(!dir.path().join("audit.log").exists());
+        // The reset starts a new chain that opens.
+        let cfg = Config::load(&config).unwrap();
+        let mut ks = Keystore::open(&cfg.keystore).unwrap();
+        let head = history::reset(&cfg, &mut ks, clock().now(), "test").unwrap();
+        assert_eq!(head.seq, 1);
+        assert!(Project::open(&config, clock(), "keys list").is_ok());
+        assert_eq!(log(dir.path())[0].command, audit::RESET_COMMAND);
+        // And is not reset again.
+        let err = history::reset(&cfg, &mut ks, clock().now(), "again").unwrap_err();
+        assert_eq!(exit_code(&err), exit::REFUSED, "{err:#}");
     }
 }
