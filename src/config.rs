@@ -56,6 +56,52 @@ pub struct RawConfig {
     /// The hash-chained audit log (JSON lines).
     pub audit_log: PathBuf,
     pub token: RawTokenConfig,
+    /// Bounds on reading zone files (defaults when absent).
+    #[serde(default, skip_serializing_if = "RawZoneConfig::is_empty")]
+    pub zone: RawZoneConfig,
+}
+
+/// The `[zone]` table: how much one reading of a zone may take in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZoneConfig {
+    /// Largest zone file or `$INCLUDE`d file, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_bytes: Option<u64>,
+    /// Largest total of a zone file and all its includes (each counted
+    /// every time it is included), in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_bytes: Option<u64>,
+}
+
+impl RawZoneConfig {
+    fn is_empty(&self) -> bool {
+        self.max_file_bytes.is_none() && self.max_total_bytes.is_none()
+    }
+}
+
+/// Bounds on reading one zone: each file's size, and the bytes of the zone
+/// file and its includes together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneLimits {
+    pub file_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl ZoneLimits {
+    /// 4 GiB a file, 8 GiB in all: far above any zone a signer in one
+    /// machine's memory handles (a zone takes about twelve times its text
+    /// while it is signed), and a stop for `$INCLUDE` loops of big files.
+    pub const DEFAULT: ZoneLimits = ZoneLimits {
+        file_bytes: 4 << 30,
+        total_bytes: 8 << 30,
+    };
+}
+
+impl Default for ZoneLimits {
+    fn default() -> ZoneLimits {
+        ZoneLimits::DEFAULT
+    }
 }
 
 /// The `[token]` table.
@@ -85,6 +131,7 @@ pub struct Config {
     pub keystore: PathBuf,
     pub audit_log: PathBuf,
     pub token: TokenConfig,
+    pub zone_limits: ZoneLimits,
 }
 
 /// How to find the token.
@@ -273,6 +320,21 @@ impl Config {
         } else {
             Profile::load(&base.join(&raw.token.profile).to_string_lossy())?
         };
+        let zone_limits = ZoneLimits {
+            file_bytes: raw
+                .zone
+                .max_file_bytes
+                .unwrap_or(ZoneLimits::DEFAULT.file_bytes),
+            total_bytes: raw
+                .zone
+                .max_total_bytes
+                .unwrap_or(ZoneLimits::DEFAULT.total_bytes),
+        };
+        if zone_limits.file_bytes == 0 || zone_limits.total_bytes == 0 {
+            return Err(invalid(
+                "[zone] max_file_bytes and max_total_bytes must be above 0".into(),
+            ));
+        }
         let module = raw
             .token
             .module
@@ -289,6 +351,7 @@ impl Config {
                 selector,
                 softhsm_conf: raw.token.softhsm_conf.as_deref().map(abs),
             },
+            zone_limits,
         })
     }
 }

@@ -7,6 +7,10 @@
 //!
 //! Files replaced whole go through [`crate::atomic`], whose temporary files
 //! are also created 0600 and exclusively.
+//!
+//! Input files (zone files and their includes, the signing state, DS and
+//! policy files) are read with [`read_regular`]: regular files only, and
+//! never more than a given number of bytes.
 
 use std::fs::File;
 use std::io;
@@ -91,6 +95,50 @@ pub fn open(path: &Path, how: Open) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// Why an input file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read: {0}")]
+    Io(#[from] io::Error),
+    #[error("not a regular file (a FIFO, device, socket or directory)")]
+    NotRegular,
+    /// More than the limit; `size` is what was found (at least limit + 1).
+    #[error("{size} bytes or more, above the limit of {limit} bytes")]
+    TooBig { size: u64, limit: u64 },
+}
+
+/// Reads an input file whole: only a regular file (a FIFO, device, socket
+/// or directory could block or never end, and is refused before a byte is
+/// read, the open itself not blocking), and at most `limit` bytes, also
+/// when it grows while it is read.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooBig {
+            size: meta.len(),
+            limit,
+        });
+    }
+    let mut text = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(ReadError::TooBig {
+            size: text.len() as u64,
+            limit,
+        });
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -156,5 +204,40 @@ mod tests {
         assert!(is_unsafe(&e));
         let e = open(dir.path(), Open::Lock).unwrap_err();
         assert!(!e.to_string().is_empty());
+    }
+
+    #[test]
+    fn inputs_are_regular_files_within_their_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("zone");
+        std::fs::write(&f, b"0123456789").unwrap();
+        assert_eq!(read_regular(&f, 10).unwrap(), b"0123456789");
+        assert!(matches!(
+            read_regular(&f, 9),
+            Err(ReadError::TooBig { size: 10, limit: 9 })
+        ));
+        assert!(matches!(
+            read_regular(dir.path(), 10),
+            Err(ReadError::NotRegular)
+        ));
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        // No writer: a blocking open would wait for ever.
+        assert!(matches!(
+            read_regular(&fifo, 10),
+            Err(ReadError::NotRegular)
+        ));
+        assert!(matches!(
+            read_regular(Path::new("/dev/zero"), 10),
+            Err(ReadError::NotRegular)
+        ));
+        assert!(matches!(
+            read_regular(&dir.path().join("none"), 10),
+            Err(ReadError::Io(_))
+        ));
     }
 }

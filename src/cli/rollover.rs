@@ -58,8 +58,11 @@ pub fn policy_show(ctx: &Context, args: PolicyShowArgs) -> anyhow::Result<()> {
 
 pub fn policy_set(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
     let zone = parse_zone(&args.zone)?;
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| Failure::BadInput(format!("cannot read {}: {e}", args.file.display())))?;
+    // A policy is a few hundred bytes; a megabyte is plenty.
+    let text = crate::files::read_regular(&args.file, 1 << 20)
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", args.file.display())))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| Failure::BadInput(format!("{}: not UTF-8 text", args.file.display())))?;
     let policy = Policy::parse(&text)
         .map_err(|e| Failure::BadInput(format!("{}: {e}", args.file.display())))?;
     let cfg = ctx.config()?;

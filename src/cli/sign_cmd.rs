@@ -46,7 +46,7 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
     let loader = args
         .incremental
         .as_deref()
-        .map(|prev| StateLoader::spawn(prev, &origin));
+        .map(|prev| StateLoader::spawn(prev, &origin, cfg.zone_limits.total_bytes));
     let now = project.now();
     let ks = project.keystore();
     let zone_s = origin.to_string();
@@ -64,15 +64,15 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
     let policy = zone_policy.policy;
 
     // Keys first: no point reading a big zone for a zone without keys.
+    let keys = zone_keys(ks.keys(Some(&zone_s))?, &opts.origin)?;
+    phase("keys read");
+    // The zone before the token: a bad input, or one that takes long to
+    // read, never holds the token (nor needs the module).
+    let zone = pipeline::read_zone(&opts)?;
     let module = project.module()?;
     let token = project.find_token(&module)?;
-    let keys = zone_keys(
-        ks.keys(Some(&zone_s))?,
-        &opts.origin,
-        &token.identity.serial,
-    )?;
+    keys.in_token(&opts.origin, &token.identity.serial)?;
     let pin = ctx.user_pin()?;
-    phase("keys read");
 
     let open = |threads: usize| -> anyhow::Result<SignerPool> {
         let mechs: Vec<(Vec<u8>, SignMechanism)> = keys
@@ -107,6 +107,7 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
     let show = std::io::stderr().is_terminal() && !ctx.quiet;
     let signed = pipeline::sign_zone(
         &opts,
+        zone,
         &keys,
         &policy,
         loader,
@@ -182,6 +183,10 @@ fn sign_options(
         max_sessions: cfg.token.profile.max_sessions as usize,
         software_token: cfg.token.profile.software_token,
         verify: !args.no_verify,
+        limits: crate::zone::parse::Limits {
+            file_bytes: cfg.zone_limits.file_bytes,
+            total_bytes: cfg.zone_limits.total_bytes,
+        },
     })
 }
 

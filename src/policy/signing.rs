@@ -38,12 +38,9 @@ pub struct ZoneKeys {
     pub zsk_index: Vec<usize>,
 }
 
-/// Sorts a zone's key records into what is published and what signs.
-pub fn zone_keys(
-    records: Vec<KeyRecord>,
-    zone: &ZoneName,
-    serial: &str,
-) -> Result<ZoneKeys, Failure> {
+/// Sorts a zone's key records into what is published and what signs
+/// (which token holds them is checked by [`ZoneKeys::in_token`]).
+pub fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName) -> Result<ZoneKeys, Failure> {
     let all: Vec<KeyRecord> = records
         .into_iter()
         .filter(|r| r.state != KeyState::Destroyed)
@@ -70,14 +67,6 @@ pub fn zone_keys(
         )));
     }
     every_algorithm_signs(&published, &ksks, &zsks)?;
-    for k in published.iter().chain(&ksks).chain(&zsks) {
-        if k.token_serial != serial {
-            return Err(Failure::Refused(format!(
-                "key {} of {zone} lives in token serial {}, not in the configured token {serial}",
-                k.key_tag, k.token_serial
-            )));
-        }
-    }
     let (signing, ksk_index, zsk_index) = signing_set(&ksks, &zsks);
     Ok(ZoneKeys {
         published,
@@ -88,6 +77,21 @@ pub fn zone_keys(
         ksk_index,
         zsk_index,
     })
+}
+
+impl ZoneKeys {
+    /// Refuses keys that live in a token other than the one with `serial`.
+    pub fn in_token(&self, zone: &ZoneName, serial: &str) -> Result<(), Failure> {
+        for k in self.published.iter().chain(&self.ksks).chain(&self.zsks) {
+            if k.token_serial != serial {
+                return Err(Failure::Refused(format!(
+                    "key {} of {zone} lives in token serial {}, not in the configured token {serial}",
+                    k.key_tag, k.token_serial
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// RFC 4035 §2.2: every algorithm in the DNSKEY RRset signs every RRset
@@ -242,24 +246,19 @@ mod tests {
     #[test]
     fn a_zone_without_an_active_ksk_or_zsk_is_refused() {
         let only_zsk = vec![key(1, Role::Zsk, KeyState::Active, 13)];
-        assert!(refused(zone_keys(only_zsk, &zone(), SERIAL)).contains("no active KSK or CSK"));
+        assert!(refused(zone_keys(only_zsk, &zone())).contains("no active KSK or CSK"));
         let only_ksk = vec![key(1, Role::Ksk, KeyState::Active, 13)];
-        assert!(refused(zone_keys(only_ksk, &zone(), SERIAL)).contains("no active ZSK or CSK"));
+        assert!(refused(zone_keys(only_ksk, &zone())).contains("no active ZSK or CSK"));
         let standby = vec![
             key(1, Role::Ksk, KeyState::Active, 13),
             key(2, Role::Zsk, KeyState::Published, 13),
         ];
-        assert!(refused(zone_keys(standby, &zone(), SERIAL)).contains("no active ZSK or CSK"));
+        assert!(refused(zone_keys(standby, &zone())).contains("no active ZSK or CSK"));
     }
 
     #[test]
     fn a_csk_alone_signs_both_kinds_of_rrset() {
-        let keys = zone_keys(
-            vec![key(1, Role::Csk, KeyState::Active, 13)],
-            &zone(),
-            SERIAL,
-        )
-        .unwrap();
+        let keys = zone_keys(vec![key(1, Role::Csk, KeyState::Active, 13)], &zone()).unwrap();
         assert_eq!(tags(&keys.ksks), vec![1001]);
         assert_eq!(tags(&keys.zsks), vec![1001]);
         assert_eq!(tags(&keys.published), vec![1001]);
@@ -280,7 +279,6 @@ mod tests {
                 key(3, Role::Zsk, KeyState::Destroyed, 13),
             ],
             &zone(),
-            SERIAL,
         )
         .unwrap();
         assert_eq!(tags(&keys.all), vec![1001, 1002]);
@@ -300,7 +298,6 @@ mod tests {
                 key(2, Role::Csk, KeyState::Revoked, 13),
             ],
             &zone(),
-            SERIAL,
         )
         .unwrap();
         assert_eq!(tags(&keys.ksks), vec![1001, 1002]);
@@ -315,7 +312,7 @@ mod tests {
             key(1, Role::Csk, KeyState::Active, 13),
             key(2, Role::Ksk, KeyState::Published, 15),
         ];
-        let why = refused(zone_keys(records, &zone(), SERIAL));
+        let why = refused(zone_keys(records, &zone()));
         assert!(why.contains("RFC 4035 §2.2"), "{why}");
         assert!(why.contains("key 1002"), "{why}");
         // Presigning (signatures before keys) is fine: not published yet.
@@ -323,7 +320,7 @@ mod tests {
             key(1, Role::Csk, KeyState::Active, 13),
             key(2, Role::Csk, KeyState::Presigning, 15),
         ];
-        assert!(zone_keys(records, &zone(), SERIAL).is_ok());
+        assert!(zone_keys(records, &zone()).is_ok());
     }
 
     #[test]
@@ -331,8 +328,15 @@ mod tests {
         let mut other = key(2, Role::Zsk, KeyState::Active, 13);
         other.token_serial = "fedcba9876543210".into();
         let records = vec![key(1, Role::Ksk, KeyState::Active, 13), other];
-        let why = refused(zone_keys(records, &zone(), SERIAL));
+        let keys = zone_keys(records, &zone()).unwrap();
+        let why = match keys.in_token(&zone(), SERIAL) {
+            Err(Failure::Refused(m)) => m,
+            other => panic!("{other:?}"),
+        };
         assert!(why.contains("token serial fedcba9876543210"), "{why}");
+        let same = key(1, Role::Csk, KeyState::Active, 13);
+        let keys = zone_keys(vec![same], &zone()).unwrap();
+        assert!(keys.in_token(&zone(), SERIAL).is_ok());
     }
 
     fn policy(cds: bool, cdnskey: bool) -> Policy {

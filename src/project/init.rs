@@ -179,6 +179,7 @@ pub fn create(layout: &Layout, token: RawTokenConfig, now: Timestamp) -> anyhow:
         keystore: PathBuf::from(KEYSTORE_FILE),
         audit_log: PathBuf::from(AUDIT_FILE),
         token,
+        zone: Default::default(),
     };
     let cfg = Config::from_raw(raw.clone(), &layout.config)?;
     if !own_token {

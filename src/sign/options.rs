@@ -51,6 +51,8 @@ pub struct SignOptions {
     pub software_token: bool,
     /// Check every signature on the host (off only with `-P`).
     pub verify: bool,
+    /// How much reading the input (and the `--incremental` file) may take in.
+    pub limits: crate::zone::parse::Limits,
 }
 
 /// The validity of new signatures and when old ones are replaced.

@@ -2,7 +2,8 @@
 //! options, the zone's keys and a token in; the signed zone written
 //! atomically and an [`Outcome`] out.
 //!
-//! The steps: read and check the zone; put in the DNSKEY RRset, CDS and
+//! The steps: read and check the zone ([`read_zone`], called by the caller
+//! first, before it takes the token); put in the DNSKEY RRset, CDS and
 //! CDNSKEY ([`crate::policy::signing`]), the SOA serial and the NSEC or
 //! NSEC3 chain; match old signatures ([`super::plan`]); open the token's
 //! sessions (through the caller's `open`, sized here, after a short probe
@@ -95,22 +96,14 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 /// the token's sessions for the given number of workers.
 pub fn sign_zone<S: Sessions>(
     opts: &SignOptions,
+    mut zone: Zone,
     keys: &ZoneKeys,
     policy: &Policy,
     loader: Option<StateLoader>,
     progress: Option<Progress<'_>>,
     open: impl FnOnce(usize) -> anyhow::Result<S>,
 ) -> anyhow::Result<(Outcome, S)> {
-    // An incremental run, whose time is mostly reading and preparing the
-    // zone, reads and prepares it on every core; a full run, whose time is
-    // the token's and whose peak memory comes while the zone is built, on
-    // this thread.
-    let work = if opts.incremental.is_some() {
-        Work::AllCores
-    } else {
-        Work::OneThread
-    };
-    let mut zone = read_zone(opts, work)?;
+    let work = work_of(opts);
     let dnskey_ttl = opts.dnskey_ttl.unwrap_or_else(|| zone.soa_minimum());
     let serial = add_dnssec_records(&mut zone, opts, keys, policy, dnskey_ttl, work)?;
     phase("chained");
@@ -140,7 +133,7 @@ pub fn sign_zone<S: Sessions>(
     let from_state = state.is_some();
     let cursor = state.as_ref().map(State::cursor);
     if let (Some(prev), None) = (&opts.incremental, &cursor) {
-        plan::read_previous_text(prev, &opts.origin, &mut old)?;
+        plan::read_previous_text(prev, &opts.origin, opts.limits, &mut old)?;
     }
     phase("previous read");
     let refresh_at = Timestamp::from_unix(opts.now.unix() + i64::from(opts.times.refresh));
@@ -285,10 +278,30 @@ fn seal(
     })
 }
 
-/// Parses and builds the zone, its warnings logged.
-fn read_zone(opts: &SignOptions, work: Work) -> anyhow::Result<Zone> {
-    let parsed = parse::parse_file_with(&opts.input, &opts.origin, work == Work::AllCores)
-        .map_err(|e| Failure::BadInput(e.to_string()))?;
+/// An incremental run, whose time is mostly reading and preparing the
+/// zone, reads and prepares it on every core; a full run, whose time is
+/// the token's and whose peak memory comes while the zone is built, on
+/// this thread.
+fn work_of(opts: &SignOptions) -> Work {
+    if opts.incremental.is_some() {
+        Work::AllCores
+    } else {
+        Work::OneThread
+    }
+}
+
+/// Parses and builds the input zone, its warnings logged: the first step
+/// of a run, which needs no token (the caller does it before it takes
+/// the token, so that a bad or endless input never holds the token).
+pub fn read_zone(opts: &SignOptions) -> anyhow::Result<Zone> {
+    let work = work_of(opts);
+    let parsed = parse::parse_file_with(
+        &opts.input,
+        &opts.origin,
+        work == Work::AllCores,
+        opts.limits,
+    )
+    .map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("parsed");
     let zone =
         model::build(parsed, &opts.origin, work).map_err(|e| Failure::BadInput(e.to_string()))?;

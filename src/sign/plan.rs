@@ -61,9 +61,10 @@ pub struct Stats {
 pub struct StateLoader(std::thread::JoinHandle<Result<State, Unusable>>);
 
 impl StateLoader {
-    pub fn spawn(previous: &Path, origin: &ZoneName) -> StateLoader {
+    /// `limit`: the most bytes read of the state and of the zone file.
+    pub fn spawn(previous: &Path, origin: &ZoneName, limit: u64) -> StateLoader {
         let (prev, wire) = (previous.to_path_buf(), origin.wire().to_vec());
-        StateLoader(std::thread::spawn(move || State::load(&prev, &wire)))
+        StateLoader(std::thread::spawn(move || State::load(&prev, &wire, limit)))
     }
 
     /// The state, when whole, fresh and sealed by one of `keys` (the
@@ -112,9 +113,10 @@ pub fn input_signatures(zone: &mut Zone) -> OldSignatures {
 pub fn read_previous_text(
     prev: &Path,
     origin: &ZoneName,
+    limits: parse::Limits,
     old: &mut OldSignatures,
 ) -> anyhow::Result<()> {
-    parse::for_each_record(prev, origin, |r| {
+    parse::for_each_record(prev, origin, limits, |r| {
         if r.rtype == rtype::RRSIG {
             old.entry((r.owner, rrsig_type_covered(&r.rdata)))
                 .or_default()

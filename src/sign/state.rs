@@ -281,12 +281,18 @@ pub enum Unusable {
 impl State {
     /// Loads the state of `signed` for the zone `origin` (wire form), if it
     /// is whole and the signed zone file is still the one it describes.
-    pub fn load(signed: &Path, origin: &[u8]) -> Result<State, Unusable> {
-        let buf = match std::fs::read(path_for(signed)) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unusable::Missing),
-            Err(e) => return Err(e.into()),
+    /// Neither file is read beyond `limit` bytes, and both must be regular
+    /// files.
+    pub fn load(signed: &Path, origin: &[u8], limit: u64) -> Result<State, Unusable> {
+        use crate::files::{read_regular, ReadError};
+        let read = |path: &Path| {
+            read_regular(path, limit).map_err(|e| match e {
+                ReadError::Io(e) if e.kind() == io::ErrorKind::NotFound => Unusable::Missing,
+                ReadError::Io(e) => Unusable::Io(e),
+                e => Unusable::Io(io::Error::other(format!("{}: {e}", path.display()))),
+            })
         };
+        let buf = read(&path_for(signed))?;
         let version_end = MAGIC.len() + 4;
         if buf.len() < version_end + 1 + 4 + TRAILER
             || &buf[..MAGIC.len()] != MAGIC
@@ -323,7 +329,7 @@ impl State {
             buf[origin_end + 2],
             buf[origin_end + 3],
         ]) as usize;
-        let zone = std::fs::read(signed)?;
+        let zone = read(signed)?;
         if blake3::hash(&zone).as_bytes() != &buf[end..end + 32] {
             return Err(Unusable::Stale);
         }
@@ -597,7 +603,7 @@ mod tests {
     fn round_trip_and_merge_walk() {
         let dir = tempfile::tempdir().unwrap();
         let signed = write(dir.path(), "");
-        let state = State::load(&signed, &name("example")).unwrap();
+        let state = State::load(&signed, &name("example"), 1 << 20).unwrap();
         let mut cur = state.cursor();
         let mut passed = Vec::new();
         let apex = cur
@@ -636,13 +642,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let signed = write(dir.path(), "");
         assert!(matches!(
-            State::load(&signed, &name("other")),
+            State::load(&signed, &name("other"), 1 << 20),
             Err(Unusable::OtherZone)
         ));
         // The signed zone changed after the state was written.
         std::fs::write(&signed, b"; head\napex text\n").unwrap();
         assert!(matches!(
-            State::load(&signed, &name("example")),
+            State::load(&signed, &name("example"), 1 << 20),
             Err(Unusable::Stale)
         ));
         // One flipped bit in the state.
@@ -652,18 +658,18 @@ mod tests {
         bytes[at] ^= 1;
         std::fs::write(path_for(&signed), &bytes).unwrap();
         assert!(matches!(
-            State::load(&signed, &name("example")),
+            State::load(&signed, &name("example"), 1 << 20),
             Err(Unusable::Damaged)
         ));
         // Truncated, and absent.
         std::fs::write(path_for(&signed), &bytes[..20]).unwrap();
         assert!(matches!(
-            State::load(&signed, &name("example")),
+            State::load(&signed, &name("example"), 1 << 20),
             Err(Unusable::Format)
         ));
         std::fs::remove_file(path_for(&signed)).unwrap();
         assert!(matches!(
-            State::load(&signed, &name("example")),
+            State::load(&signed, &name("example"), 1 << 20),
             Err(Unusable::Missing)
         ));
     }
@@ -673,7 +679,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (key, other) = (TestKey::new(), TestKey::new());
         let signed = write_sealed(dir.path(), "", &key);
-        let state = State::load(&signed, &name("example")).unwrap();
+        let state = State::load(&signed, &name("example"), 1 << 20).unwrap();
         assert!(state.check_seal(&[key.seal_key()]).is_ok());
         assert!(state
             .check_seal(&[other.seal_key(), key.seal_key()])
@@ -695,7 +701,7 @@ mod tests {
         // the text and the state's digests made to match, by someone
         // without the zone's keys: whole, fresh, and refused.
         let forged = write_sealed(dir.path(), "evil text\n", &other);
-        let state = State::load(&forged, &name("example")).unwrap();
+        let state = State::load(&forged, &name("example"), 1 << 20).unwrap();
         assert!(matches!(
             state.check_seal(&[key.seal_key()]),
             Err(Unusable::Unsealed)
@@ -711,7 +717,7 @@ mod tests {
         moved[n - 32..].copy_from_slice(own.as_bytes());
         std::fs::write(path_for(&signed), &moved).unwrap();
         std::fs::write(&signed, "; head\napex text\na text\nc text\nx\n").unwrap();
-        let state = State::load(&signed, &name("example")).unwrap();
+        let state = State::load(&signed, &name("example"), 1 << 20).unwrap();
         assert!(matches!(
             state.check_seal(&[key.seal_key()]),
             Err(Unusable::Unsealed)

@@ -31,6 +31,52 @@ use super::ZoneName;
 /// Deepest `$INCLUDE` nesting followed (loops end here).
 const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// How much one reading of a zone may take in: each file (the zone file
+/// or an `$INCLUDE`d one) at most `file_bytes`, all of them together
+/// (an include counted each time it is included) at most `total_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub file_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl Limits {
+    /// Used where no configuration says otherwise (`dnsseal verify`).
+    pub const DEFAULT: Limits = Limits {
+        file_bytes: 4 << 30,
+        total_bytes: 8 << 30,
+    };
+}
+
+/// What a reading has taken in so far.
+struct Budget {
+    limits: Limits,
+    read: u64,
+}
+
+impl Budget {
+    /// Reads one file ([`crate::files::read_regular`]) within both limits.
+    fn read(&mut self, path: &Path) -> Result<Vec<u8>, String> {
+        use crate::files::ReadError;
+        let left = self.limits.total_bytes.saturating_sub(self.read);
+        let cap = self.limits.file_bytes.min(left);
+        let text = crate::files::read_regular(path, cap).map_err(|e| match e {
+            ReadError::TooBig { size, .. } if size > self.limits.file_bytes => format!(
+                "{size} bytes or more, above the limit of {} bytes for one file ([zone] max_file_bytes in dnsseal.toml)",
+                self.limits.file_bytes
+            ),
+            ReadError::TooBig { .. } => format!(
+                "reading it takes the zone and its includes above their limit of {} bytes together ([zone] max_total_bytes in dnsseal.toml)",
+                self.limits.total_bytes
+            ),
+            ReadError::NotRegular => "not a regular file (a FIFO, device, socket or directory); zone files and $INCLUDE files must be regular files".into(),
+            e => e.to_string(),
+        })?;
+        self.read += text.len() as u64;
+        Ok(text)
+    }
+}
+
 /// A problem in the input, with its place.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{file}{}: {message}", if *line > 0 { format!(":{line}") } else { String::new() })]
@@ -72,9 +118,10 @@ impl Parsed {
     }
 }
 
-/// Reads a zone file with `origin` as the initial origin.
+/// Reads a zone file with `origin` as the initial origin, within the
+/// default [`Limits`].
 pub fn parse_file(path: &Path, origin: &ZoneName) -> Result<Parsed, ZoneError> {
-    parse_file_with(path, origin, false)
+    parse_file_with(path, origin, false, Limits::DEFAULT)
 }
 
 /// [`parse_file`]; with `two_threads`, a big file is scanned in two halves
@@ -87,9 +134,10 @@ pub fn parse_file_with(
     path: &Path,
     origin: &ZoneName,
     two_threads: bool,
+    limits: Limits,
 ) -> Result<Parsed, ZoneError> {
     let mut records = Vec::new();
-    let mut parsed = read_all(path, origin, &mut |r| records.push(r), two_threads)?;
+    let mut parsed = read_all(path, origin, &mut |r| records.push(r), two_threads, limits)?;
     // A file read in halves comes back whole in `parsed.records`; the
     // sink saw only what was read in one pass.
     if parsed.records.is_empty() {
@@ -106,9 +154,10 @@ pub fn parse_file_with(
 pub fn for_each_record(
     path: &Path,
     origin: &ZoneName,
+    limits: Limits,
     mut sink: impl FnMut(Record),
 ) -> Result<Parsed, ZoneError> {
-    read_all(path, origin, &mut sink, false)
+    read_all(path, origin, &mut sink, false, limits)
 }
 
 /// [`for_each_record`]; `halves`: a big file may be scanned in two halves
@@ -118,6 +167,7 @@ fn read_all(
     origin: &ZoneName,
     sink: &mut dyn FnMut(Record),
     halves: bool,
+    limits: Limits,
 ) -> Result<Parsed, ZoneError> {
     let mut parsed = Parsed::default();
     let origin_name =
@@ -128,18 +178,38 @@ fn read_all(
                 message: format!("origin: {e}"),
             }
         })?;
-    read_one(path, origin_name, &mut parsed, sink, 0, halves)?;
+    let mut budget = Budget { limits, read: 0 };
+    let file = Input {
+        path,
+        origin: origin_name,
+        depth: 0,
+        halves,
+    };
+    read_one(file, &mut parsed, &mut budget, sink)?;
     Ok(parsed)
 }
 
-fn read_one(
-    path: &Path,
+/// One file to read: the zone file (depth 0) or an include.
+struct Input<'p> {
+    path: &'p Path,
     origin: Name<Bytes>,
-    out: &mut Parsed,
-    sink: &mut dyn FnMut(Record),
     depth: usize,
+    /// Whether a big file may be scanned in two halves.
     halves: bool,
+}
+
+fn read_one(
+    file: Input<'_>,
+    out: &mut Parsed,
+    budget: &mut Budget,
+    sink: &mut dyn FnMut(Record),
 ) -> Result<(), ZoneError> {
+    let Input {
+        path,
+        origin,
+        depth,
+        halves,
+    } = file;
     let fname = path.display().to_string();
     let err = |line: u32, message: String| ZoneError {
         file: fname.clone(),
@@ -152,7 +222,8 @@ fn read_one(
             format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)"),
         ));
     }
-    let text = std::fs::read(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let text = budget.read(path).map_err(|m| err(0, m))?;
+    let text_len = text.len() as u64;
     let file_index =
         u16::try_from(out.files.len()).map_err(|_| err(0, "too many included files".into()))?;
     out.files.push(path.to_path_buf());
@@ -189,9 +260,17 @@ fn read_one(
             return Ok(());
         }
         // Something in the file needs the one-pass scan (an error to name
-        // exactly, an $INCLUDE): read it again from the start.
+        // exactly, an $INCLUDE): read it again from the start (counted
+        // once).
         out.files.pop();
-        return read_one(path, origin, out, sink, depth, false);
+        budget.read -= text_len;
+        let again = Input {
+            path,
+            origin,
+            depth,
+            halves: false,
+        };
+        return read_one(again, out, budget, sink);
     }
     let mut entries = 0usize;
     let line_of_entry = |k: usize| entry_line(&entry_lines, k);
@@ -243,7 +322,13 @@ fn read_one(
                     Some(o) => o,
                     None => zf.origin().map_err(|e| err(line, e.to_string()))?,
                 };
-                read_one(&inc_path, o, out, sink, depth + 1, false).map_err(|e| {
+                let include = Input {
+                    path: &inc_path,
+                    origin: o,
+                    depth: depth + 1,
+                    halves: false,
+                };
+                read_one(include, out, budget, sink).map_err(|e| {
                     if e.line == 0 {
                         err(
                             line,
@@ -998,17 +1083,22 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let origin: ZoneName = "example".parse().unwrap();
         let mut one_pass = Vec::new();
-        for_each_record(&path, &origin, |r| one_pass.push(r)).unwrap();
+        for_each_record(&path, &origin, Limits::DEFAULT, |r| one_pass.push(r)).unwrap();
         assert!(one_pass.len() > 50_000);
         assert!(halves == one_pass, "the halves read other records");
         // And parse_file_with, which takes that path, agrees.
-        assert!(parse_file_with(&path, &origin, true).unwrap().records == one_pass);
+        assert!(
+            parse_file_with(&path, &origin, true, Limits::DEFAULT)
+                .unwrap()
+                .records
+                == one_pass
+        );
         // A bad record in the second half is named as a one-pass scan names it.
         let bad_line = text.lines().count() + 1;
         std::fs::write(&path, format!("{text}bad A 192.0.2.300\n")).unwrap();
-        let e = parse_file_with(&path, &origin, true).unwrap_err();
+        let e = parse_file_with(&path, &origin, true, Limits::DEFAULT).unwrap_err();
         assert_eq!(e.line as usize, bad_line, "{e}");
-        let one = for_each_record(&path, &origin, |_| {}).unwrap_err();
+        let one = for_each_record(&path, &origin, Limits::DEFAULT, |_| {}).unwrap_err();
         assert_eq!(e.to_string(), one.to_string());
     }
 
@@ -1158,5 +1248,92 @@ mod tests {
         assert_eq!(ttl_with_units(b"1h30"), None);
         assert_eq!(ttl_with_units(b"h"), None);
         assert_eq!(ttl_with_units(b"300"), None);
+    }
+
+    const HEAD: &str = "$ORIGIN example.\n$TTL 300\n@ SOA ns host 1 2 3 4 5\n@ NS ns\n";
+
+    /// Parses `main.zone` in `dir` within `limits`.
+    fn parse_in(dir: &Path, limits: Limits) -> Result<Parsed, ZoneError> {
+        parse_file_with(
+            &dir.join("main.zone"),
+            &"example".parse().unwrap(),
+            false,
+            limits,
+        )
+    }
+
+    #[test]
+    fn includes_of_what_is_not_a_regular_file_are_refused_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        for target in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
+            std::fs::write(
+                dir.path().join("main.zone"),
+                format!("{HEAD}$INCLUDE {}\nns A 192.0.2.1\n", target.display()),
+            )
+            .unwrap();
+            let e = parse_in(dir.path(), Limits::DEFAULT).unwrap_err();
+            assert!(e.file.ends_with("main.zone"), "{e}");
+            assert_eq!(e.line, 5, "{e}");
+            assert!(e.message.contains("not a regular file"), "{e}");
+            assert!(e.message.contains(&target.display().to_string()), "{e}");
+        }
+        // The zone file itself too.
+        let e = parse_file(&fifo, &"example".parse().unwrap()).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn each_file_and_all_files_together_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let part: String = (0..100).map(|i| format!("h{i} A 192.0.2.1\n")).collect();
+        std::fs::write(dir.path().join("part"), &part).unwrap();
+        let main = format!("{HEAD}ns A 192.0.2.1\n{}", "$INCLUDE part\n".repeat(20));
+        std::fs::write(dir.path().join("main.zone"), &main).unwrap();
+        let size = |n: usize| (main.len() + n * part.len()) as u64;
+        // Room for all: 20 includes of the same file are read 20 times.
+        let all = Limits {
+            file_bytes: part.len().max(main.len()) as u64,
+            total_bytes: size(20),
+        };
+        assert_eq!(
+            parse_in(dir.path(), all).unwrap().records.len(),
+            3 + 100 * 20
+        );
+        // One byte less in all: the 20th include is refused, at its line.
+        let e = parse_in(
+            dir.path(),
+            Limits {
+                total_bytes: size(20) - 1,
+                ..all
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 5 + 20, "{e}");
+        assert!(e.message.contains("max_total_bytes"), "{e}");
+        // One file too big.
+        let e = parse_in(
+            dir.path(),
+            Limits {
+                file_bytes: part.len() as u64 - 1,
+                ..all
+            },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("max_file_bytes"), "{e}");
+        let e = parse_in(
+            dir.path(),
+            Limits {
+                file_bytes: 10,
+                total_bytes: 1 << 30,
+            },
+        )
+        .unwrap_err();
+        assert!(e.file.ends_with("main.zone") && e.line == 0, "{e}");
     }
 }
