@@ -368,3 +368,148 @@ fn a_removed_history_is_refused_until_an_audited_reset() {
     assert!(err.contains("holds records"), "{err}");
     assert_eq!(p.audit_lines().len(), lines.len() + 1);
 }
+
+/// `audit verify --pubkey KEY FILE` in an empty directory: nothing but the
+/// export and the audit public key.
+fn verify_elsewhere(key: &std::path::Path, file: &[String], extra: &[&str]) -> (i32, String) {
+    let elsewhere = Project::empty();
+    let copy = elsewhere.file("export.jsonl");
+    std::fs::write(&copy, file.join("\n") + "\n").unwrap();
+    let mut args = vec![
+        "audit",
+        "verify",
+        "--pubkey",
+        key.to_str().unwrap(),
+        copy.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let r = elsewhere.run(&args);
+    (r.code, format!("{}{}", r.stdout, r.stderr))
+}
+
+/// The hash a checkpoint run printed.
+fn checkpoint_hash(out: &str) -> String {
+    out.split_whitespace()
+        .skip_while(|w| *w != "hash")
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// Signed checkpoints: the audit key is made in the token once, signs the
+/// chain's head on `audit checkpoint`, and an export checks on another
+/// machine with only the audit public key; edits, deletions, swaps and a
+/// tail cut off with its last checkpoint fail there, and so does another
+/// audit key. The signature checks with OpenSSL alone.
+#[test]
+fn checkpoints_signed_in_the_token_verify_an_export_elsewhere() {
+    let p = busy_project();
+    let err = p.run(&["audit", "checkpoint"]).fails(10);
+    assert!(err.contains("audit key --create"), "{err}");
+    p.run(&["audit", "key", "--create", "-o", "audit-key.pem"])
+        .ok();
+    p.run(&["audit", "key", "--create"]).fails(10);
+    let key = p.file("audit-key.pem");
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+    // The audit key is neither a zone's key nor an orphan on the token.
+    let out = p.run(&["keys", "reconcile"]).ok();
+    assert!(!out.contains("orphan") && !out.contains("ORPHAN"), "{out}");
+    let first = checkpoint_hash(&p.run(&["audit", "checkpoint"]).ok());
+    p.run(&[
+        "keys",
+        "delete",
+        "example.org",
+        "--tag",
+        &csk_tag(&p),
+        "--force",
+    ])
+    .ok();
+    let second = checkpoint_hash(&p.run(&["audit", "checkpoint"]).ok());
+    p.run(&["keys", "restore", "example.org", "--tag", &csk_tag(&p)])
+        .ok();
+    p.run(&["audit", "export", "-o", "export.jsonl"]).ok();
+    let lines: Vec<String> = std::fs::read_to_string(p.file("export.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+
+    let (code, out) = verify_elsewhere(&key, &lines, &["--checkpoint", &second]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("intact and signed"), "{out}");
+    assert!(out.contains("2 checkpoint(s)"), "{out}");
+    assert!(out.contains("1 record(s) after it"), "{out}");
+
+    // One byte changed, a record removed, two swapped: the line is named.
+    let mut edited = lines.clone();
+    edited[2] = edited[2].replacen("example.com", "example.net", 1);
+    let (code, out) = verify_elsewhere(&key, &edited, &[]);
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("line 3"), "{out}");
+    let mut removed = lines.clone();
+    removed.remove(4);
+    let (code, out) = verify_elsewhere(&key, &removed, &[]);
+    assert_eq!((code, out.contains("line 5")), (11, true), "{out}");
+    let mut swapped = lines.clone();
+    swapped.swap(5, 6);
+    let (code, out) = verify_elsewhere(&key, &swapped, &[]);
+    assert_eq!((code, out.contains("line 6")), (11, true), "{out}");
+    // The tail cut off with the last checkpoint: whole in itself, but it
+    // does not reach the checkpoint the transcript names.
+    let at = lines.iter().position(|l| l.contains(&second)).unwrap();
+    let cut = &lines[..at];
+    let (code, out) = verify_elsewhere(&key, cut, &["--checkpoint", &second]);
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("does not reach checkpoint"), "{out}");
+    let (code, out) = verify_elsewhere(&key, cut, &["--checkpoint", &first]);
+    assert_eq!(code, 0, "{out}");
+
+    // Another project's audit key.
+    let other = Project::new();
+    other
+        .run(&["audit", "key", "--create", "-o", "other.pem"])
+        .ok();
+    let (code, out) = verify_elsewhere(&other.file("other.pem"), &lines, &[]);
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("not by the key given"), "{out}");
+
+    // OpenSSL alone: the signed text and the DER signature.
+    if std::path::Path::new("/usr/bin/openssl").exists() {
+        let record: serde_json::Value = serde_json::from_str(&lines[at]).unwrap();
+        let cp = &record["checkpoint"];
+        let msg = format!(
+            "dnsseal audit checkpoint\nseq {}\nhash {}\n",
+            cp["seq"],
+            cp["hash"].as_str().unwrap()
+        );
+        std::fs::write(p.file("msg"), msg).unwrap();
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(cp["signature"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(p.file("sig.der"), der).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&key)
+            .arg("-signature")
+            .arg(p.file("sig.der"))
+            .arg(p.file("msg"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn csk_tag(p: &Project) -> String {
+    p.keys()
+        .into_iter()
+        .find(|k| field(k, "zone") == "example.org.")
+        .map(|k| field(&k, "key_tag").to_string())
+        .unwrap()
+}

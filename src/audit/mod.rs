@@ -16,6 +16,7 @@
 //! never interleave or fork the chain. Each append is fsynced before the
 //! operation reports success.
 
+pub mod checkpoint;
 pub mod export;
 
 use std::fs::File;
@@ -68,6 +69,9 @@ pub struct Event {
     pub new_state: Option<String>,
     pub failed: bool,
     pub detail: String,
+    /// A signed checkpoint ([`checkpoint`]), on checkpoint records only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<checkpoint::Checkpoint>,
 }
 
 /// One line of the log.
@@ -85,6 +89,10 @@ pub struct Record {
     pub new_state: Option<String>,
     pub outcome: Outcome,
     pub detail: String,
+    /// A signed checkpoint ([`checkpoint`]), on checkpoint records only;
+    /// absent from every other line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<checkpoint::Checkpoint>,
     pub prev: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hash: String,
@@ -207,6 +215,7 @@ fn same_event(r: &Record, at: Timestamp, e: &Event) -> bool {
         && r.new_state == e.new_state
         && (r.outcome == Outcome::Failed) == e.failed
         && r.detail == e.detail
+        && r.checkpoint == e.checkpoint
 }
 
 fn append_locked(
@@ -256,6 +265,7 @@ fn append_locked(
             Outcome::Ok
         },
         detail: event.detail.clone(),
+        checkpoint: event.checkpoint.clone(),
         prev,
         hash: String::new(),
     };
@@ -479,6 +489,7 @@ mod tests {
             new_state: Some("active".into()),
             failed: false,
             detail: format!("key {n}, with \"quotes\", commas"),
+            checkpoint: None,
         }
     }
 

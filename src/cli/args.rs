@@ -445,6 +445,26 @@ pub enum AuditCommand {
         after_help = "Example:\n  dnsseal audit reset --yes --reason \"log lost with the old disk, ticket 4711\""
     )]
     Reset(AuditResetArgs),
+    /// The audit key (ECDSA P-256, in the token, never a DNSSEC key) that
+    /// signs checkpoints: `--create` makes it once; its public key (PEM) is
+    /// what auditors check exports with.
+    #[command(
+        after_help = "Examples:\n  dnsseal audit key --create -o audit-key.pem\n  dnsseal audit key -o audit-key.pem"
+    )]
+    Key(AuditKeyArgs),
+    /// Sign the chain's head with the audit key, as a record of the chain;
+    /// prints the checkpoint record's hash (for the ceremony transcript).
+    Checkpoint,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditKeyArgs {
+    /// Make the audit key in the token (refused when there is one).
+    #[arg(long)]
+    pub create: bool,
+    /// Write the public key (PEM) to FILE [default: standard output].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -466,6 +486,16 @@ pub struct AuditVerifyArgs {
     /// is anchored to is printed, to compare with the full log.
     #[arg(long)]
     pub excerpt: bool,
+    /// Check the checkpoints with this audit public key (PEM, from `audit
+    /// key -o`; repeat for keys used over time), with no configuration or
+    /// keystore: FILE must then be given. Every checkpoint must verify and
+    /// sign a record of the chain; the log is complete up to the last one.
+    #[arg(long, value_name = "PEM", requires = "file")]
+    pub pubkey: Vec<PathBuf>,
+    /// With --pubkey: the hash of a checkpoint record (from a ceremony
+    /// transcript) that FILE must reach.
+    #[arg(long, value_name = "HASH", requires = "pubkey")]
+    pub checkpoint: Option<String>,
 }
 
 /// `--format` of `audit export`.

@@ -5,14 +5,18 @@
 
 use std::io::BufReader;
 
-use super::args::{AuditExportArgs, AuditResetArgs, AuditVerifyArgs, ExportFormat};
+use super::args::{AuditExportArgs, AuditKeyArgs, AuditResetArgs, AuditVerifyArgs, ExportFormat};
 use super::context::{Context, Failure};
 use crate::atomic::write as write_atomic;
-use crate::audit::{self, export, Verdict};
+use crate::audit::checkpoint::{self, PublicKey as AuditPublicKey};
+use crate::audit::{self, export, Event, Verdict};
 use crate::clock::Timestamp;
 use crate::project::history;
 
 pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
+    if !args.pubkey.is_empty() {
+        return verify_signed(ctx, &args);
+    }
     // The configured log, named or not, is checked against the head the
     // keystore remembers.
     let configured = ctx.config().ok();
@@ -150,6 +154,170 @@ pub fn reset(ctx: &Context, args: AuditResetArgs) -> anyhow::Result<()> {
         cfg.audit_log.display(),
         head.seq,
         head.hash
+    );
+    Ok(())
+}
+
+/// `audit verify --pubkey PEM FILE`: the chain and its checkpoints, with
+/// nothing but the file and the audit public key(s).
+fn verify_signed(ctx: &Context, args: &AuditVerifyArgs) -> anyhow::Result<()> {
+    let keys = args
+        .pubkey
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Failure::BadInput(format!("cannot read {}: {e}", p.display())))?;
+            AuditPublicKey::from_pem(&text)
+                .map_err(|e| Failure::BadInput(format!("{}: {e}", p.display())).into())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(path) = &args.file else {
+        return Err(Failure::BadInput("--pubkey needs the FILE to check".into()).into());
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::BadInput(format!("cannot open {}: {e}", path.display())))?;
+    let (records, verdict) = if args.excerpt {
+        audit::verify_reader_from(BufReader::new(file))?
+    } else {
+        audit::verify_reader(BufReader::new(file))?
+    };
+    if let Verdict::Broken { line, reason } = verdict {
+        return Err(Failure::Verify(format!(
+            "{}: chain broken at line {line}: {reason} ({} records before it are intact)",
+            path.display(),
+            records.len()
+        ))
+        .into());
+    }
+    let signed = checkpoint::verify(&records, &keys, args.checkpoint.as_deref())
+        .map_err(|e| Failure::Verify(format!("{}: {e}", path.display())))?;
+    let last = signed.checkpoints.last();
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({
+            "file": path,
+            "intact": true,
+            "records": records.len(),
+            "checkpoints": signed.checkpoints.iter().map(|(seq, hash)| serde_json::json!({"seq": seq, "hash": hash})).collect::<Vec<_>>(),
+            "covered_to": signed.covered,
+            "uncovered": signed.uncovered,
+            "reached": args.checkpoint,
+        }));
+    }
+    outln!(
+        "{}: intact and signed: {} records, {} checkpoint(s); complete up to record {} (checkpoint record {} hash {}); {} record(s) after it are not covered by a signature yet",
+        path.display(),
+        records.len(),
+        signed.checkpoints.len(),
+        signed.covered,
+        last.map_or(0, |c| c.0),
+        last.map_or("", |c| c.1.as_str()),
+        signed.uncovered
+    );
+    if let Some(want) = &args.checkpoint {
+        outln!("reaches checkpoint {want}");
+    }
+    Ok(())
+}
+
+pub fn key(ctx: &Context, args: AuditKeyArgs) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let mut ks = ctx.keystore(&cfg)?;
+    let public = if args.create {
+        let (record, public) = ctx.audited(&cfg, None, || {
+            let module = ctx.module(&cfg)?;
+            let (token, session) = ctx.login(&cfg, &module)?;
+            crate::keys::audit_key::create(
+                &mut ks,
+                &session,
+                &token.identity.serial,
+                cfg.token.profile.cka_id_len,
+                ctx.now(),
+            )
+        })?;
+        ctx.audit(
+            &cfg,
+            &mut ks,
+            Event {
+                command: ctx.command.clone(),
+                key_id: Some(hex::encode(&record.cka_id)),
+                detail: format!(
+                    "generated the audit key {} (ECDSA P-256, label '{}') in token {}",
+                    public.fingerprint(),
+                    crate::keys::audit_key::LABEL,
+                    record.token_serial
+                ),
+                ..Event::default()
+            },
+        )?;
+        public
+    } else {
+        crate::keys::audit_key::recorded(&ks)?.1
+    };
+    let pem = public.to_pem().map_err(|e| anyhow::anyhow!("{e}"))?;
+    match &args.output {
+        Some(path) => {
+            write_atomic(path, pem.as_bytes())?;
+            outln!(
+                "{}: audit public key {}",
+                path.display(),
+                public.fingerprint()
+            );
+        }
+        None => out!("{pem}"),
+    }
+    Ok(())
+}
+
+pub fn checkpoint(ctx: &Context) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let mut ks = ctx.keystore(&cfg)?;
+    let (record, public) = crate::keys::audit_key::recorded(&ks)?;
+    let cp = ctx.audited(&cfg, None, || {
+        let head = crate::project::known_head(&ks)?
+            .ok_or_else(|| Failure::Refused("the audit log has no records to sign".into()))?;
+        let module = ctx.module(&cfg)?;
+        let (token, session) = ctx.login(&cfg, &module)?;
+        crate::keys::audit_key::sign_checkpoint(
+            &session,
+            &token.identity.serial,
+            &record,
+            &public,
+            &head,
+        )
+    })?;
+    let signed = (cp.seq, cp.hash.clone());
+    ctx.audit(
+        &cfg,
+        &mut ks,
+        Event {
+            command: checkpoint::COMMAND.into(),
+            key_id: Some(hex::encode(&record.cka_id)),
+            detail: format!(
+                "signed record {} (hash {}) with the audit key {}",
+                signed.0,
+                signed.1,
+                public.fingerprint()
+            ),
+            checkpoint: Some(cp),
+            ..Event::default()
+        },
+    )?;
+    let head = crate::project::known_head(&ks)?
+        .ok_or_else(|| anyhow::anyhow!("the checkpoint record was not written"))?;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({
+            "checkpoint": {"seq": head.seq, "hash": head.hash},
+            "signed": {"seq": signed.0, "hash": signed.1},
+            "key": public.fingerprint(),
+        }));
+    }
+    outln!(
+        "checkpoint record {} hash {} (signs record {} hash {}; audit key {})",
+        head.seq,
+        head.hash,
+        signed.0,
+        signed.1,
+        public.fingerprint()
     );
     Ok(())
 }

@@ -101,6 +101,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
             old_state: None,
             new_state: Some(rec.state.to_string()),
             failed: false,
+            checkpoint: None,
             detail: format!(
                 "IMPORTED private key material from {} (key existed outside the token; not generated in it)",
                 args.private_file.display()

@@ -75,6 +75,7 @@ pub fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
                 old_state: None,
                 new_state: Some(rec.state.to_string()),
                 failed: false,
+                checkpoint: None,
                 detail: format!(
                     "generated {} {} {} bits in token {} (label '{}')",
                     rec.role, alg, rec.bits, rec.token_serial, rec.cka_label
@@ -413,6 +414,7 @@ pub fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<()> {
             old_state: Some(rec.state.to_string()),
             new_state: Some(plan.new_state.to_string()),
             failed: false,
+            checkpoint: None,
             detail: plan.detail().into(),
         },
     )?;
@@ -456,6 +458,7 @@ pub fn restore(ctx: &Context, args: SelectArgs) -> anyhow::Result<()> {
             old_state: Some(KeyState::Removed.to_string()),
             new_state: Some(KeyState::Published.to_string()),
             failed: false,
+            checkpoint: None,
             detail: "restored as a published standby key".into(),
         },
     )?;

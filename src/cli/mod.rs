@@ -76,6 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),
             args::AuditCommand::Export(a) => audit_cmd::export(&ctx, a),
             args::AuditCommand::Reset(a) => audit_cmd::reset(&ctx, a),
+            args::AuditCommand::Key(a) => audit_cmd::key(&ctx, a),
+            args::AuditCommand::Checkpoint => audit_cmd::checkpoint(&ctx),
         },
     }
 }

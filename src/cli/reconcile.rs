@@ -25,7 +25,17 @@ pub fn run(ctx: &Context, args: ReconcileArgs) -> anyhow::Result<()> {
         ctx.flush_outbox(&cfg, &mut ks)?;
     }
     super::keys::recover_pending(ctx, &cfg, &mut ks, &session, &serial)?;
-    let objects = session.key_objects()?;
+    // The audit key is no DNSSEC key and no orphan; `audit checkpoint`
+    // checks its objects each time it signs.
+    let audit_id = ks
+        .audit_key()?
+        .filter(|a| a.token_serial == serial)
+        .map(|a| a.cka_id);
+    let objects: Vec<_> = session
+        .key_objects()?
+        .into_iter()
+        .filter(|o| audit_id.as_ref() != Some(&o.id))
+        .collect();
     let records = ks.keys(None)?;
     // Token errors stop the run; a key of the wrong shape, or whose
     // private object is not protected as its origin promises, is a finding.

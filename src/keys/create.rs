@@ -257,10 +257,14 @@ pub fn recover_pending(
         return Ok(());
     }
     let known = ks.keys(None)?;
+    let audit_key = ks.audit_key()?;
     for id in pending {
         let recorded = known
             .iter()
-            .any(|k| k.token_serial == serial && k.cka_id == id);
+            .any(|k| k.token_serial == serial && k.cka_id == id)
+            || audit_key
+                .as_ref()
+                .is_some_and(|a| a.token_serial == serial && a.cka_id == id);
         if !recorded {
             // Audited before the objects go, so that a run stopped halfway
             // through the cleanup leaves no destruction unlogged.

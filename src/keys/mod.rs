@@ -15,12 +15,14 @@
 //!   recorded origin), for `keys reconcile` and `sign`.
 //! - [`reconcile`]: keystore records against the token's key objects.
 //! - [`import`]: reading BIND `.key`/`.private` files for a migration.
+//! - [`audit_key`]: the token key pair that signs audit checkpoints.
 //! - [`rollover`]: carrying out what the policy decides (first keys,
 //!   standby keys, rollover starts and steps, the parent's DS seen).
 //!
 //! The library never prints; failures it decides on itself are
 //! [`Failure`]s so that exit codes stay exact.
 
+pub mod audit_key;
 pub mod create;
 pub mod import;
 pub mod objects;

@@ -390,6 +390,7 @@ impl Steward<'_> {
             old_state: None,
             new_state: Some(k.state.to_string()),
             failed: false,
+            checkpoint: None,
             detail: format!(
                 "{why}: generated {} {} {} bits in token {} (label '{}'), DS {}",
                 k.role,
@@ -413,6 +414,7 @@ impl Steward<'_> {
                 old_state: Some(u.expected_state.to_string()),
                 new_state: Some(r.state.to_string()),
                 failed: false,
+                checkpoint: None,
                 detail: step::update_text(u),
             }));
         }

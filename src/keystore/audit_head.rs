@@ -1,5 +1,6 @@
 //! The audit head: the sequence number and hash of the last audit record
-//! the keystore knows was written, so that a shortened log is detected.
+//! the keystore knows was written, so that a shortened log is detected;
+//! and the audit key: the token key pair that signs checkpoints of the log.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -67,6 +68,64 @@ impl Keystore {
     }
 }
 
+/// The audit key as the keystore records it: where it lives and its
+/// public key (the EC point X || Y of a P-256 key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditKeyRecord {
+    pub token_serial: String,
+    pub cka_id: Vec<u8>,
+    pub public_key: Vec<u8>,
+}
+
+impl Keystore {
+    /// Records the audit key (one per keystore; a new one replaces it).
+    pub fn set_audit_key(&mut self, key: &AuditKeyRecord) -> Result<(), StoreError> {
+        let value = format!(
+            "{} {} {}",
+            key.token_serial,
+            hex::encode(&key.cka_id),
+            hex::encode(&key.public_key)
+        );
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('audit_key', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![value],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The audit key, if one was made.
+    pub fn audit_key(&self) -> Result<Option<AuditKeyRecord>, StoreError> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = 'audit_key'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.sq())?;
+        let Some(v) = v else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt {
+            path: self.path.clone(),
+            what: format!("audit key record '{v}'"),
+        };
+        let mut parts = v.split(' ');
+        let (Some(serial), Some(id), Some(public), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(corrupt());
+        };
+        Ok(Some(AuditKeyRecord {
+            token_serial: serial.to_string(),
+            cka_id: hex::decode(id).map_err(|_| corrupt())?,
+            public_key: hex::decode(public).map_err(|_| corrupt())?,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +137,25 @@ mod tests {
         ks.set_audit_head(5, "e").unwrap();
         ks.set_audit_head(4, "d").unwrap();
         assert_eq!(ks.audit_head().unwrap(), Some((5, "e".into())));
+    }
+
+    #[test]
+    fn the_audit_key_is_recorded_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = Keystore::create(&dir.path().join("k.sqlite")).unwrap();
+        assert_eq!(ks.audit_key().unwrap(), None);
+        let key = AuditKeyRecord {
+            token_serial: "0123abcd".into(),
+            cka_id: vec![1, 2, 3],
+            public_key: vec![7; 64],
+        };
+        ks.set_audit_key(&key).unwrap();
+        assert_eq!(ks.audit_key().unwrap(), Some(key.clone()));
+        let newer = AuditKeyRecord {
+            cka_id: vec![4],
+            ..key
+        };
+        ks.set_audit_key(&newer).unwrap();
+        assert_eq!(ks.audit_key().unwrap(), Some(newer));
     }
 }

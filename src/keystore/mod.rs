@@ -35,6 +35,7 @@ mod rollovers;
 mod schema;
 mod zones;
 
+pub use audit_head::AuditKeyRecord;
 pub use records::{DsState, KeyRecord, KeyState, NewKey, Origin, Role, Timings};
 pub use rollovers::{
     Batch, Committed, KeyRef, KeyUpdate, NewStep, RolloverRecord, RolloverWrite, StepRecord,
