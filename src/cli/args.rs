@@ -75,7 +75,7 @@ pub enum Command {
     /// Create, list, publish data for, retire and import keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Verify and export the hash-chained audit log.
+    /// Verify, export, reset and sign checkpoints of the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Sign a zone file with the keys the keystore says are in use.
