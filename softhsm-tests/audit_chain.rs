@@ -10,26 +10,8 @@ use common::{field, Project};
 /// a removal and a restore.
 fn busy_project() -> Project {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example.com",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
-    p.run(&[
-        "keys",
-        "create",
-        "example.org",
-        "--role",
-        "csk",
-        "--algorithm",
-        "15",
-    ])
-    .ok();
+    p.create_key("example.com", "both", "13");
+    p.create_key("example.org", "csk", "15");
     let standby = p
         .keys()
         .into_iter()
@@ -286,16 +268,7 @@ fn forget_head(p: &Project) {
 #[test]
 fn a_removed_history_is_refused_until_an_audited_reset() {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "csk",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "csk", "13");
     let create_zsk = [
         "keys",
         "create",

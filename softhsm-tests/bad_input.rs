@@ -357,16 +357,7 @@ fn broken_bind_key_files_name_file_and_line() {
 #[test]
 fn a_closed_stdout_is_an_error_not_a_panic() {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     for (args, message) in [
         (
             &["--json", "keys", "list"][..],

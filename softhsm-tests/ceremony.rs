@@ -52,6 +52,22 @@ fn transcript(o: &Output) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
+/// dnsseal run in `dir` (a ceremony's dnsseal directory, or elsewhere).
+fn dnsseal_in(dir: &Path, args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(dnsseal_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("DNSSEAL_CONFIG")
+        .output()
+        .unwrap()
+}
+
+/// The arguments as `OsStr`s, paths and strings alike.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new(&$a)),*] };
+}
+
 fn checkpoint_of(transcript: &str) -> String {
     transcript
         .lines()
@@ -110,13 +126,7 @@ fn ceremonies_run_end_to_end_on_two_tokens() {
     let t = transcript(&o);
     // The DS printed is the one the offline keystore holds, and its file's
     // digest is in the transcript.
-    let ds = Command::new(dnsseal_bin())
-        .args(["keys", "ds", "example.com"])
-        .current_dir(m.join("offline"))
-        .env_remove("SOFTHSM2_CONF")
-        .env_remove("DNSSEAL_CONFIG")
-        .output()
-        .unwrap();
+    let ds = dnsseal_in(&m.join("offline"), args!["keys", "ds", "example.com"]);
     let ds = String::from_utf8_lossy(&ds.stdout).trim().to_string();
     assert!(ds.contains(" DS "), "{ds}");
     assert!(t.contains(&ds), "{t}");
@@ -131,23 +141,23 @@ fn ceremonies_run_end_to_end_on_two_tokens() {
         .lines()
         .find_map(|l| l.strip_prefix("# export:     "))
         .unwrap();
-    let v = Command::new(dnsseal_bin())
-        .args(["audit", "verify", "--pubkey"])
-        .arg(m.join("offline-out/audit-key.pem"))
-        .arg(export)
-        .args(["--checkpoint", &cp])
-        .current_dir(m)
-        .output()
-        .unwrap();
+    let offline_key = m.join("offline-out/audit-key.pem");
+    let v = dnsseal_in(
+        m,
+        args![
+            "audit",
+            "verify",
+            "--pubkey",
+            offline_key,
+            export,
+            "--checkpoint",
+            cp
+        ],
+    );
     assert!(v.status.success(), "{}", text(&v));
     // The online box's key does not check the offline box's export.
-    let v = Command::new(dnsseal_bin())
-        .args(["audit", "verify", "--pubkey"])
-        .arg(m.join("online-out/audit-key.pem"))
-        .arg(export)
-        .current_dir(m)
-        .output()
-        .unwrap();
+    let online_key = m.join("online-out/audit-key.pem");
+    let v = dnsseal_in(m, args!["audit", "verify", "--pubkey", online_key, export]);
     assert_eq!(v.status.code(), Some(11), "{}", text(&v));
 }
 
@@ -183,12 +193,6 @@ fn a_failed_step_stops_the_ceremony_and_says_so() {
         "{}",
         text(&o)
     );
-    let keys = Command::new(dnsseal_bin())
-        .args(["--json", "keys", "list"])
-        .current_dir(m.join("offline"))
-        .env_remove("SOFTHSM2_CONF")
-        .env_remove("DNSSEAL_CONFIG")
-        .output()
-        .unwrap();
+    let keys = dnsseal_in(&m.join("offline"), args!["--json", "keys", "list"]);
     assert_eq!(String::from_utf8_lossy(&keys.stdout).trim(), "[]");
 }

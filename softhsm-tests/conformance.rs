@@ -138,16 +138,7 @@ fn setup() -> Option<Setup> {
     origins.sort();
     origins.dedup();
     for o in &origins {
-        p.run(&[
-            "keys",
-            "create",
-            o,
-            "--role",
-            "both",
-            "--algorithm",
-            "ECDSAP256SHA256",
-        ])
-        .ok();
+        p.create_key(o, "both", "ECDSAP256SHA256");
     }
     Some(Setup { p, root })
 }

@@ -196,16 +196,7 @@ fn a_validating_resolver_accepts_answers_from_the_signed_zone() {
     );
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "ECDSAP256SHA256",
-    ])
-    .ok();
+    p.create_key("example", "both", "ECDSAP256SHA256");
     for (name, flags) in [
         ("nsec", vec![]),
         ("nsec3", vec!["--nsec3"]),

@@ -203,16 +203,7 @@ fn zone_without(records: &[Record], types: &[&str]) -> String {
 /// A project with one ECDSA P-256 CSK for example.
 fn project_with_csk() -> Project {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "csk",
-        "--algorithm",
-        "ECDSAP256SHA256",
-    ])
-    .ok();
+    p.create_key("example", "csk", "ECDSAP256SHA256");
     p
 }
 

@@ -54,16 +54,7 @@ fn signed_project(alg: &str) -> Project {
     common::require("pkcs11-tool", "opensc");
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        alg,
-    ])
-    .ok();
+    p.create_key("example", "both", alg);
     p.run(&["keys", "reconcile"]).ok();
     p.run(&[
         "sign",

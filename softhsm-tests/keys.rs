@@ -25,16 +25,7 @@ const ALGORITHMS: [&str; 5] = [
 fn private_keys_are_born_sensitive_and_can_only_sign() {
     let p = Project::new();
     for (i, alg) in ALGORITHMS.iter().enumerate() {
-        p.run(&[
-            "keys",
-            "create",
-            &format!("z{i}.example"),
-            "--role",
-            "both",
-            "--algorithm",
-            alg,
-        ])
-        .ok();
+        p.create_key(&format!("z{i}.example"), "both", alg);
     }
     let records = p.keys();
     assert_eq!(records.len(), 15);
@@ -183,16 +174,7 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
 #[test]
 fn role_both_gives_an_active_ksk_an_active_zsk_and_a_standby() {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "Example.COM",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("Example.COM", "both", "13");
     let keys = p.keys();
     let mut summary: Vec<(String, String)> = keys
         .iter()
@@ -221,16 +203,7 @@ fn role_both_gives_an_active_ksk_an_active_zsk_and_a_standby() {
         assert_eq!(field(k, "origin"), "generated");
     }
     // One more ZSK is a standby: the zone already has an active one.
-    p.run(&[
-        "keys",
-        "create",
-        "example.com.",
-        "--role",
-        "zsk",
-        "--algorithm",
-        "ECDSAP256SHA256",
-    ])
-    .ok();
+    p.create_key("example.com.", "zsk", "ECDSAP256SHA256");
     let standby = p
         .keys()
         .into_iter()
@@ -238,16 +211,7 @@ fn role_both_gives_an_active_ksk_an_active_zsk_and_a_standby() {
         .count();
     assert_eq!(standby, 2);
     // A CSK in a fresh zone is active and carries the SEP flag.
-    p.run(&[
-        "keys",
-        "create",
-        "csk.example",
-        "--role",
-        "csk",
-        "--algorithm",
-        "ED25519",
-    ])
-    .ok();
+    p.create_key("csk.example", "csk", "ED25519");
     let csk = p
         .keys()
         .into_iter()
@@ -270,16 +234,7 @@ fn role_both_gives_an_active_ksk_an_active_zsk_and_a_standby() {
 #[test]
 fn dnskey_and_ds_output_name_what_they_print() {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example.net",
-        "--role",
-        "both",
-        "--algorithm",
-        "ECDSAP384SHA384",
-    ])
-    .ok();
+    p.create_key("example.net", "both", "ECDSAP384SHA384");
     let dnskey = p.run(&["keys", "dnskey", "EXAMPLE.net"]).ok();
     let lines: Vec<&str> = dnskey.lines().collect();
     assert_eq!(lines.len(), 3, "{dnskey}");
@@ -318,16 +273,7 @@ fn dnskey_and_ds_output_name_what_they_print() {
 #[test]
 fn delete_keeps_the_record_and_destroy_needs_confirmation() {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example.org",
-        "--role",
-        "both",
-        "--algorithm",
-        "ED25519",
-    ])
-    .ok();
+    p.create_key("example.org", "both", "ED25519");
     let keys = p.keys();
     let tag_of = |role: &str, state: &str| {
         keys.iter()
@@ -404,16 +350,7 @@ fn delete_keeps_the_record_and_destroy_needs_confirmation() {
 fn reconcile_reports_drift_both_ways_and_changes_nothing_unless_asked() {
     common::require("pkcs11-tool", "opensc");
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example.com",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example.com", "both", "13");
     let clean = p.run(&["keys", "reconcile"]).ok();
     assert!(clean.contains("3 records in order"), "{clean}");
 

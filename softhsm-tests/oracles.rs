@@ -57,16 +57,7 @@ fn ds_and_key_tags_match_dnssec_dsfromkey_and_ldns_key2ds() {
     let p = Project::new();
     for (i, alg) in ALGORITHMS.iter().enumerate() {
         let zone = format!("Zone{i}.Example");
-        p.run(&[
-            "keys",
-            "create",
-            &zone,
-            "--role",
-            "both",
-            "--algorithm",
-            alg,
-        ])
-        .ok();
+        p.create_key(&zone, "both", alg);
         p.run(&[
             "keys",
             "create",

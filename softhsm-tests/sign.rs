@@ -39,16 +39,7 @@ fn every_algorithm_with_nsec_nsec3_and_opt_out_passes_every_verifier() {
             p.run(&["keys", "delete", "example", "--tag", &tag, "--force"])
                 .ok();
         }
-        p.run(&[
-            "keys",
-            "create",
-            "example",
-            "--role",
-            "both",
-            "--algorithm",
-            alg,
-        ])
-        .ok();
+        p.create_key("example", "both", alg);
         for (name, flags) in [
             ("nsec", vec![]),
             ("nsec3", vec!["--nsec3"]),
@@ -123,16 +114,7 @@ fn alg_number(alg: &str) -> u8 {
 fn our_verifier_catches_what_the_others_catch() {
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     p.run(&["sign", "example.zone", "-o", "example", "-f", "good.signed"])
         .ok();
     let good = std::fs::read_to_string(p.file("good.signed")).unwrap();
@@ -189,16 +171,7 @@ fn our_verifier_catches_what_the_others_catch() {
 fn serial_validity_and_jitter_options_do_what_they_say() {
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "csk",
-        "--algorithm",
-        "15",
-    ])
-    .ok();
+    p.create_key("example", "csk", "15");
     let now = "20300101000000";
     p.run(&[
         "--now",
@@ -495,16 +468,7 @@ fn rfc5702_example_signatures_come_out_byte_for_byte() {
 fn incremental_signing_keeps_what_is_still_good() {
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     let first = p
         .run(&[
             "--json",
@@ -587,16 +551,7 @@ fn incremental_signing_keeps_what_is_still_good() {
 #[test]
 fn broken_zone_files_are_refused_with_file_and_line_and_write_nothing() {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     let head = "$ORIGIN example.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n";
     let cases: &[(&str, String, &str)] = &[
         (
@@ -712,16 +667,7 @@ fn broken_zone_files_are_refused_with_file_and_line_and_write_nothing() {
 fn signing_publishes_only_keys_the_token_holds_and_needs_a_sound_audit_log() {
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     let conn = rusqlite::Connection::open(p.file("keystore.sqlite")).unwrap();
     conn.execute(
         "INSERT INTO keys (zone, key_tag, role, algorithm, bits, flags, public_key, token_serial, token_label,
@@ -775,16 +721,7 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
         ));
     }
     std::fs::write(p.file("big.zone"), &zone).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "big.test",
-        "--role",
-        "csk",
-        "--algorithm",
-        "ED25519",
-    ])
-    .ok();
+    p.create_key("big.test", "csk", "ED25519");
     // Fixed validity: Ed25519 is deterministic, so two runs that make the
     // same signatures must write the same bytes.
     let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]");
@@ -904,16 +841,7 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
 fn verify_checks_the_parents_ds_against_the_signing_ksk() {
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     p.run(&["sign", "example.zone", "-o", "example"]).ok();
     let ds = p
         .run(&["keys", "ds", "example", "--digest", "sha256,sha384"])
@@ -1001,16 +929,7 @@ fn session_key_copies_sign_and_leave_nothing_on_the_token() {
         .unwrap();
     };
     use_profile("copies.toml");
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     let on_token = p.token_private_ids();
     assert_eq!(on_token.len(), 3, "{on_token:?}");
     let sign = |out: &str| -> serde_json::Value {
@@ -1063,16 +982,7 @@ fn a_software_tokens_sessions_are_sized_by_a_probe() {
         zone.push_str(&format!("host{i} A 192.0.2.{}\n", i % 250 + 1));
     }
     std::fs::write(p.file("big.zone"), zone).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "big.example",
-        "--role",
-        "both",
-        "--algorithm",
-        "ECDSAP256SHA256",
-    ])
-    .ok();
+    p.create_key("big.example", "both", "ECDSAP256SHA256");
     let sign = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec![
             "--json",
@@ -1124,16 +1034,7 @@ fn the_signed_zone_is_synced_renamed_and_its_directory_synced() {
     }
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "csk",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "csk", "13");
     let log = p.file("strace.log");
     let out = Command::new("strace")
         .current_dir(p.path())
@@ -1225,16 +1126,7 @@ fn forge_signed_and_state(p: &Project, signed: &str, from: &str, to: &str) {
 fn signed_once() -> Project {
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "both",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "both", "13");
     p.run(&["sign", "example.zone", "-o", "example", "-f", "v1.signed"])
         .ok();
     p

@@ -18,16 +18,7 @@ const HEAD: &str = "$ORIGIN example.\n$TTL 300\n@ SOA ns host 1 2 3 4 5\n@ NS ns
 /// module that does not exist: any use of the token fails with exit 5.
 fn project_without_module() -> Project {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "csk",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "csk", "13");
     let conf = std::fs::read_to_string(p.file("dnsseal.toml")).unwrap();
     std::fs::write(
         p.file("dnsseal.toml"),
@@ -117,16 +108,7 @@ fn includes_of_dev_zero_a_fifo_or_a_directory_fail_at_once_without_the_token() {
 #[test]
 fn two_thousand_includes_stop_at_the_total_limit() {
     let p = Project::new();
-    p.run(&[
-        "keys",
-        "create",
-        "example",
-        "--role",
-        "csk",
-        "--algorithm",
-        "13",
-    ])
-    .ok();
+    p.create_key("example", "csk", "13");
     let part: String = (0..1_900)
         .map(|i| format!("h{i} 300 IN A 192.0.2.{}\n", i % 250))
         .collect();

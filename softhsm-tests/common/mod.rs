@@ -147,6 +147,21 @@ impl Project {
         )
     }
 
+    /// `keys create ZONE --role ROLE --algorithm ALG`, which must succeed;
+    /// returns its output.
+    pub fn create_key(&self, zone: &str, role: &str, algorithm: &str) -> String {
+        self.run(&[
+            "keys",
+            "create",
+            zone,
+            "--role",
+            role,
+            "--algorithm",
+            algorithm,
+        ])
+        .ok()
+    }
+
     /// `keys list --json` parsed.
     pub fn keys(&self) -> Vec<serde_json::Value> {
         let out = self.run(&["--json", "keys", "list"]).ok();

@@ -6,7 +6,33 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{Keystore, StoreError};
 
+/// Sets a `meta` value in a transaction.
+pub(super) fn put_meta(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    value: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        params![name, value],
+    )?;
+    Ok(())
+}
+
 impl Keystore {
+    /// A `meta` value, if set.
+    fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())
+    }
+
     /// Remembers the audit log's head after an append.
     pub fn set_audit_head(&mut self, seq: u64, hash: &str) -> Result<(), StoreError> {
         let value = format!("{seq} {hash}");
@@ -25,11 +51,7 @@ impl Keystore {
                 .and_then(|s| s.parse::<u64>().ok())
                 .unwrap_or(0);
             if seq > current_seq {
-                tx.execute(
-                    "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    params![value],
-                )?;
+                put_meta(tx, "audit_head", &value)?;
             }
             Ok(())
         })
@@ -41,26 +63,14 @@ impl Keystore {
     pub fn restart_audit_head(&mut self, seq: u64, hash: &str) -> Result<(), StoreError> {
         let value = format!("{seq} {hash}");
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![value],
-            )?;
+            put_meta(tx, "audit_head", &value)?;
             Ok(())
         })
     }
 
     /// The audit head last recorded, if any.
     pub fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
-        let v: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE name = 'audit_head'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sq())?;
+        let v = self.meta("audit_head")?;
         Ok(v.and_then(|v| {
             let (s, h) = v.split_once(' ')?;
             Some((s.parse().ok()?, h.to_string()))
@@ -87,25 +97,14 @@ impl Keystore {
             hex::encode(&key.public_key)
         );
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO meta (name, value) VALUES ('audit_key', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![value],
-            )?;
+            put_meta(tx, "audit_key", &value)?;
             Ok(())
         })
     }
 
     /// The audit key, if one was made.
     pub fn audit_key(&self) -> Result<Option<AuditKeyRecord>, StoreError> {
-        let v: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE name = 'audit_key'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(self.sq())?;
-        let Some(v) = v else {
+        let Some(v) = self.meta("audit_key")? else {
             return Ok(None);
         };
         let corrupt = || StoreError::Corrupt {

@@ -73,11 +73,7 @@ impl Keystore {
         let value = format!("{seq} {hash}");
         self.write(|tx| {
             tx.execute("DELETE FROM audit_outbox WHERE id = ?1", params![id])?;
-            tx.execute(
-                "INSERT INTO meta (name, value) VALUES ('audit_head', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![value],
-            )?;
+            super::audit_head::put_meta(tx, "audit_head", &value)?;
             Ok(())
         })
     }

@@ -607,15 +607,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn unchecked_signatures_are_verified_before_they_are_kept() {
+    /// A one-node zone, its key, a good RRSIG of its A RRset and a bad one
+    /// (last octet changed).
+    fn good_and_bad() -> (Zone, [SigningKey; 1], Vec<u8>, Vec<u8>) {
         let set = a_set(300);
         let (key, good) = signed(&set, 10_000);
         let mut bad = good.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        let zone = zone_of(set);
-        let keys = [key];
+        (zone_of(set), [key], good, bad)
+    }
+
+    #[test]
+    fn unchecked_signatures_are_verified_before_they_are_kept() {
+        let (zone, keys, good, bad) = good_and_bad();
         let signers = Signers {
             keys: &keys,
             ksk: &[0],
@@ -645,13 +650,7 @@ mod tests {
 
     #[test]
     fn a_bad_signature_left_unchecked_is_caught_in_the_matching() {
-        let set = a_set(300);
-        let (key, good) = signed(&set, 10_000);
-        let mut bad = good;
-        let last = bad.len() - 1;
-        bad[last] ^= 1;
-        let zone = zone_of(set);
-        let keys = [key];
+        let (zone, keys, _, bad) = good_and_bad();
         let signers = Signers {
             keys: &keys,
             ksk: &[0],
