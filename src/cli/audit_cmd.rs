@@ -30,7 +30,7 @@ pub fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<()> {
         _ => {
             let cfg = ctx.config()?;
             let ks = ctx.keystore(&cfg)?;
-            history::refuse_new_chain(&cfg, &ks).map_err(|e| Failure::Verify(format!("{e:#}")))?;
+            history::refuse_new_chain(&cfg, &ks)?;
             (cfg.audit_log.clone(), ks.audit_head()?)
         }
     };
