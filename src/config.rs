@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::ReadLimits;
+
 /// The name of the configuration file `dnsseal init` writes.
 pub const CONFIG_FILE: &str = "dnsseal.toml";
 /// The only configuration format version this build reads.
@@ -80,30 +82,6 @@ impl RawZoneConfig {
     }
 }
 
-/// Bounds on reading one zone: each file's size, and the bytes of the zone
-/// file and its includes together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ZoneLimits {
-    pub file_bytes: u64,
-    pub total_bytes: u64,
-}
-
-impl ZoneLimits {
-    /// 4 GiB a file, 8 GiB in all: far above any zone a signer in one
-    /// machine's memory handles (a zone takes about twelve times its text
-    /// while it is signed), and a stop for `$INCLUDE` loops of big files.
-    pub const DEFAULT: ZoneLimits = ZoneLimits {
-        file_bytes: 4 << 30,
-        total_bytes: 8 << 30,
-    };
-}
-
-impl Default for ZoneLimits {
-    fn default() -> ZoneLimits {
-        ZoneLimits::DEFAULT
-    }
-}
-
 /// The `[token]` table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +109,8 @@ pub struct Config {
     pub keystore: PathBuf,
     pub audit_log: PathBuf,
     pub token: TokenConfig,
-    pub zone_limits: ZoneLimits,
+    /// Bounds on reading a zone's files.
+    pub zone_limits: ReadLimits,
 }
 
 /// How to find the token.
@@ -320,15 +299,15 @@ impl Config {
         } else {
             Profile::load(&base.join(&raw.token.profile).to_string_lossy())?
         };
-        let zone_limits = ZoneLimits {
+        let zone_limits = ReadLimits {
             file_bytes: raw
                 .zone
                 .max_file_bytes
-                .unwrap_or(ZoneLimits::DEFAULT.file_bytes),
+                .unwrap_or(ReadLimits::DEFAULT.file_bytes),
             total_bytes: raw
                 .zone
                 .max_total_bytes
-                .unwrap_or(ZoneLimits::DEFAULT.total_bytes),
+                .unwrap_or(ReadLimits::DEFAULT.total_bytes),
         };
         if zone_limits.file_bytes == 0 || zone_limits.total_bytes == 0 {
             return Err(invalid(

@@ -95,6 +95,26 @@ pub fn open(path: &Path, how: Open) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// How much one reading of a zone may take in: each file (the zone file
+/// or an `$INCLUDE`d one) at most `file_bytes`, all of them together (an
+/// include counted each time it is included) at most `total_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    pub file_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl ReadLimits {
+    /// 4 GiB a file, 8 GiB in all: above any zone one machine's memory
+    /// signs (a zone takes about twelve times its text while it is
+    /// signed), and a stop for `$INCLUDE` loops of big files. Used where no
+    /// configuration says otherwise (`[zone]` in dnsseal.toml).
+    pub const DEFAULT: ReadLimits = ReadLimits {
+        file_bytes: 4 << 30,
+        total_bytes: 8 << 30,
+    };
+}
+
 /// Why an input file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

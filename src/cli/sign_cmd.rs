@@ -183,10 +183,7 @@ fn sign_options(
         max_sessions: cfg.token.profile.max_sessions as usize,
         software_token: cfg.token.profile.software_token,
         verify: !args.no_verify,
-        limits: crate::zone::parse::Limits {
-            file_bytes: cfg.zone_limits.file_bytes,
-            total_bytes: cfg.zone_limits.total_bytes,
-        },
+        limits: cfg.zone_limits,
     })
 }
 

@@ -31,22 +31,8 @@ use super::ZoneName;
 /// Deepest `$INCLUDE` nesting followed (loops end here).
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-/// How much one reading of a zone may take in: each file (the zone file
-/// or an `$INCLUDE`d one) at most `file_bytes`, all of them together
-/// (an include counted each time it is included) at most `total_bytes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub file_bytes: u64,
-    pub total_bytes: u64,
-}
-
-impl Limits {
-    /// Used where no configuration says otherwise (`dnsseal verify`).
-    pub const DEFAULT: Limits = Limits {
-        file_bytes: 4 << 30,
-        total_bytes: 8 << 30,
-    };
-}
+/// How much one reading of a zone may take in (see [`crate::files`]).
+pub use crate::files::ReadLimits as Limits;
 
 /// What a reading has taken in so far.
 struct Budget {
