@@ -12,15 +12,17 @@
 //! previous request period's ZSKs), each period's DNSKEY set is the
 //! requested ZSKs plus KSKs (pinned ones, or the same in every period),
 //! and every RRSIG over DNSKEY, CDS and CDNSKEY verifies with a KSK of
-//! the period and is valid at the period's time; each KSK algorithm signs
-//! the DNSKEY RRset.
+//! the period and is valid from the period's time until the next period's
+//! time plus the TTL (so a removed refresh period is refused when it
+//! leaves signatures expiring in caches); each KSK algorithm signs the
+//! DNSKEY RRset; CDS and CDNSKEY stand for the period's KSKs.
 
 use std::fmt;
 
 use super::{Request, Response, ResponsePeriod};
 use crate::clock::Timestamp;
 use crate::sign::engine::append_rrset;
-use crate::zone::algorithm::Algorithm;
+use crate::zone::algorithm::{Algorithm, DigestType};
 use crate::zone::dnskey::{Dnskey, FLAG_SEP, FLAG_ZONE, PROTOCOL};
 use crate::zone::model::{Rdatas, RrSet};
 use crate::zone::rr::{rtype, Source};
@@ -244,7 +246,7 @@ pub fn check_response(
     }
     let mut first_ksks: Option<Vec<&Dnskey>> = None;
     let mut previous: Option<Timestamp> = None;
-    for p in &response.periods {
+    for (i, p) in response.periods.iter().enumerate() {
         if previous.is_some_and(|t| p.time <= t) {
             out.push(refusal(p.time, None, "not after the previous period"));
         }
@@ -289,17 +291,53 @@ pub fn check_response(
                 out.push(refusal(p.time, Some(k.key_tag()), "KSK is not pinned"));
             }
         }
-        check_signatures(p, &ksks, response, &mut out);
+        check_cds(p, &ksks, response, &mut out);
+        let next = response.periods.get(i + 1).map(|n| n.time);
+        check_signatures(p, &ksks, response, next, &mut out);
     }
     done(out)
 }
 
-/// The RRSIGs of one period: each verifies with a KSK of the period and
-/// is valid at its time; each KSK algorithm signs the DNSKEY RRset.
+/// CDNSKEY and CDS of a period stand for its KSKs (or are the RFC 8078
+/// delete forms): the parent takes its DS from them.
+fn check_cds(p: &ResponsePeriod, ksks: &[&Dnskey], response: &Response, out: &mut Vec<Refusal>) {
+    const DELETE_CDNSKEY: [u8; 5] = [0, 0, 3, 0, 0];
+    const DELETE_CDS: [u8; 5] = [0, 0, 0, 0, 0];
+    for c in &p.cdnskey {
+        if c[..] != DELETE_CDNSKEY && !ksks.iter().any(|k| k.rdata() == *c) {
+            out.push(refusal(
+                p.time,
+                None,
+                "CDNSKEY is not one of the period's KSKs",
+            ));
+        }
+    }
+    let digests = [DigestType::Sha1, DigestType::Sha256, DigestType::Sha384];
+    for c in &p.cds {
+        let matches = |k: &&&Dnskey| {
+            digests
+                .iter()
+                .any(|d| k.ds(&response.zone, *d).rdata() == *c)
+        };
+        if c[..] != DELETE_CDS && !ksks.iter().any(|k| matches(&k)) {
+            let tag = c.get(..2).map(|t| u16::from_be_bytes([t[0], t[1]]));
+            out.push(refusal(
+                p.time,
+                tag,
+                "CDS is not a digest of one of the period's KSKs",
+            ));
+        }
+    }
+}
+
+/// The RRSIGs of one period: each verifies with a KSK of the period, is
+/// valid at its time and until the next period's time plus the RRset's
+/// TTL; each KSK algorithm signs the DNSKEY RRset.
 fn check_signatures(
     p: &ResponsePeriod,
     ksks: &[&Dnskey],
     response: &Response,
+    next: Option<Timestamp>,
     out: &mut Vec<Refusal>,
 ) {
     let apex = response.zone.wire();
@@ -332,7 +370,22 @@ fn check_signatures(
             continue;
         };
         match verify_one(&s, target, apex, ksks, p.time) {
-            Ok(()) => signed_by.push((target.rtype, s.algorithm())),
+            Ok(()) => {
+                signed_by.push((target.rtype, s.algorithm()));
+                // Served until the next period, then cached for the TTL.
+                let needed = next.map(|n| n.unix().saturating_add(i64::from(target.ttl)));
+                if let Some(needed) = needed.filter(|n| i64::from(s.expiration()) < *n) {
+                    out.push(refusal(
+                        p.time,
+                        tag,
+                        format!(
+                        "RRSIG {} expires at {}, before the next period plus the TTL ({needed})",
+                        crate::zone::model::type_name(target.rtype),
+                        s.expiration()
+                    ),
+                    ));
+                }
+            }
             Err(m) => out.push(refusal(
                 p.time,
                 tag,

@@ -138,10 +138,35 @@ fn tampered_responses_refused() {
         m.iter().any(|m| m.contains("signature does not verify")),
         "{m:?}"
     );
-    // Knot's period 2 is a refresh period: without it period 1 lasts longer.
+    // Knot's period 2 is a refresh period: without it period 1 lasts
+    // until 2026-12-18T03:55:35Z, when its signatures expire. Knot takes
+    // that; caches would hold them expired for the TTL.
     let refresh_gone = skr(include_str!("testdata/tamper/noperiod2.skr"));
     assert_eq!(refresh_gone.periods.len(), 19);
-    check_response(&refresh_gone, &q, &[]).expect("a refresh period may go");
+    let m = messages(check_response(&refresh_gone, &q, &[]));
+    assert!(
+        m.iter().all(|m| m.starts_with("period 1796356535 ")
+            && m.contains(
+                "key 6947: RRSIG DNSKEY expires at 1797566135, before the next period plus the TTL (1797569735)"
+            )),
+        "{m:?}"
+    );
+    assert_eq!(m.len(), 1, "CDS and CDNSKEY have TTL 0: {m:?}");
+    // A refresh period whose predecessor's signatures outlast its end
+    // may go.
+    let mut r = skr(SKR_TEXT);
+    r.periods.retain(|p| p.time.unix() != 1798775735);
+    check_response(&r, &q, &[]).expect("a refresh period may go");
+    // A CDS for a key that is not the KSK.
+    let mut r = skr(SKR_TEXT);
+    r.periods[3].cds[0][4] ^= 1;
+    let m = messages(check_response(&r, &q, &[]));
+    assert!(
+        m.iter()
+            .any(|m| m.starts_with("period 1798170935 ")
+                && m.contains("key 6947: CDS is not a digest")),
+        "{m:?}"
+    );
     // A requested period may not.
     let mut r = skr(SKR_TEXT);
     r.periods.retain(|p| p.time.unix() != 1798948534);
