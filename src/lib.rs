@@ -23,6 +23,7 @@
 //! | [`sign`]     | the signing pipeline as one call, and the zone verifier        |
 //! | [`policy`]   | per-zone policy and every key decision, as pure functions      |
 //! | [`keys`]     | key maintenance: create, retire, reconcile, import, rollovers carried out |
+//! | [`ksr`]      | offline KSK: KSR/SKR files (Knot format), their checks on both boxes |
 //! | [`audit`]    | the append-only, hash-chained audit log, its export and check  |
 //! | [`project`]  | a project opened (config, keystore, audit checked) or made     |
 //! | [`pin`]      | where PINs come from (file, credential, variable, terminal), held once |
@@ -44,6 +45,7 @@ pub mod files;
 pub mod harden;
 pub mod keys;
 pub mod keystore;
+pub mod ksr;
 pub mod pin;
 pub mod policy;
 pub mod project;
