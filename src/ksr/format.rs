@@ -178,6 +178,17 @@ fn parse_with_ttl(
         line,
         message,
     };
+    // Refused before the parser would read what it names: a request is
+    // input from the other side of the gap.
+    if let Some(n) = text
+        .lines()
+        .position(|l| l.trim_start().to_ascii_uppercase().starts_with("$INCLUDE"))
+    {
+        return Err(fail(
+            n as u32 + 1,
+            "$INCLUDE is not allowed in a KSR or SKR".into(),
+        ));
+    }
     let dir = tempfile::tempdir().map_err(|e| fail(0, format!("temporary directory: {e}")))?;
     let path = dir.path().join("exchange");
     std::fs::write(&path, format!("$TTL {ttl}\n{text}"))
@@ -188,9 +199,6 @@ fn parse_with_ttl(
             e.message.replace(&path.display().to_string(), file),
         )
     })?;
-    if parsed.files.len() > 1 {
-        return Err(fail(0, "$INCLUDE is not allowed in a KSR or SKR".into()));
-    }
     Ok(parsed
         .records
         .into_iter()

@@ -241,6 +241,18 @@ fn unreadable_files_refused() {
     let e = parse_request_text(&KSR_TEXT.replacen(";;", ";", 1), "s.ksr", &zone())
         .expect_err("no header");
     assert!(e.message.contains("before the first period header"), "{e}");
+    // An $INCLUDE is refused at its line before anything is read through
+    // it: the file it names (here a secret) never reaches a message.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "sekrit-token A 192.0.2.1\n").unwrap();
+    let mut lines: Vec<&str> = KSR_TEXT.lines().collect();
+    let include = format!("$include {}", secret.display());
+    lines.insert(1, &include);
+    let e = parse_request_text(&lines.join("\n"), "i.ksr", &zone()).expect_err("include");
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("$INCLUDE is not allowed"), "{e}");
+    assert!(!e.to_string().contains("sekrit"), "{e}");
 }
 
 #[test]
