@@ -97,3 +97,56 @@ fn knot_reads_what_dnsseal_writes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `dnsseal ksr show` on Knot's own request: every period with its keys,
+/// and the file's SHA-256 in groups of four; a broken request is refused
+/// with its file and line. No token, no configuration.
+#[test]
+fn ksr_show_prints_every_period_and_the_files_digest() {
+    use sha2::Digest as _;
+    let ksr = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ksr/testdata/example.com.ksr");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let show = |args: &[&str]| {
+        Command::new(common::dnsseal_bin())
+            .args(args)
+            .current_dir(empty.path())
+            .env_remove("DNSSEAL_CONFIG")
+            .output()
+            .expect("run dnsseal")
+    };
+    let out = show(&["ksr", "show", ksr.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("for example.com. "), "{text}");
+    assert!(text.contains("8 period(s)"), "{text}");
+    assert!(
+        text.contains("period   1  from 2026-12-04T03:55:35Z (1796356535)  DNSKEY TTL 3600"),
+        "{text}"
+    );
+    assert!(
+        text.contains("key tag 56871  ECDSAP256SHA256 256 bits  flags 256"),
+        "{text}"
+    );
+    let hex = hex::encode(sha2::Sha256::digest(std::fs::read(&ksr).expect("ksr")));
+    let spoken: Vec<&str> = (0..16).map(|i| &hex[i * 4..i * 4 + 4]).collect();
+    assert!(text.contains(&spoken.join(" ")), "{text}");
+
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ksr/testdata/tamper/nottl.ksr");
+    let out = show(&[
+        "ksr",
+        "show",
+        bad.to_str().expect("path"),
+        "-o",
+        "example.com",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nottl.ksr:2: example.com. DNSKEY: no TTL"),
+        "{err}"
+    );
+}

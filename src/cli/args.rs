@@ -89,6 +89,30 @@ pub enum Command {
     /// Check a signed zone: every signature, the DNSKEY RRset, the NSEC or
     /// NSEC3 chain. Needs no token and no configuration.
     Verify(VerifyArgs),
+    /// Offline KSK: key signing requests in Knot DNS's format.
+    #[command(subcommand)]
+    Ksr(KsrCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KsrCommand {
+    /// Print a key signing request for the witnesses: the zone, every
+    /// period with its time, TTL and keys (tag, algorithm, size, flags),
+    /// and the SHA-256 of the whole file to read aloud. The file is read
+    /// and its format checked; needs no token and no configuration.
+    #[command(
+        after_help = "Example:\n  dnsseal ksr show /media/usb/example.com.ksr -o example.com"
+    )]
+    Show(KsrShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KsrShowArgs {
+    /// The KSR file.
+    pub file: PathBuf,
+    /// Zone origin [default: the file name without `.ksr`].
+    #[arg(short = 'o', long = "origin", value_name = "ORIGIN")]
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,7 @@ mod context;
 mod import;
 mod init;
 mod keys;
+mod ksr_cmd;
 mod reconcile;
 mod rollover;
 mod sign_cmd;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Rollover(r) => rollover::rollover(&ctx, r),
         Command::Verify(a) => sign_cmd::verify(&ctx, a),
+        Command::Ksr(args::KsrCommand::Show(a)) => ksr_cmd::show(&ctx, a),
         Command::Audit(a) => match a {
             args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),
             args::AuditCommand::Export(a) => audit_cmd::export(&ctx, a),

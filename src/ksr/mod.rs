@@ -8,7 +8,8 @@
 //! Knot's layout; [`check`] holds the checks of a request against an
 //! [`check::OfflinePolicy`] and of a response against its request and
 //! the pinned KSKs (signatures verified with [`crate::sign::verify`]).
-//! No command, token or keystore uses it yet.
+//! `dnsseal ksr show` prints a request for the witnesses; no other
+//! command, and no token or keystore, uses the module yet.
 
 pub mod check;
 pub mod format;
@@ -65,6 +66,18 @@ pub struct ResponsePeriod {
     /// RRSIG RDATA (wire form) over DNSKEY, CDS and CDNSKEY, in file order;
     /// [`crate::zone::rrsig::Rrsig`] gives the type covered.
     pub rrsigs: Vec<Vec<u8>>,
+}
+
+/// The SHA-256 of a request file as witnesses read it aloud: 64 hex
+/// digits in groups of four.
+pub fn spoken_digest(file: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hex = hex::encode(sha2::Sha256::digest(file));
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A DNSKEY from its wire RDATA (flags, protocol, algorithm, key).

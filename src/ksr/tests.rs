@@ -317,3 +317,12 @@ fn small_rsa_refused() {
     };
     assert_eq!(messages(check_request(&ksr(), &only_ec, at(T0))).len(), 12);
 }
+
+#[test]
+fn the_spoken_digest_is_the_files_sha256_in_groups() {
+    let d = spoken_digest(b"abc");
+    assert_eq!(
+        d,
+        "ba78 16bf 8f01 cfea 4141 40de 5dae 2223 b003 61a3 9617 7a9c b410 ff61 f200 15ad"
+    );
+}
