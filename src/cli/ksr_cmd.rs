@@ -4,11 +4,8 @@
 use super::args::KsrShowArgs;
 use super::context::{Context, Failure};
 use crate::keys::parse_zone;
-use crate::ksr::{parse_request_text, spoken_digest};
+use crate::ksr::{parse_request_text, read_text, spoken_digest};
 use crate::zone::Algorithm;
-
-/// The largest request read (a year of daily periods is a few hundred KB).
-const MAX_REQUEST_BYTES: u64 = 64 << 20;
 
 pub fn show(ctx: &Context, args: KsrShowArgs) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
@@ -21,13 +18,11 @@ pub fn show(ctx: &Context, args: KsrShowArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
     };
     let zone = parse_zone(&origin)?;
-    let bytes = crate::files::read_regular(&args.file, MAX_REQUEST_BYTES)
-        .map_err(|e| Failure::BadInput(format!("{name}: {e}")))?;
-    let text = String::from_utf8(bytes.clone())
-        .map_err(|_| Failure::BadInput(format!("{name}: not UTF-8 text")))?;
-    let request =
-        parse_request_text(&text, &name, &zone).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let digest = spoken_digest(&bytes);
+    let bad = |e: crate::ksr::KsrError| Failure::BadInput(e.to_string());
+    let text = read_text(&args.file).map_err(bad)?;
+    let request = parse_request_text(&text, &name, &zone).map_err(bad)?;
+    // The text is the file's bytes, read whole.
+    let digest = spoken_digest(text.as_bytes());
     let key = |k: &crate::zone::dnskey::Dnskey| {
         let alg = Algorithm::from_number(k.algorithm)
             .map_or_else(|| k.algorithm.to_string(), |a| a.mnemonic().to_string());

@@ -209,8 +209,9 @@ fn parse_with_ttl(
         .collect())
 }
 
-/// Reads a file (at most 64 MiB) for one of the `*_text` readers.
-fn read_text(path: &Path) -> Result<String, KsrError> {
+/// Reads a KSR or SKR file (at most 64 MiB, a regular file, UTF-8) for
+/// one of the `*_text` readers.
+pub fn read_text(path: &Path) -> Result<String, KsrError> {
     let file = path.display().to_string();
     let bytes = crate::files::read_regular(path, MAX_FILE_BYTES).map_err(|e| KsrError {
         file: file.clone(),

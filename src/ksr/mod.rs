@@ -20,8 +20,8 @@ use crate::zone::ZoneName;
 
 pub use check::{check_request, check_response, OfflinePolicy, Refusal};
 pub use format::{
-    parse_request, parse_request_text, parse_response, parse_response_text, write_request,
-    write_response, KsrError,
+    parse_request, parse_request_text, parse_response, parse_response_text, read_text,
+    write_request, write_response, KsrError,
 };
 
 /// A Key Signing Request: the ZSKs the online box wants published, per
