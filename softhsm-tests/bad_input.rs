@@ -245,14 +245,7 @@ fn missing_module_absent_token_and_missing_config_have_their_own_codes() {
     let p = Project::new();
     let conf = std::fs::read_to_string(p.file("dnsseal.toml")).unwrap();
 
-    std::fs::write(
-        p.file("dnsseal.toml"),
-        conf.replace(
-            "profile = \"softhsm2\"",
-            "profile = \"softhsm2\"\nmodule = \"/nonexistent/libpkcs11.so\"",
-        ),
-    )
-    .unwrap();
+    p.use_missing_module();
     let err = p.run(&["token", "info"]).fails(5);
     assert!(
         err.contains("cannot load PKCS#11 module /nonexistent/libpkcs11.so"),

@@ -19,15 +19,7 @@ const HEAD: &str = "$ORIGIN example.\n$TTL 300\n@ SOA ns host 1 2 3 4 5\n@ NS ns
 fn project_without_module() -> Project {
     let p = Project::new();
     p.create_key("example", "csk", "13");
-    let conf = std::fs::read_to_string(p.file("dnsseal.toml")).unwrap();
-    std::fs::write(
-        p.file("dnsseal.toml"),
-        conf.replace(
-            "profile = \"softhsm2\"",
-            "profile = \"softhsm2\"\nmodule = \"/nonexistent/libpkcs11.so\"",
-        ),
-    )
-    .unwrap();
+    p.use_missing_module();
     p
 }
 

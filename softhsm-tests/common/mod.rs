@@ -162,6 +162,20 @@ impl Project {
         .ok()
     }
 
+    /// Points the configuration at a PKCS#11 module that does not exist:
+    /// any use of the token then fails with exit 5.
+    pub fn use_missing_module(&self) {
+        let conf = std::fs::read_to_string(self.file("dnsseal.toml")).expect("dnsseal.toml");
+        std::fs::write(
+            self.file("dnsseal.toml"),
+            conf.replace(
+                "profile = \"softhsm2\"",
+                "profile = \"softhsm2\"\nmodule = \"/nonexistent/libpkcs11.so\"",
+            ),
+        )
+        .expect("dnsseal.toml written");
+    }
+
     /// `keys list --json` parsed.
     pub fn keys(&self) -> Vec<serde_json::Value> {
         let out = self.run(&["--json", "keys", "list"]).ok();
