@@ -92,6 +92,68 @@ pub enum Command {
     /// Offline KSK: key signing requests in Knot DNS's format.
     #[command(subcommand)]
     Ksr(KsrCommand),
+    /// Offline KSK: signed key responses from the offline box.
+    #[command(subcommand)]
+    Skr(SkrCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkrCommand {
+    /// On the online box: check a signed key response (every signature,
+    /// the ZSK sets against the last `ksr create`, the KSKs against the
+    /// pinned ones, the ZSKs in the token) and store it; `sign` then
+    /// publishes its DNSKEY RRset for the current period. Periods from
+    /// the response's first on replace those stored.
+    #[command(
+        after_help = "Examples:\n  dnsseal skr import /media/usb/example.com.skr --ksk ksk.dnskey   # first time: pin the KSK\n  dnsseal skr import /media/usb/example.com.skr"
+    )]
+    Import(SkrImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SkrImportArgs {
+    /// The SKR file.
+    pub file: PathBuf,
+    /// Zone [default: the file name without `.skr`].
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// The offline KSK(s) to trust: a file of DNSKEY records (as the key
+    /// ceremony prints them). Needed on the first import; replaces the
+    /// pinned KSKs when given.
+    #[arg(long, value_name = "FILE")]
+    pub ksk: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KsrCreateArgs {
+    /// The zone (its policy must say offline-ksk = true).
+    pub zone: String,
+    /// Start of the first period: YYYYMMDDHHMMSS, unix seconds, or now+N
+    /// [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the span the request covers (same forms as --from, e.g.
+    /// now+7776000 for 90 days).
+    #[arg(long, value_name = "TIME")]
+    pub to: String,
+    /// Where to write the request.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KsrSignArgs {
+    /// The KSR file.
+    pub file: PathBuf,
+    /// Zone [default: the file name without `.ksr`].
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// Where to write the signed key response.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Sign without asking (for scripted, witnessed ceremonies).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +166,22 @@ pub enum KsrCommand {
         after_help = "Example:\n  dnsseal ksr show /media/usb/example.com.ksr -o example.com"
     )]
     Show(KsrShowArgs),
+    /// On the online box: plan the zone's ZSKs up to --to (new ZSKs made
+    /// in the token now, as their rollovers will need them) and write the
+    /// request for the KSK to sign the DNSKEY RRset of every period.
+    #[command(
+        after_help = "Example:\n  dnsseal ksr create example.com --to now+7776000 -o /media/usb/example.com.ksr"
+    )]
+    Create(KsrCreateArgs),
+    /// On the offline box: check a request against this box's policy for
+    /// the zone (algorithm, key sizes, TTLs, periods, no KSK-flagged key),
+    /// sign every period's DNSKEY RRset (and CDS/CDNSKEY) with the KSK(s)
+    /// in the token, and write the response. A refused request writes
+    /// nothing.
+    #[command(
+        after_help = "Example:\n  dnsseal ksr sign /media/usb/example.com.ksr -o /media/usb/example.com.skr"
+    )]
+    Sign(KsrSignArgs),
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollover(r) => rollover::rollover(&ctx, r),
         Command::Verify(a) => sign_cmd::verify(&ctx, a),
         Command::Ksr(args::KsrCommand::Show(a)) => ksr_cmd::show(&ctx, a),
+        Command::Ksr(args::KsrCommand::Create(a)) => ksr_cmd::create(&ctx, a),
+        Command::Ksr(args::KsrCommand::Sign(a)) => ksr_cmd::sign(&ctx, a),
+        Command::Skr(args::SkrCommand::Import(a)) => ksr_cmd::import(&ctx, a),
         Command::Audit(a) => match a {
             args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),
             args::AuditCommand::Export(a) => audit_cmd::export(&ctx, a),

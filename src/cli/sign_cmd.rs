@@ -9,8 +9,9 @@ use std::time::Instant;
 use super::args::{SerialArg, SignArgs, VerifyArgs};
 use super::context::{Context, Failure};
 use crate::audit::Event;
+use crate::keys::offline;
 use crate::keys::{check_signing_keys, parse_zone, spec::mechanism};
-use crate::policy::signing::zone_keys;
+use crate::policy::signing::{zone_keys, zone_keys_offline};
 use crate::policy::zone::ZonePolicy;
 use crate::policy::Policy;
 use crate::project::Project;
@@ -64,7 +65,13 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
     let policy = zone_policy.policy;
 
     // Keys first: no point reading a big zone for a zone without keys.
-    let keys = zone_keys(ks.keys(Some(&zone_s))?, &opts.origin)?;
+    let records = ks.keys(Some(&zone_s))?;
+    let keys = if policy.offline_ksk {
+        let presigned = offline::presigned_now(ks, &opts.origin, &policy, now)?;
+        zone_keys_offline(records, &opts.origin, presigned)?
+    } else {
+        zone_keys(records, &opts.origin)?
+    };
     phase("keys read");
     // The zone before the token: a bad input, or one that takes long to
     // read, never holds the token (nor needs the module).

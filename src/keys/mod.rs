@@ -26,6 +26,7 @@ pub mod audit_key;
 pub mod create;
 pub mod import;
 pub mod objects;
+pub mod offline;
 pub mod reconcile;
 pub mod retire;
 pub mod rollover;

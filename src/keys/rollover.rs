@@ -70,6 +70,9 @@ impl Steward<'_> {
     /// `policy run` for one zone: what it needs now, done.
     pub fn run_zone(&self, zone: &ZoneName) -> anyhow::Result<RunReport> {
         let view = self.view(zone)?;
+        if view.policy.offline_ksk {
+            return self.run_offline(&view);
+        }
         let report = |action: String, view: &ZoneView| -> RunReport {
             let r = view.next();
             RunReport {
@@ -312,7 +315,7 @@ impl Steward<'_> {
     /// Runs `body` with the token logged in with the user PIN (read once
     /// the token is found, so a missing token is reported before a PIN is
     /// asked for), under the token lock.
-    fn with_session<T>(
+    pub(crate) fn with_session<T>(
         &self,
         body: impl FnOnce(&Token<'_>, &UserSession) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
@@ -323,7 +326,7 @@ impl Steward<'_> {
     }
 
     /// Makes keys in the token (not yet recorded: the caller commits them).
-    fn make_keys(
+    pub(crate) fn make_keys(
         &self,
         view: &ZoneView,
         alg: Algorithm,
@@ -349,7 +352,7 @@ impl Steward<'_> {
     }
 
     /// Commits a batch and writes its audit records.
-    fn commit(&self, batch: Batch) -> anyhow::Result<Committed> {
+    pub(crate) fn commit(&self, batch: Batch) -> anyhow::Result<Committed> {
         let mut ks = Keystore::open(&self.cfg.keystore)?;
         let done = ks.commit(batch)?.ok_or_else(|| {
             Failure::Refused(
@@ -361,17 +364,17 @@ impl Steward<'_> {
     }
 
     /// Appends an event of the library to the log under this command.
-    fn audit(&self, ks: &mut Keystore, e: Event) -> anyhow::Result<()> {
+    pub(crate) fn audit(&self, ks: &mut Keystore, e: Event) -> anyhow::Result<()> {
         let command = self.command.to_string();
         project::append(self.cfg, ks, self.now, Event { command, ..e })
     }
 
-    fn outbox(&self, event: Event) -> (Timestamp, String) {
+    pub(crate) fn outbox(&self, event: Event) -> (Timestamp, String) {
         project::outbox_event(self.now, &event)
     }
 
     /// The audit record of a change to a zone as a whole.
-    fn zone_event(&self, zone: &str, detail: String) -> (Timestamp, String) {
+    pub(crate) fn zone_event(&self, zone: &str, detail: String) -> (Timestamp, String) {
         self.outbox(Event {
             command: self.command.to_string(),
             zone: Some(zone.to_string()),
@@ -381,7 +384,7 @@ impl Steward<'_> {
     }
 
     /// The audit record of a key made for the zone.
-    fn key_event(&self, zone: &str, k: &NewKey, why: &str) -> Event {
+    pub(crate) fn key_event(&self, zone: &str, k: &NewKey, why: &str) -> Event {
         Event {
             command: self.command.to_string(),
             zone: Some(zone.to_string()),
@@ -403,7 +406,7 @@ impl Steward<'_> {
         }
     }
 
-    fn push_update_events(&self, zone: &str, updates: &[KeyUpdate], batch: &mut Batch) {
+    pub(crate) fn push_update_events(&self, zone: &str, updates: &[KeyUpdate], batch: &mut Batch) {
         for u in updates {
             let r = &u.record;
             batch.outbox.push(self.outbox(Event {

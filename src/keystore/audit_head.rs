@@ -22,7 +22,7 @@ pub(super) fn put_meta(
 
 impl Keystore {
     /// A `meta` value, if set.
-    fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+    pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row(
                 "SELECT value FROM meta WHERE name = ?1",

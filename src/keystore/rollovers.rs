@@ -41,6 +41,9 @@ impl Keystore {
                     None => return Ok(None),
                 },
             };
+            for (name, value) in &batch.meta {
+                super::audit_head::put_meta(tx, name, value)?;
+            }
             for (at, event) in &batch.outbox {
                 tx.execute(
                     "INSERT INTO audit_outbox (at, event) VALUES (?1, ?2)",
@@ -332,6 +335,9 @@ pub struct Batch {
     pub rollover: Option<RolloverWrite>,
     /// Audit events (time, JSON) for the outbox.
     pub outbox: Vec<(Timestamp, String)>,
+    /// `meta` values set with the rest (the offline-KSK zone's ZSK
+    /// schedule, request and response).
+    pub meta: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -342,6 +348,7 @@ impl Batch {
             updates: Vec::new(),
             rollover: None,
             outbox: Vec::new(),
+            meta: Vec::new(),
         }
     }
 }

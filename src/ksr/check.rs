@@ -61,6 +61,26 @@ impl Default for OfflinePolicy {
     }
 }
 
+impl OfflinePolicy {
+    /// What the offline box accepts for a zone under `p`: its algorithm,
+    /// its ZSK size (RSA), DNSKEY TTLs up to its own, periods no longer
+    /// than a ZSK lifetime (45 days when ZSKs are never rolled), at most
+    /// 400 days ahead.
+    pub fn from_policy(p: &crate::policy::Policy) -> Result<OfflinePolicy, String> {
+        const DAY: u64 = 86_400;
+        let algorithm = p.algorithm().map_err(|e| e.to_string())?;
+        let life = u64::try_from(p.zsk_lifetime.secs()).unwrap_or(0);
+        let ttl = u32::try_from(p.dnskey_ttl.secs()).unwrap_or(u32::MAX);
+        Ok(OfflinePolicy {
+            algorithms: vec![algorithm],
+            rsa_bits: (p.zsk_bits, p.zsk_bits),
+            ttl: (1, ttl),
+            max_period: if life == 0 { 45 * DAY } else { life },
+            ..OfflinePolicy::default()
+        })
+    }
+}
+
 /// One reason to refuse, with the period and key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {

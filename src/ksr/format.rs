@@ -278,6 +278,21 @@ pub fn parse_request_text(text: &str, file: &str, zone: &ZoneName) -> Result<Req
     })
 }
 
+/// The DNSKEY records of `zone`'s apex in zone-file text (a file of
+/// pinned KSKs; other records are ignored, `$INCLUDE` refused).
+pub fn dnskeys_in(
+    text: &str,
+    file: &str,
+    zone: &ZoneName,
+) -> Result<Vec<crate::zone::Dnskey>, KsrError> {
+    let records = parse_with_ttl(text, file, zone, 3600)?;
+    Ok(records
+        .iter()
+        .filter(|r| r.rtype == rtype::DNSKEY && r.owner == zone.wire())
+        .filter_map(|r| dnskey_from_rdata(&r.rdata))
+        .collect())
+}
+
 /// Reads SKR text (named `file` in messages) for `zone`.
 pub fn parse_response_text(text: &str, file: &str, zone: &ZoneName) -> Result<Response, KsrError> {
     let s = read_sections(text, file, zone, SKR)?;

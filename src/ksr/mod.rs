@@ -13,6 +13,8 @@
 
 pub mod check;
 pub mod format;
+pub mod respond;
+pub mod schedule;
 
 use crate::clock::Timestamp;
 use crate::zone::dnskey::Dnskey;

@@ -169,6 +169,13 @@ pub struct Policy {
     pub cds: bool,
     pub cdnskey: bool,
     pub ds_digests: Vec<String>,
+    /// The zone's KSK lives on an offline box: this box holds ZSKs only,
+    /// its DNSKEY, CDS and CDNSKEY RRsets and their signatures come from an
+    /// imported SKR, and `policy run` follows the ZSK schedule of the last
+    /// `ksr create` and never makes or rolls a KSK.
+    pub offline_ksk: bool,
+    /// `sign` warns when the imported SKR runs out within this span.
+    pub skr_margin: Span,
 }
 
 const HOUR: i64 = 3_600;
@@ -206,6 +213,8 @@ impl Default for Policy {
             cds: true,
             cdnskey: true,
             ds_digests: vec!["SHA-256".into()],
+            offline_ksk: false,
+            skr_margin: Span(14 * DAY),
         }
     }
 }
@@ -303,6 +312,12 @@ impl Policy {
                 "nsec3-salt '{}' is not hex of at most 255 octets",
                 self.nsec3_salt
             )));
+        }
+        if self.offline_ksk && self.layout != Layout::KskZsk {
+            return Err(PolicyError(
+                "offline-ksk needs layout = \"ksk-zsk\": a CSK cannot be both offline and online"
+                    .into(),
+            ));
         }
         for (name, span) in [
             ("ksk-lifetime", self.ksk_lifetime),

@@ -36,6 +36,27 @@ pub struct ZoneKeys {
     pub ksk_index: Vec<usize>,
     /// Indexes into `signing` of the keys in `zsks`.
     pub zsk_index: Vec<usize>,
+    /// An offline-KSK zone's DNSKEY, CDS and CDNSKEY RRsets and their KSK
+    /// signatures, from the imported SKR ([`zone_keys_offline`]); `None`
+    /// when the KSKs are in the token.
+    pub presigned: Option<Presigned>,
+}
+
+/// The apex key RRsets of one period of an imported SKR, signed by the
+/// offline KSKs: published as they are, never signed here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    /// The SKR period in force, and when the SKR runs out.
+    pub period: crate::clock::Timestamp,
+    pub ends: crate::clock::Timestamp,
+    pub dnskey_ttl: u32,
+    /// RDATA (wire form) of the DNSKEY, CDS and CDNSKEY records.
+    pub dnskeys: Vec<Vec<u8>>,
+    pub cds_ttl: u32,
+    pub cds: Vec<Vec<u8>>,
+    pub cdnskey: Vec<Vec<u8>>,
+    /// RRSIG RDATA over the three RRsets.
+    pub rrsigs: Vec<Vec<u8>>,
 }
 
 /// Sorts a zone's key records into what is published and what signs
@@ -76,6 +97,76 @@ pub fn zone_keys(records: Vec<KeyRecord>, zone: &ZoneName) -> Result<ZoneKeys, F
         signing,
         ksk_index,
         zsk_index,
+        presigned: None,
+    })
+}
+
+/// The keys of an offline-KSK zone: the ZSKs the keystore says sign, each
+/// of which must be in the SKR period's DNSKEY RRset, which is what the
+/// zone publishes (with its CDS/CDNSKEY and KSK signatures). Refused: a
+/// KSK or CSK that signs on this box, no active ZSK, an active ZSK the
+/// period does not publish, a published algorithm without an active ZSK.
+pub fn zone_keys_offline(
+    records: Vec<KeyRecord>,
+    zone: &ZoneName,
+    presigned: Presigned,
+) -> Result<ZoneKeys, Failure> {
+    let all: Vec<KeyRecord> = records
+        .into_iter()
+        .filter(|r| r.state != KeyState::Destroyed)
+        .collect();
+    if let Some(k) = all
+        .iter()
+        .find(|k| k.role != Role::Zsk && (k.state.is_signing() || k.state.is_published()))
+    {
+        return Err(Failure::Refused(format!(
+            "{} {} of {zone} is in the zone on this box, but the zone's policy says offline-ksk: its KSK lives on the offline box. Remove the key (`dnsseal keys delete`), or set offline-ksk = false",
+            k.role.as_str().to_uppercase(),
+            k.key_tag
+        )));
+    }
+    let period = presigned.period;
+    let zsks: Vec<KeyRecord> = all
+        .iter()
+        .filter(|r| r.state.is_signing() && r.state != KeyState::Revoked)
+        .cloned()
+        .collect();
+    if zsks.is_empty() {
+        return Err(Failure::Refused(format!(
+            "{zone} has no active ZSK: run `dnsseal policy run {zone}`"
+        )));
+    }
+    let in_period = |k: &KeyRecord| presigned.dnskeys.contains(&k.dnskey().rdata());
+    if let Some(k) = zsks.iter().find(|k| !in_period(k)) {
+        return Err(Failure::Refused(format!(
+            "ZSK {} of {zone} is active, but the SKR's DNSKEY RRset from {period} does not hold it: run `dnsseal policy run {zone}` to follow the ZSK schedule, or import an SKR that publishes it",
+            k.key_tag
+        )));
+    }
+    for d in &presigned.dnskeys {
+        let key = crate::ksr::dnskey_from_rdata(d);
+        let Some(key) = key.filter(|k| k.flags & crate::zone::dnskey::FLAG_SEP == 0) else {
+            continue;
+        };
+        if !zsks.iter().any(|z| z.algorithm.number() == key.algorithm) {
+            return Err(Failure::Refused(format!(
+                "the SKR's DNSKEY RRset from {period} publishes ZSK {} (algorithm {}), but no active ZSK of that algorithm signs the zone (RFC 4035 §2.2): run `dnsseal policy run {zone}`",
+                key.key_tag(),
+                key.algorithm
+            )));
+        }
+    }
+    let published: Vec<KeyRecord> = all.iter().filter(|k| in_period(k)).cloned().collect();
+    let (signing, ksk_index, zsk_index) = signing_set(&[], &zsks);
+    Ok(ZoneKeys {
+        published,
+        ksks: Vec::new(),
+        zsks,
+        all,
+        signing,
+        ksk_index,
+        zsk_index,
+        presigned: Some(presigned),
     })
 }
 

@@ -20,7 +20,7 @@ use super::plan::{self, Carried, Plan, Previous, Signers, StateLoader, Stats};
 use super::state::{Seal, SealKey, State};
 use crate::clock::Timestamp;
 use crate::failure::Failure;
-use crate::policy::signing::{cds_rdata, ZoneKeys};
+use crate::policy::signing::{cds_rdata, Presigned, ZoneKeys};
 use crate::policy::Policy;
 use crate::zone::dnssec::{self, Nsec3Params};
 use crate::zone::model::{self, Node, NodeKind, Rdatas, RrSet, Zone};
@@ -104,7 +104,11 @@ pub fn sign_zone<S: Sessions>(
     open: impl FnOnce(usize) -> anyhow::Result<S>,
 ) -> anyhow::Result<(Outcome, S)> {
     let work = work_of(opts);
-    let dnskey_ttl = opts.dnskey_ttl.unwrap_or_else(|| zone.soa_minimum());
+    // The SKR's RRSIGs cover its TTL: an offline-KSK zone publishes it.
+    let dnskey_ttl = match &keys.presigned {
+        Some(p) => p.dnskey_ttl,
+        None => opts.dnskey_ttl.unwrap_or_else(|| zone.soa_minimum()),
+    };
     let serial = add_dnssec_records(&mut zone, opts, keys, policy, dnskey_ttl, work)?;
     phase("chained");
     let engine_keys: Vec<SigningKey> = keys
@@ -152,6 +156,9 @@ pub fn sign_zone<S: Sessions>(
     } = plan::match_signatures(&zone, &signers, previous, refresh_before, cores);
     phase("matched");
     plan::insert_kept(&mut zone, kept, &signers);
+    if let Some(p) = &keys.presigned {
+        insert_presigned(&mut zone, p);
+    }
     let threads = opts
         .threads
         .unwrap_or(match opts.max_sessions {
@@ -324,21 +331,34 @@ fn add_dnssec_records(
     dnskey_ttl: u32,
     work: Work,
 ) -> anyhow::Result<(u32, u32)> {
-    let mut dnskeys: Vec<Vec<u8>> = keys.published.iter().map(|k| k.dnskey().rdata()).collect();
+    let (mut dnskeys, cds, cdnskey, cds_ttl) = match &keys.presigned {
+        Some(p) => (
+            p.dnskeys.clone(),
+            p.cds.clone(),
+            p.cdnskey.clone(),
+            p.cds_ttl,
+        ),
+        None => {
+            let dnskeys = keys.published.iter().map(|k| k.dnskey().rdata()).collect();
+            let (cds, cdnskey) = cds_rdata(&keys.all, &opts.origin, policy)?;
+            (dnskeys, cds, cdnskey, dnskey_ttl)
+        }
+    };
     dnskeys.sort();
     dnskeys.dedup();
-    let (cds, cdnskey) = cds_rdata(&keys.all, &opts.origin, policy)?;
-    for (t, rdatas) in [
-        (rtype::DNSKEY, &dnskeys),
-        (rtype::CDS, &cds),
-        (rtype::CDNSKEY, &cdnskey),
+    for (t, mut rdatas, ttl) in [
+        (rtype::DNSKEY, dnskeys, dnskey_ttl),
+        (rtype::CDS, cds, cds_ttl),
+        (rtype::CDNSKEY, cdnskey, cds_ttl),
     ] {
+        rdatas.sort();
+        rdatas.dedup();
         if t == rtype::DNSKEY || !rdatas.is_empty() {
             dnssec::insert_rrset(
                 zone.apex_mut(),
                 RrSet {
                     rtype: t,
-                    ttl: dnskey_ttl,
+                    ttl,
                     rdatas: Rdatas::from_sorted(rdatas.iter().map(Vec::as_slice)),
                     source: Source::default(),
                     rrsigs: Vec::new(),
@@ -352,6 +372,21 @@ fn add_dnssec_records(
         .ok_or_else(|| Failure::BadInput("the SOA RDATA is malformed".into()))?;
     add_chain(zone, opts.nsec3.as_ref(), dnskey_ttl, work);
     Ok(serial)
+}
+
+/// Puts an SKR period's KSK signatures on the apex RRsets they cover (the
+/// planner made none for them: an offline-KSK zone has no KSK signer).
+fn insert_presigned(zone: &mut Zone, p: &Presigned) {
+    let apex = zone.apex_mut();
+    for sig in &p.rrsigs {
+        let Some(covered) = sig.get(..2).map(|t| u16::from_be_bytes([t[0], t[1]])) else {
+            continue;
+        };
+        if let Some(set) = apex.rrsets.iter_mut().find(|s| s.rtype == covered) {
+            set.rrsigs.push(sig.clone());
+            set.rrsigs.sort_unstable();
+        }
+    }
 }
 
 fn add_chain(zone: &mut Zone, nsec3: Option<&Nsec3Params>, dnskey_ttl: u32, work: Work) {
