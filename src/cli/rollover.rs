@@ -200,6 +200,13 @@ fn step_command(
         let pin = || ctx.user_pin();
         let steward = steward(ctx, &cfg, &pin);
         let view = steward.view(&zone)?;
+        if view.policy.offline_ksk {
+            return Err(Failure::Refused(format!(
+                "{} has an offline KSK: its ZSKs follow the schedule of `dnsseal ksr create` (moved on by `dnsseal policy run`), and its KSK is rolled on the offline box",
+                view.name
+            ))
+            .into());
+        }
         let kind = kind(&view)?;
         if args.step == "start" {
             step::check_start(&view)?;
@@ -261,7 +268,16 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
         .current
         .as_ref()
         .map(|(rec, m)| rollover::plan(*m, rec, &view.signings, &view.timing(), now));
-    let upcoming = schedule::scheduled(&view);
+    let offline = if view.policy.offline_ksk {
+        Some(crate::keys::offline::status(&ctx.keystore(&cfg)?, &zone)?)
+    } else {
+        None
+    };
+    // An offline-KSK zone's ZSKs follow the schedule of its last KSR.
+    let upcoming = match offline {
+        Some(_) => Vec::new(),
+        None => schedule::scheduled(&view),
+    };
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
             "zone": view.name,
@@ -275,6 +291,7 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
             "steps": steps,
             "timing": view.timing(),
             "scheduled": upcoming.iter().map(|s| serde_json::json!({"at": s.at, "role": s.role, "what": s.what})).collect::<Vec<_>>(),
+            "offline_ksk": offline,
         }));
     }
     outln!(
@@ -302,6 +319,37 @@ fn plan(ctx: &Context, zone: &str) -> anyhow::Result<()> {
     }
     for s in upcoming {
         outln!("scheduled: {} at {}", s.what, s.at);
+    }
+    if let Some(o) = offline {
+        print_offline(&o)?;
+    }
+    Ok(())
+}
+
+/// The ZSK schedule and the SKR of an offline-KSK zone.
+fn print_offline(o: &crate::keys::offline::OfflineStatus) -> anyhow::Result<()> {
+    let when = |t: Option<i64>| {
+        t.map_or("-".to_string(), |t| {
+            crate::clock::Timestamp::from_unix(t).to_string()
+        })
+    };
+    outln!("offline KSK: ZSKs follow the schedule of the last `ksr create`");
+    for k in &o.schedule.keys {
+        outln!(
+            "  ZSK {:>5}  published {}  active {}  retired {}  removed {}",
+            k.key_tag,
+            when(Some(k.publish)),
+            when(k.active),
+            when(k.retire),
+            when(k.remove)
+        );
+    }
+    match (o.skr_first, o.skr_end) {
+        (Some(first), Some(end)) => outln!(
+            "SKR: {} period(s) from {first}; it runs out at {end}",
+            o.skr_periods
+        ),
+        _ => outln!("SKR: none imported (`dnsseal skr import`)"),
     }
     Ok(())
 }

@@ -298,8 +298,7 @@ impl Steward<'_> {
                 "no KSK of {zone} is pinned on this box: name the offline KSK's DNSKEY record(s) with --ksk FILE (from the key ceremony)"
             )))?,
         };
-        ksr::check_response(&response, &request, &pins)
-            .map_err(|r| refusals(file, r))?;
+        ksr::check_response(&response, &request, &pins).map_err(|r| refusals(file, r))?;
         let records = ks.keys(Some(&zone.to_string()))?;
         let zsks = self.own_zsks(&response, &records, file)?;
         self.with_session(|_, session| {
@@ -510,6 +509,27 @@ fn pins_from_json(text: &str) -> Option<Vec<Dnskey>> {
         .collect()
 }
 
+/// An offline-KSK zone as `rollover plan` shows it: its ZSK schedule and
+/// its imported SKR.
+#[derive(Debug, serde::Serialize)]
+pub struct OfflineStatus {
+    pub schedule: Schedule,
+    pub skr_periods: usize,
+    pub skr_first: Option<Timestamp>,
+    /// When the imported SKR runs out.
+    pub skr_end: Option<Timestamp>,
+}
+
+pub fn status(ks: &Keystore, zone: &ZoneName) -> anyhow::Result<OfflineStatus> {
+    let skr = stored_response(ks, zone)?;
+    Ok(OfflineStatus {
+        schedule: stored_schedule(ks, zone)?,
+        skr_periods: skr.as_ref().map_or(0, |r| r.periods.len()),
+        skr_first: skr.as_ref().and_then(|r| r.periods.first().map(|p| p.time)),
+        skr_end: skr.as_ref().and_then(respond::response_end),
+    })
+}
+
 /// What the offline box signed.
 pub struct Answered {
     pub response: Response,
@@ -605,4 +625,83 @@ pub fn answer_request(
         text,
         ksks: ksks.iter().map(Dnskey::key_tag).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::{DsState, Origin, Timings};
+    use crate::ksr::schedule::Lifecycle;
+
+    fn zsk(id: u8, state: KeyState) -> KeyRecord {
+        KeyRecord {
+            id: i64::from(id),
+            zone: "example.".parse().expect("zone"),
+            key_tag: 1000 + u16::from(id),
+            role: Role::Zsk,
+            algorithm: crate::zone::Algorithm::EcdsaP256Sha256,
+            bits: 256,
+            flags: 256,
+            public_key: vec![id; 64],
+            token_serial: "serial".into(),
+            token_label: "dnsseal".into(),
+            cka_id: vec![id],
+            cka_label: format!("key{id}"),
+            state,
+            ds: DsState::None,
+            origin: Origin::Generated,
+            timings: Timings::default(),
+        }
+    }
+
+    fn planned(id: u8, publish: i64, active: i64, retire: Option<i64>) -> Lifecycle {
+        Lifecycle {
+            cka_id: hex::encode([id]),
+            key_tag: 1000 + u16::from(id),
+            publish,
+            active: Some(active),
+            retire,
+            remove: retire.map(|r| r + 100),
+        }
+    }
+
+    #[test]
+    fn zsks_move_forwards_along_the_schedule_only() {
+        let plan = Schedule {
+            keys: vec![planned(1, 0, 0, Some(1000)), planned(2, 900, 1000, None)],
+        };
+        let records = [zsk(1, KeyState::Active), zsk(2, KeyState::Generated)];
+        let t = |x: i64| Timestamp::from_unix(x);
+        assert!(schedule_updates(&plan, &records, t(500)).is_empty());
+        let at_publish = schedule_updates(&plan, &records, t(950));
+        assert_eq!(at_publish.len(), 1);
+        assert_eq!(at_publish[0].record.state, KeyState::Published);
+        assert_eq!(at_publish[0].record.timings.published, Some(t(950)));
+        let at_roll = schedule_updates(&plan, &records, t(1000));
+        let states: Vec<(u16, KeyState)> = at_roll
+            .iter()
+            .map(|u| (u.record.key_tag, u.record.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![(1001, KeyState::Inactive), (1002, KeyState::Active)]
+        );
+        // A key already further on (by hand) is not moved back.
+        let ahead = [zsk(1, KeyState::Removed), zsk(2, KeyState::Active)];
+        assert!(schedule_updates(&plan, &ahead, t(1000)).is_empty());
+        assert_eq!(next_transition(&plan, t(950)), Some(t(1000)));
+        assert_eq!(next_transition(&plan, t(1100)), None);
+    }
+
+    #[test]
+    fn pinned_ksks_round_trip() {
+        let k = Dnskey {
+            flags: 257,
+            protocol: PROTOCOL,
+            algorithm: 13,
+            public_key: vec![7; 64],
+        };
+        assert_eq!(pins_from_json(&pins_to_json(&[k.clone()])), Some(vec![k]));
+        assert_eq!(pins_from_json("not json"), None);
+    }
 }

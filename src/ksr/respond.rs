@@ -179,3 +179,121 @@ pub fn merge(stored: Option<Response>, new: Response) -> Response {
         periods,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ksr::RequestPeriod;
+
+    const DAY: i64 = 86_400;
+
+    fn at(t: i64) -> Timestamp {
+        Timestamp::from_unix(t)
+    }
+
+    fn request(times: &[i64]) -> Request {
+        Request {
+            zone: "example.".parse().expect("zone"),
+            periods: times
+                .iter()
+                .map(|&t| RequestPeriod {
+                    time: at(t),
+                    ttl: 3600,
+                    dnskeys: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn refresh_periods_fill_requested_periods_longer_than_validity_less_refresh() {
+        let t0 = 1_800_000_000;
+        // 30 days, then 1 day, then the last: 14-day signatures refreshed
+        // 5 days before they expire (a period every 9 days).
+        let r = request(&[t0, t0 + 30 * DAY, t0 + 31 * DAY]);
+        let times = period_times(&r, 14 * DAY, 5 * DAY);
+        let got: Vec<(i64, usize)> = times.iter().map(|(t, i)| (t.unix() - t0, *i)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 0),
+                (9 * DAY, 0),
+                (18 * DAY, 0),
+                (27 * DAY, 0),
+                (30 * DAY, 1),
+                (31 * DAY, 2)
+            ]
+        );
+    }
+
+    fn period(t: i64, expiration: u32) -> ResponsePeriod {
+        // RRSIG RDATA: type covered DNSKEY, alg 13, 2 labels, TTL, times,
+        // key tag, signer "example.", a signature.
+        let mut rrsig = Vec::new();
+        rrsig.extend_from_slice(&rtype::DNSKEY.to_be_bytes());
+        rrsig.extend_from_slice(&[13, 1]);
+        rrsig.extend_from_slice(&3600u32.to_be_bytes());
+        rrsig.extend_from_slice(&expiration.to_be_bytes());
+        rrsig.extend_from_slice(&(t as u32).to_be_bytes());
+        rrsig.extend_from_slice(&1234u16.to_be_bytes());
+        rrsig.extend_from_slice(b"\x07example\x00");
+        rrsig.extend_from_slice(&[0; 64]);
+        ResponsePeriod {
+            time: at(t),
+            dnskey_ttl: 3600,
+            dnskeys: Vec::new(),
+            cds_ttl: 3600,
+            cdnskey: Vec::new(),
+            cds: Vec::new(),
+            rrsigs: vec![rrsig],
+        }
+    }
+
+    fn response(periods: Vec<ResponsePeriod>) -> Response {
+        Response {
+            zone: "example.".parse().expect("zone"),
+            periods,
+        }
+    }
+
+    #[test]
+    fn the_period_in_force_and_the_end_of_the_response() {
+        let t0 = 1_800_000_000;
+        let r = response(vec![
+            period(t0, (t0 + 14 * DAY) as u32),
+            period(t0 + 9 * DAY, (t0 + 23 * DAY) as u32),
+        ]);
+        assert_eq!(response_end(&r), Some(at(t0 + 23 * DAY)));
+        assert_eq!(period_at(&r, at(t0 - 1)), InForce::NotYet(at(t0)));
+        match period_at(&r, at(t0 + DAY)) {
+            InForce::Period(p, end) => {
+                assert_eq!((p.time, end), (at(t0), at(t0 + 23 * DAY)));
+            }
+            other => panic!("{other:?}"),
+        }
+        match period_at(&r, at(t0 + 10 * DAY)) {
+            InForce::Period(p, _) => assert_eq!(p.time, at(t0 + 9 * DAY)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            period_at(&r, at(t0 + 23 * DAY)),
+            InForce::Over(at(t0 + 23 * DAY))
+        );
+    }
+
+    #[test]
+    fn a_new_response_replaces_the_stored_periods_from_its_first() {
+        let t0 = 1_800_000_000;
+        let stored = response(vec![
+            period(t0, 0),
+            period(t0 + DAY, 0),
+            period(t0 + 2 * DAY, 0),
+        ]);
+        let new = response(vec![period(t0 + DAY, 1), period(t0 + 3 * DAY, 1)]);
+        let merged = merge(Some(stored), new.clone());
+        let times: Vec<i64> = merged.periods.iter().map(|p| p.time.unix() - t0).collect();
+        assert_eq!(times, vec![0, DAY, 3 * DAY]);
+        assert_eq!(merged.periods[1], new.periods[0]);
+        assert_eq!(merge(None, new.clone()), new);
+    }
+}

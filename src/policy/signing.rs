@@ -506,4 +506,71 @@ mod tests {
             Err(Failure::BadInput(_))
         ));
     }
+
+    fn presigned(keys: &[&KeyRecord]) -> Presigned {
+        Presigned {
+            period: crate::clock::Timestamp::from_unix(1_800_000_000),
+            ends: crate::clock::Timestamp::from_unix(1_801_000_000),
+            dnskey_ttl: 3600,
+            dnskeys: keys.iter().map(|k| k.dnskey().rdata()).collect(),
+            cds_ttl: 3600,
+            cds: Vec::new(),
+            cdnskey: Vec::new(),
+            rrsigs: vec![vec![0, 48]],
+        }
+    }
+
+    #[test]
+    fn offline_the_active_zsks_sign_and_the_skr_publishes() {
+        let zsk = key(1, Role::Zsk, KeyState::Active, 13);
+        let next = key(2, Role::Zsk, KeyState::Generated, 13);
+        let ksk = key(3, Role::Ksk, KeyState::Active, 13);
+        // The SKR publishes the offline KSK and both ZSKs.
+        let keys = zone_keys_offline(
+            vec![zsk.clone(), next.clone()],
+            &zone(),
+            presigned(&[&zsk, &next, &ksk]),
+        )
+        .unwrap();
+        assert_eq!(tags(&keys.zsks), vec![1001]);
+        assert!(keys.ksks.is_empty() && keys.ksk_index.is_empty());
+        assert_eq!(tags(&keys.published), vec![1001, 1002]);
+        assert_eq!(keys.presigned.as_ref().map(|p| p.dnskeys.len()), Some(3));
+    }
+
+    #[test]
+    fn offline_refuses_a_local_ksk_an_unpublished_zsk_and_no_zsk() {
+        let zsk = key(1, Role::Zsk, KeyState::Active, 13);
+        let ksk = key(3, Role::Ksk, KeyState::Active, 13);
+        let why = refused(zone_keys_offline(
+            vec![zsk.clone(), ksk.clone()],
+            &zone(),
+            presigned(&[&zsk, &ksk]),
+        ));
+        assert!(why.contains("offline-ksk"), "{why}");
+        let other = key(2, Role::Zsk, KeyState::Published, 13);
+        let why = refused(zone_keys_offline(
+            vec![zsk.clone()],
+            &zone(),
+            presigned(&[&other, &ksk]),
+        ));
+        assert!(
+            why.contains("ZSK 1001") && why.contains("does not hold it"),
+            "{why}"
+        );
+        let why = refused(zone_keys_offline(
+            vec![other.clone()],
+            &zone(),
+            presigned(&[&other, &ksk]),
+        ));
+        assert!(why.contains("no active ZSK"), "{why}");
+        // A published ZSK of an algorithm no active ZSK has (RFC 4035 §2.2).
+        let ed = key(4, Role::Zsk, KeyState::Published, 15);
+        let why = refused(zone_keys_offline(
+            vec![zsk.clone(), ed.clone()],
+            &zone(),
+            presigned(&[&zsk, &ed, &ksk]),
+        ));
+        assert!(why.contains("RFC 4035"), "{why}");
+    }
 }
