@@ -701,7 +701,10 @@ mod tests {
             algorithm: 13,
             public_key: vec![7; 64],
         };
-        assert_eq!(pins_from_json(&pins_to_json(std::slice::from_ref(&k))), Some(vec![k]));
+        assert_eq!(
+            pins_from_json(&pins_to_json(std::slice::from_ref(&k))),
+            Some(vec![k])
+        );
         assert_eq!(pins_from_json("not json"), None);
     }
 }
