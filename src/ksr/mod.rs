@@ -3,13 +3,19 @@
 //! of a request before it signs, and the online box's checks of a
 //! response before it imports it.
 //!
-//! Today this module is pure library code: [`format`] reads both files
-//! (through the zone parser, [`crate::zone::parse`]) and writes them in
-//! Knot's layout; [`check`] holds the checks of a request against an
-//! [`check::OfflinePolicy`] and of a response against its request and
-//! the pinned KSKs (signatures verified with [`crate::sign::verify`]).
-//! `dnsseal ksr show` prints a request for the witnesses; no other
-//! command, and no token or keystore, uses the module yet.
+//! Pure library code, no token and no keystore:
+//! - [`format`] reads both files (through the zone parser,
+//!   [`crate::zone::parse`]) and writes them in Knot's layout;
+//! - [`check`] holds the checks of a request against an
+//!   [`check::OfflinePolicy`] and of a response against its request and
+//!   the pinned KSKs (signatures verified with [`crate::sign::verify`]);
+//! - [`schedule`] plans an offline-KSK zone's ZSKs and cuts the plan into
+//!   request periods;
+//! - [`respond`] makes the response's periods and signs them through the
+//!   signing engine, and finds the period of a stored response in force.
+//!
+//! [`crate::keys::offline`] carries these out with the token and the
+//! keystore (`ksr create`, `ksr sign`, `skr import`, `policy run`, `sign`).
 
 pub mod check;
 pub mod format;
