@@ -126,6 +126,15 @@ fn the_online_box_signs_with_no_ksk_in_its_token() {
         .expect("DS key tag");
     assert_eq!(signers(&text, "DNSKEY"), vec![ds_tag.to_string()]);
     let zsk = field(&keys[0], "key_tag").to_string();
+    // The audit log ties the request, the response and the signing.
+    let log = on.audit_lines().join("\n");
+    for what in [
+        "key signing request from",
+        "signed key response",
+        "DNSKEY RRset of the SKR period from",
+    ] {
+        assert!(log.contains(what), "{what} not in\n{log}");
+    }
     assert_eq!(signers(&text, "A"), vec![zsk.clone()]);
 
     // A month on, policy run has rolled the ZSK along the plan; the zone

@@ -178,6 +178,13 @@ impl Steward<'_> {
         }
         let view = self.view(zone)?;
         require_offline(&view)?;
+        if let Some((rec, method)) = &view.current {
+            return Err(Failure::Refused(format!(
+                "a {method} rollover of {zone} started {} is in progress: its keys would not follow the plan. Finish it (`dnsseal rollover plan {zone}`) before the first `ksr create`",
+                rec.started
+            ))
+            .into());
+        }
         let previous = stored_schedule(&Keystore::open(&self.cfg.keystore)?, zone)?;
         let mut plan = schedule::extend(&previous, &view.keys, &view.policy, from, to)?;
         let alg = view

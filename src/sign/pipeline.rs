@@ -73,8 +73,11 @@ impl Outcome {
             None => "NSEC".into(),
         };
         let tags: Vec<String> = keys.signing.iter().map(|k| k.key_tag.to_string()).collect();
+        let skr = keys.presigned.as_ref().map_or(String::new(), |p| {
+            format!(", DNSKEY RRset of the SKR period from {}", p.period)
+        });
         format!(
-            "signed {} into {} (serial {} -> {}, {denial}, keys {}, host verification {}): {} signatures generated, {} retained, {} dropped",
+            "signed {} into {} (serial {} -> {}, {denial}, keys {}{skr}, host verification {}): {} signatures generated, {} retained, {} dropped",
             opts.input.display(),
             opts.output.display(),
             self.serial.0,
