@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared steps of the key ceremonies (sourced, not run). A ceremony is a
 # list of steps; each step prints what it does, runs it, shows its output
 # and its exit code, and is written to the transcript with the time. A
@@ -54,7 +55,15 @@ say() {
 begin_ceremony() {
     local name=$1
     mkdir -p "$OUT"
-    TRANSCRIPT="$OUT/transcript-$name-$(date -u +%Y%m%dT%H%M%SZ).txt"
+    # A ceremony started in the same second as the last one (a rerun after
+    # a failed step) gets a transcript of its own, not the last one's.
+    local base n=1
+    base="$OUT/transcript-$name-$(date -u +%Y%m%dT%H%M%SZ)"
+    TRANSCRIPT=$base.txt
+    while [ -e "$TRANSCRIPT" ]; do
+        n=$((n + 1))
+        TRANSCRIPT=$base-$n.txt
+    done
     : >"$TRANSCRIPT"
     say "# dnsseal key ceremony: $name"
     say "# started:   $(utc)"
@@ -125,21 +134,21 @@ digest() {
 # Signs a checkpoint of the audit log, exports the log, checks the export
 # with the audit public key alone and records all of it.
 close_ceremony() {
-    local stamp key export hash
+    local stamp key exported hash
     stamp=$(date -u +%Y%m%dT%H%M%SZ)
     key="$OUT/audit-key.pem"
-    export="$OUT/audit-export-$stamp.jsonl"
+    exported="$OUT/audit-export-$stamp.jsonl"
     step "audit log verified" ds audit verify
     step "audit public key written" ds audit key -o "$key"
     step "checkpoint of the audit log signed by the audit key" ds audit checkpoint
     hash=$(printf '%s\n' "$LAST_OUTPUT" | awk '/^checkpoint record/ {print $5}')
     [ -n "$hash" ] || { say "== no checkpoint hash in the output: the ceremony stops here"; exit 1; }
-    step "audit log exported" ds audit export -o "$export"
-    digest "$export"
+    step "audit log exported" ds audit export -o "$exported"
+    digest "$exported"
     step "export checked with the audit public key alone" \
-        "$DNSSEAL" audit verify --pubkey "$key" "$export" --checkpoint "$hash"
+        "$DNSSEAL" audit verify --pubkey "$key" "$exported" --checkpoint "$hash"
     say "# checkpoint: $hash"
-    say "# export:     $export"
+    say "# export:     $exported"
     say "# ended:      $(utc), $STEP steps, all succeeded"
     printf 'transcript: %s\n' "$TRANSCRIPT"
 }
