@@ -13,7 +13,7 @@
 # token, the DNSKEY RRset and the DS records written to files and shown with
 # their SHA-256 digests, a checkpoint and an export.
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 ceremony_options "$@"
 set -- "${ARGS[@]}"

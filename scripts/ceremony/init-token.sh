@@ -11,7 +11,7 @@
 # witnesses. Steps: dnsseal init, token info (recorded), the audit key made
 # in the token and its public key written, a checkpoint and an export.
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 ceremony_options "$@"
 set -- "${ARGS[@]}"

@@ -16,7 +16,7 @@
 # checkpoint and an export. A ceremony that does not end (a refused
 # request, a failed step, a question not confirmed) leaves no SKR behind.
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 ceremony_options "$@"
 set -- "${ARGS[@]}"
