@@ -41,6 +41,9 @@ pub mod exit {
     pub const VERIFY: u8 = 11;
     /// Keystore and token disagree.
     pub const DRIFT: u8 = 12;
+    /// The token failed during the run: removed, or device or session
+    /// faults past the retries (nothing was written).
+    pub const TOKEN_FAILED: u8 = 13;
 }
 
 /// Every exit code with its one-line meaning, as `--help` prints it; the
@@ -59,6 +62,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (exit::REFUSED, "refused for safety (see --force)"),
     (exit::VERIFY, "verification failed (audit chain, signature)"),
     (exit::DRIFT, "keystore and token disagree"),
+    (exit::TOKEN_FAILED, "token failed or removed mid-run"),
 ];
 
 /// The `--help` text on exit codes and PIN sources, made from
@@ -172,6 +176,7 @@ fn token_code(t: &TokenError) -> u8 {
         TokenError::PinIncorrect | TokenError::PinLength => exit::PIN,
         TokenError::PinLocked => exit::PIN_LOCKED,
         TokenError::Unsupported { .. } => exit::UNSUPPORTED,
+        TokenError::Failed { .. } => exit::TOKEN_FAILED,
         _ => exit::FAILURE,
     }
 }

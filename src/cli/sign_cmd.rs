@@ -136,10 +136,17 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
     )?;
     phase("recorded");
     let secs = started.elapsed().as_secs_f64();
+    let mut detail = outcome.describe(&opts, &keys);
+    if pool.reopened() > 0 {
+        detail.push_str(&format!(
+            "; the token failed during the run and {} signing session(s) were reopened",
+            pool.reopened()
+        ));
+    }
     project.audit(Event {
         command: "sign".into(),
         zone: Some(zone_s),
-        detail: outcome.describe(&opts, &keys),
+        detail,
         ..Event::default()
     })?;
     phase("audited");
@@ -216,6 +223,7 @@ fn report(
             "signing_seconds": sign_secs,
             "signatures_per_second": stats.generated as f64 / sign_secs.max(1e-9),
             "threads": pool.workers(),
+            "sessions_reopened": pool.reopened(),
             "key_objects": pool.key_objects(),
             // How the sessions were sized, when a probe sized them.
             "session_probe": outcome.probe,
@@ -223,6 +231,12 @@ fn report(
             // signing state, or the signed zone's text.
             "incremental_from": opts.incremental.as_ref().map(|_| if outcome.from_state { "state" } else { "text" }),
         }));
+    }
+    if pool.reopened() > 0 {
+        tracing::warn!(
+            "the token failed during the run: signing sessions were reopened {} time(s); the zone was signed",
+            pool.reopened()
+        );
     }
     if !ctx.quiet {
         eprintln!("{}", opts.output.display());

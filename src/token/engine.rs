@@ -8,7 +8,7 @@ use crate::sign::engine::{Signer, SignerError};
 use crate::sign::pipeline::Sessions;
 use crate::sign::TokenInput;
 
-impl Signer for SignerPool {
+impl Signer for SignerPool<'_> {
     fn workers(&self) -> usize {
         SignerPool::workers(self)
     }
@@ -23,7 +23,7 @@ impl Signer for SignerPool {
     }
 }
 
-impl Sessions for SignerPool {
+impl Sessions for SignerPool<'_> {
     fn keep(&mut self, n: usize) {
         SignerPool::keep(self, n);
     }

@@ -24,9 +24,12 @@
 
 pub mod bench;
 mod engine;
+pub mod fault;
 mod objects;
+mod pool;
 
 pub use objects::{KeyPairObjects, ObjectKind, PrivateKeyAttributes};
+pub use pool::SignerPool;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -86,9 +89,27 @@ pub enum TokenError {
     BadPublicKey(String),
     #[error("PKCS#11 {function} failed: {rv}")]
     Pkcs11 { function: String, rv: String },
+    /// A transient fault that outlasted the retries, or a token gone.
+    #[error("PKCS#11 {function} failed: {rv} ({})", match fault {
+        fault::Fault::Gone => "the token is gone: removed, or no longer answering",
+        _ => "the token kept failing: a device or session fault",
+    })]
+    Failed {
+        function: String,
+        rv: String,
+        fault: fault::Fault,
+    },
 }
 
 impl TokenError {
+    /// What the error says about the token ([`fault`]).
+    pub fn fault(&self) -> fault::Fault {
+        match self {
+            TokenError::Failed { fault, .. } => *fault,
+            _ => fault::Fault::Fatal,
+        }
+    }
+
     fn from_ck(err: CkError) -> TokenError {
         match err {
             CkError::Pkcs11(RvError::PinIncorrect, _) => TokenError::PinIncorrect,
@@ -107,9 +128,16 @@ impl TokenError {
                 what: format!("{f}"),
                 reason: format!("{rv}"),
             },
-            CkError::Pkcs11(rv, f) => TokenError::Pkcs11 {
-                function: format!("{f}"),
-                rv: format!("{rv}"),
+            CkError::Pkcs11(rv, f) => match fault::classify(rv) {
+                fault::Fault::Fatal => TokenError::Pkcs11 {
+                    function: format!("{f}"),
+                    rv: format!("{rv}"),
+                },
+                fault => TokenError::Failed {
+                    function: format!("{f}"),
+                    rv: format!("{rv}"),
+                    fault,
+                },
             },
             CkError::LibraryLoading(e) => TokenError::ModuleLoad {
                 path: PathBuf::new(),
@@ -517,24 +545,12 @@ impl<'m> Token<'m> {
     /// Opens a read-write session and logs the user in.
     pub fn login(&self, pin: &SecretString) -> Result<UserSession, TokenError> {
         let session = ck(self.module.ctx.open_rw_session(self.slot))?;
-        match session.login(UserType::User, Some(&pin.clone())) {
+        match session.login(UserType::User, Some(pin)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => return Err(TokenError::from_ck(e)),
         }
         Ok(UserSession { session })
     }
-}
-
-/// Logged-in sessions for parallel signing: one per worker, with the
-/// private key handles looked up once for the run (handles are valid in
-/// every session of this process; they are never stored).
-pub struct SignerPool {
-    sessions: Vec<std::sync::Mutex<Session>>,
-    /// Per key: its CKA_ID, the private object's handle, the mechanism.
-    keys: Vec<(Vec<u8>, ObjectHandle, SignMechanism)>,
-    /// Per session, its own session copy of each key (same order as
-    /// `keys`), when the profile asks for copies and the token made them.
-    copies: Option<Vec<Vec<ObjectHandle>>>,
 }
 
 /// Which objects a [`SignerPool`] signs with.
@@ -567,140 +583,6 @@ impl std::fmt::Display for KeyObjects {
             KeyObjects::SessionCopies => "session copies",
         })
     }
-}
-
-impl SignerPool {
-    pub fn workers(&self) -> usize {
-        self.sessions.len()
-    }
-
-    /// Closes all but the first `n` sessions (at least one stays).
-    pub fn keep(&mut self, n: usize) {
-        let n = n.max(1);
-        self.sessions.truncate(n);
-        if let Some(copies) = &mut self.copies {
-            copies.truncate(n);
-        }
-    }
-
-    /// Whether the keys are used as token objects or session copies.
-    pub fn key_objects(&self) -> KeyObjects {
-        if self.copies.is_some() {
-            KeyObjects::SessionCopies
-        } else {
-            KeyObjects::TokenObjects
-        }
-    }
-
-    /// What the token holds under this CKA_ID, read on the first session
-    /// (to check what is about to be published, or to sign). For a key of
-    /// the pool, the attributes are those of the very private object the
-    /// pool signs with (and copies, see [`SignerPool::use_key_objects`]).
-    pub fn key_pair(&self, id: &[u8]) -> Result<KeyPairObjects, TokenError> {
-        let session = self.sessions[0].lock().map_err(|_| TokenError::Pkcs11 {
-            function: "session".into(),
-            rv: "a worker panicked".into(),
-        })?;
-        let handle = self
-            .keys
-            .iter()
-            .find(|(key_id, _, _)| key_id.as_slice() == id)
-            .map(|(_, h, _)| *h);
-        objects::read_key_pair(&session, id, handle)
-    }
-
-    /// Has each session sign with its own session copy of each key when
-    /// `key_objects` asks for copies; a token that will not copy one (e.g.
-    /// SoftHSMv2 for a key that is not CKA_MODIFIABLE) leaves every session
-    /// on the token objects. Call it once the keys are checked: the copies
-    /// are made from the objects [`SignerPool::key_pair`] read.
-    pub fn use_key_objects(&mut self, key_objects: KeyObjects) {
-        self.copies = match key_objects {
-            KeyObjects::TokenObjects => None,
-            KeyObjects::SessionCopies => match session_copies(&self.sessions, &self.keys) {
-                Ok(copies) => Some(copies),
-                Err(e) => {
-                    tracing::info!("signing with the token objects: {e}");
-                    None
-                }
-            },
-        };
-    }
-
-    /// Signs with key `key` on worker `worker`'s session.
-    pub fn sign(&self, worker: usize, key: usize, input: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let (_, handle, mech) = self.keys.get(key).ok_or_else(|| TokenError::KeyNotFound {
-            id: format!("#{key}"),
-        })?;
-        let worker = worker % self.sessions.len();
-        let handle = match &self.copies {
-            Some(copies) => copies[worker][key],
-            None => *handle,
-        };
-        let session = self.sessions[worker]
-            .lock()
-            .map_err(|_| TokenError::Pkcs11 {
-                function: "session".into(),
-                rv: "a worker panicked".into(),
-            })?;
-        ck(session.sign(&mech.mechanism(), handle, input))
-    }
-}
-
-impl Token<'_> {
-    /// Logs in and opens `workers` sessions for signing with the keys of
-    /// these CKA_IDs, through the token objects until
-    /// [`SignerPool::use_key_objects`] says otherwise.
-    pub fn signer_pool(
-        &self,
-        pin: &SecretString,
-        workers: usize,
-        keys: &[(Vec<u8>, SignMechanism)],
-    ) -> Result<SignerPool, TokenError> {
-        let first = self.login(pin)?;
-        let mut handles = Vec::with_capacity(keys.len());
-        for (id, mech) in keys {
-            handles.push((
-                id.clone(),
-                first.find_one(id, ObjectClass::PRIVATE_KEY)?,
-                *mech,
-            ));
-        }
-        let mut sessions = vec![std::sync::Mutex::new(first.session)];
-        for _ in 1..workers.max(1) {
-            sessions.push(std::sync::Mutex::new(ck(self
-                .module
-                .ctx
-                .open_ro_session(self.slot))?));
-        }
-        Ok(SignerPool {
-            sessions,
-            keys: handles,
-            copies: None,
-        })
-    }
-}
-
-/// In each session, a session copy of each key. Copies already made when
-/// one fails go when their sessions close.
-fn session_copies(
-    sessions: &[std::sync::Mutex<Session>],
-    keys: &[(Vec<u8>, ObjectHandle, SignMechanism)],
-) -> Result<Vec<Vec<ObjectHandle>>, TokenError> {
-    let mut copies = Vec::with_capacity(sessions.len());
-    for session in sessions {
-        let session = session.lock().map_err(|_| TokenError::Pkcs11 {
-            function: "session".into(),
-            rv: "a worker panicked".into(),
-        })?;
-        let template = [Attribute::Token(false)];
-        let mut own = Vec::with_capacity(keys.len());
-        for (_, handle, _) in keys {
-            own.push(ck(session.copy_object(*handle, &template))?);
-        }
-        copies.push(own);
-    }
-    Ok(copies)
 }
 
 /// A logged-in read-write session.

@@ -1,0 +1,127 @@
+//! What a PKCS#11 failure means for the run that got it: the one place
+//! where return codes are sorted into those worth another try on a fresh
+//! session, those that say the token is gone, and the rest; and how often
+//! and how patiently a signing session is reopened.
+//!
+//! | fault | codes | what `sign` does |
+//! |---|---|---|
+//! | [`Fault::Transient`] | `CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_DEVICE_ERROR`, `CKR_DEVICE_MEMORY`, `CKR_FUNCTION_FAILED`, `CKR_USER_NOT_LOGGED_IN`, `CKR_OPERATION_ACTIVE` | reopens the worker's session (logs in again, looks the keys up again) and signs again, up to [`Retry::attempts`] times with backoff |
+//! | [`Fault::Gone`] | `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`, `CKR_TOKEN_NOT_RECOGNIZED`, `CKR_SLOT_ID_INVALID`, `CKR_CRYPTOKI_NOT_INITIALIZED` | the same tries (a token plugged back in time is used), then stops |
+//! | [`Fault::Fatal`] | everything else (`CKR_GENERAL_ERROR`, `CKR_KEY_HANDLE_INVALID` after a fresh lookup, ...) | stops at once |
+//!
+//! A run stopped by a transient or gone token exits with
+//! [`crate::failure::exit::TOKEN_FAILED`]; nothing is written.
+
+use std::time::Duration;
+
+use cryptoki::error::RvError;
+
+/// What a PKCS#11 failure says about the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The session or the device hiccupped: a fresh session may work.
+    Transient,
+    /// The token is not there (removed, not present).
+    Gone,
+    /// Anything else: the same call would fail again.
+    Fatal,
+}
+
+impl Fault {
+    /// Whether a fresh session is worth a try.
+    pub fn retry(self) -> bool {
+        matches!(self, Fault::Transient | Fault::Gone)
+    }
+}
+
+/// The fault a PKCS#11 return value stands for.
+pub fn classify(rv: RvError) -> Fault {
+    match rv {
+        RvError::SessionHandleInvalid
+        | RvError::SessionClosed
+        | RvError::DeviceError
+        | RvError::DeviceMemory
+        | RvError::FunctionFailed
+        | RvError::UserNotLoggedIn
+        | RvError::OperationActive => Fault::Transient,
+        RvError::DeviceRemoved
+        | RvError::TokenNotPresent
+        | RvError::TokenNotRecognized
+        | RvError::SlotIdInvalid
+        | RvError::CryptokiNotInitialized => Fault::Gone,
+        _ => Fault::Fatal,
+    }
+}
+
+/// How a worker's session is reopened after a transient fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Reopens per signature before the run stops.
+    pub attempts: u32,
+    /// Wait before the first reopen; doubled for each next one.
+    pub first_delay: Duration,
+    /// Longest wait.
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    /// Three reopens, after 0.25 s, 0.5 s and 1 s: a USB HSM that resets
+    /// comes back within that, and a run on a token that is gone stops
+    /// within two seconds.
+    fn default() -> Retry {
+        Retry {
+            attempts: 3,
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(4),
+        }
+    }
+}
+
+impl Retry {
+    /// The wait before reopen number `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+        self.first_delay
+            .checked_mul(factor)
+            .map_or(self.max_delay, |d| d.min(self.max_delay))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_and_device_errors_are_transient_removal_is_gone_the_rest_fatal() {
+        for rv in [
+            RvError::SessionHandleInvalid,
+            RvError::SessionClosed,
+            RvError::DeviceError,
+            RvError::FunctionFailed,
+        ] {
+            assert_eq!(classify(rv), Fault::Transient, "{rv}");
+            assert!(classify(rv).retry());
+        }
+        for rv in [RvError::DeviceRemoved, RvError::TokenNotPresent] {
+            assert_eq!(classify(rv), Fault::Gone, "{rv}");
+        }
+        for rv in [
+            RvError::GeneralError,
+            RvError::KeyHandleInvalid,
+            RvError::PinIncorrect,
+            RvError::MechanismInvalid,
+            RvError::DataLenRange,
+        ] {
+            assert_eq!(classify(rv), Fault::Fatal, "{rv}");
+            assert!(!classify(rv).retry());
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap() {
+        let r = Retry::default();
+        let ms: Vec<u128> = (0..6).map(|a| r.delay(a).as_millis()).collect();
+        assert_eq!(ms, vec![250, 500, 1000, 2000, 4000, 4000]);
+        assert_eq!(r.delay(40), r.max_delay);
+    }
+}
