@@ -229,7 +229,13 @@ pub fn import(ctx: &Context, args: SkrImportArgs) -> anyhow::Result<()> {
     let bad = |e: crate::ksr::KsrError| Failure::BadInput(e.to_string());
     let text = read_text(&args.file).map_err(bad)?;
     let pins = match &args.ksk {
-        Some(f) => Some(read_pins(f, &zone)?),
+        Some(f) => Some(read_pins(f, &zone).map_err(|e| match &args.zone {
+            Some(_) => e,
+            None => e.context(format!(
+                "the zone {zone} is taken from the file name {}: name another with --zone",
+                args.file.display()
+            )),
+        })?),
         None => None,
     };
     let cfg = ctx.config()?;
