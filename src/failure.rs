@@ -147,10 +147,14 @@ fn cause_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<crate::sign::engine::SignError>() {
         return Some(match e {
             crate::sign::engine::SignError::BadSignature { .. } => exit::VERIFY,
+            crate::sign::engine::SignError::Interrupted(i) => i.exit_code(),
             // The signer's own error, next in the chain, decides.
             crate::sign::engine::SignError::Token(_) => return None,
             _ => exit::FAILURE,
         });
+    }
+    if let Some(i) = cause.downcast_ref::<crate::interrupt::Interrupted>() {
+        return Some(i.exit_code());
     }
     if crate::files::is_unsafe(cause) {
         return Some(exit::REFUSED);

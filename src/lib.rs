@@ -43,6 +43,7 @@ pub mod config;
 pub mod failure;
 pub mod files;
 pub mod harden;
+pub mod interrupt;
 pub mod keys;
 pub mod keystore;
 pub mod ksr;

@@ -35,6 +35,8 @@ pub fn run(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
 }
 
 fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<()> {
+    // Ctrl-C stops the run with nothing written (and audited).
+    crate::interrupt::install()?;
     let cfg = &project.config().clone();
     let started = Instant::now();
     phase("start");
@@ -94,24 +96,14 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
         tracing::debug!("signing with {}", pool.key_objects());
         Ok(pool)
     };
-    let shown = std::sync::atomic::AtomicBool::new(false);
-    let last = std::sync::Mutex::new(Instant::now());
+    let show = std::io::stderr().is_terminal() && !ctx.quiet;
+    let bar = show.then(progress_bar);
     let progress = |n: usize, total: usize| {
-        if total <= 2_000 {
-            return;
-        }
-        if let Ok(mut t) = last.lock() {
-            if t.elapsed().as_millis() >= 200 {
-                *t = Instant::now();
-                shown.store(true, std::sync::atomic::Ordering::Relaxed);
-                eprint!(
-                    "\rsigning: {n}/{total} signatures ({}%)   ",
-                    n * 100 / total.max(1)
-                );
-            }
+        if let Some(b) = bar.as_ref().filter(|_| total > 2_000) {
+            b.set_length(total as u64);
+            b.set_position(n as u64);
         }
     };
-    let show = std::io::stderr().is_terminal() && !ctx.quiet;
     let signed = pipeline::sign_zone(
         &opts,
         zone,
@@ -121,8 +113,8 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
         show.then_some(&progress as pipeline::Progress<'_>),
         open,
     );
-    if shown.into_inner() {
-        eprintln!();
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
     let (outcome, pool) = signed?;
     // Rollover waits count from here: this generation of the key set is
@@ -151,6 +143,20 @@ fn sign(ctx: &Context, project: &mut Project, args: SignArgs) -> anyhow::Result<
     })?;
     phase("audited");
     report(ctx, &opts, &outcome, &pool, secs)
+}
+
+/// Signatures done, their rate and the time left, on standard error (a
+/// slow HSM signs a big zone for minutes).
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(
+        "signing {bar:30} {pos}/{len} signatures ({percent}%), {per_sec}, {eta} left",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// The command line and the zone's policy as signing options.

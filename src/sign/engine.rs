@@ -79,6 +79,9 @@ pub enum SignError {
     },
     #[error("cannot write the signed zone: {0}")]
     Output(String),
+    /// Ctrl-C or SIGTERM ([`crate::interrupt`]).
+    #[error(transparent)]
+    Interrupted(crate::interrupt::Interrupted),
 }
 
 /// Options of one engine run.
@@ -174,6 +177,10 @@ impl Engine<'_> {
                 let vtx = vtx.clone();
                 s.spawn(move || loop {
                     if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Some(i) = crate::interrupt::received() {
+                        fail(SignError::Interrupted(i));
                         break;
                     }
                     let start = next.fetch_add(CHUNK, Ordering::Relaxed);

@@ -114,6 +114,7 @@ pub fn sign_zone<S: Sessions>(
     };
     let serial = add_dnssec_records(&mut zone, opts, keys, policy, dnskey_ttl, work)?;
     phase("chained");
+    crate::interrupt::check()?;
     let engine_keys: Vec<SigningKey> = keys
         .signing
         .iter()
@@ -169,6 +170,7 @@ pub fn sign_zone<S: Sessions>(
             m => cores.min(m),
         })
         .max(1);
+    crate::interrupt::check()?;
     let mut sessions = open(threads)?;
     phase("token ready");
     let jobs: Vec<Job<'_>> = slots
@@ -215,6 +217,8 @@ pub fn sign_zone<S: Sessions>(
     let out = written?;
     signed?.map_err(|e| anyhow::anyhow!("formatting the signed zone: {e}"))?;
     drop(jobs);
+    // The last moment to stop with nothing written.
+    crate::interrupt::check()?;
     out.finish(|message| seal(&sessions, &signers, &engine_keys, message))?;
     phase("written");
     // Freeing a big zone's many small allocations takes a noticeable part
@@ -316,6 +320,7 @@ pub fn read_zone(opts: &SignOptions) -> anyhow::Result<Zone> {
     let zone =
         model::build(parsed, &opts.origin, work).map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("built");
+    crate::interrupt::check()?;
     for w in &zone.warnings {
         tracing::warn!("{w}");
     }
