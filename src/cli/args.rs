@@ -367,6 +367,12 @@ pub struct TokenBenchArgs {
     /// `dnsseal sign` use session copies (to see what the copies gain).
     #[arg(long)]
     pub token_objects: bool,
+    /// The number of signatures of the zone (`sign --json` reports it as
+    /// signatures_generated of a full run): the measured rate is turned
+    /// into the time of a full signing and the token time per day that
+    /// keeping the zone signed takes under its policy [default: 100000].
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub signatures: u64,
 }
 
 /// `--role` of `keys create`.

@@ -164,11 +164,25 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
     pool.use_key_objects(objects);
     let measured = crate::token::bench::raw_rate(&pool, 0, &data, args.seconds)?;
     let (n, secs, rate) = (measured.signatures, measured.seconds, measured.per_second());
+    let policy = crate::policy::zone::ZonePolicy::from_stored(
+        &zone.to_string(),
+        ks.policy(&zone.to_string())?,
+    )?
+    .policy;
+    let (validity, refresh) = (
+        policy.signature_validity.secs(),
+        policy.signature_refresh.secs(),
+    );
+    let (full, daily) =
+        crate::token::bench::resign_seconds(rate, args.signatures, validity, refresh);
     if ctx.json {
         return ctx.print_json(&serde_json::json!({
             "algorithm": alg.mnemonic(), "key_tag": key.key_tag, "threads": threads,
             "key_objects": pool.key_objects(),
             "signatures": n, "seconds": secs, "signatures_per_second": rate,
+            "zone_signatures": args.signatures,
+            "full_signing_seconds": full,
+            "token_seconds_per_day": daily,
         }));
     }
     outln!(
@@ -176,6 +190,14 @@ pub fn bench(ctx: &Context, args: TokenBenchArgs) -> anyhow::Result<()> {
         alg.mnemonic(),
         key.key_tag,
         pool.key_objects()
+    );
+    outln!(
+        "a zone of {} signatures: a full signing takes the token {}; keeping it signed (validity {}, refresh {}) takes {} of token time a day",
+        args.signatures,
+        crate::policy::rollover::span_text(full.ceil() as i64),
+        policy.signature_validity,
+        policy.signature_refresh,
+        crate::policy::rollover::span_text(daily.ceil() as i64)
     );
     Ok(())
 }

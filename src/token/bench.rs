@@ -20,6 +20,19 @@ impl RawRate {
     }
 }
 
+/// What a signing rate means for a zone of `signatures` RRSIGs: seconds
+/// for a full signing, and token seconds per day for keeping it signed
+/// (each signature is made again once every `validity - refresh`
+/// seconds: `sign -i` re-signs what expires within the refresh window).
+pub fn resign_seconds(rate: f64, signatures: u64, validity: i64, refresh: i64) -> (f64, f64) {
+    if rate <= 0.0 {
+        return (f64::INFINITY, f64::INFINITY);
+    }
+    let full = signatures as f64 / rate;
+    let cycle = (validity - refresh).max(1) as f64;
+    (full, full * 86_400.0 / cycle)
+}
+
 /// Signs `input` with the pool's key `key` on every worker for `seconds`
 /// (at least 0.1 s); the first token error stops the run and is returned.
 pub fn raw_rate(
@@ -59,4 +72,19 @@ pub fn raw_rate(
         signatures: count.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resign_seconds;
+
+    #[test]
+    fn a_slow_token_keeps_a_big_zone_signed_with_a_fraction_of_each_day() {
+        // 200 C_Sign/s, 1M signatures, 14-day validity refreshed 5 days
+        // before expiry: 5000 s for a full signing, re-made every 9 days.
+        let (full, daily) = resign_seconds(200.0, 1_000_000, 14 * 86_400, 5 * 86_400);
+        assert!((full - 5000.0).abs() < 1e-9);
+        assert!((daily - 5000.0 / 9.0).abs() < 1e-9);
+        assert!(resign_seconds(0.0, 10, 2, 1).0.is_infinite());
+    }
 }
