@@ -133,6 +133,22 @@ pub enum ReadError {
 /// when it grows while it is read.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     use std::io::Read as _;
+    let (file, len) = open_regular(path, limit)?;
+    let mut text = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(ReadError::TooBig {
+            size: text.len() as u64,
+            limit,
+        });
+    }
+    Ok(text)
+}
+
+/// Opens an input file for reading as [`read_regular`] does (a regular
+/// file only, the open not blocking) and returns it with its size, which
+/// must be at most `limit`; reading it within that size is the caller's.
+pub fn open_regular(path: &Path, limit: u64) -> Result<(File, u64), ReadError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -148,15 +164,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
             limit,
         });
     }
-    let mut text = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut text)?;
-    if text.len() as u64 > limit {
-        return Err(ReadError::TooBig {
-            size: text.len() as u64,
-            limit,
-        });
-    }
-    Ok(text)
+    Ok((file, meta.len()))
 }
 
 #[cfg(test)]

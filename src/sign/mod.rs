@@ -16,6 +16,7 @@ pub mod options;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod reread;
 pub mod state;
 pub mod verify;
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::state::{self, rrset_digest, StateWriter};
+use super::state::{self, rrset_digest, Carry, StateWriter};
 use crate::atomic::Temp;
 use crate::zone::model::Node;
 use crate::zone::{present, ZoneName};
@@ -29,6 +29,8 @@ pub struct ZoneWriter {
     state: Option<(Temp, StateWriter<std::fs::File>)>,
     /// Background writeback (see [`Syncer`]).
     syncer: Option<Syncer>,
+    /// The previous signing's files, for the nodes carried over.
+    previous: Option<state::Previous>,
 }
 
 /// Flushes the signed zone to disk while it is being written, a slice at a
@@ -99,9 +101,27 @@ fn buffer(pool: &Buffers) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// A formatted run: its sequence number, then the zone text and the state
-/// entries.
-pub type Formatted = (usize, std::io::Result<(Vec<u8>, Vec<u8>)>);
+/// A formatted run of nodes: its text and state records, with the places
+/// where the text and records of nodes carried over from the previous
+/// signing go (read from its files by the writer, in order).
+#[derive(Debug, Default)]
+pub struct Piece {
+    pub text: Vec<u8>,
+    pub records: Vec<u8>,
+    pub splices: Vec<Splice>,
+}
+
+/// Carried nodes in a [`Piece`]: what of the previous signing's files goes
+/// before `text[text_at]` and `records[record_at]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splice {
+    pub text_at: usize,
+    pub record_at: usize,
+    pub from: Carry,
+}
+
+/// A formatted run with its sequence number.
+pub type Formatted = (usize, std::io::Result<Piece>);
 
 /// Cuts the zone's nodes into runs as their signatures arrive (in node
 /// order) and hands each complete run to the formatting threads.
@@ -159,19 +179,18 @@ impl Feed {
     }
 }
 
-/// Nodes carried over from the previous signing: their text and state
-/// record, by node index (empty when there is no previous state).
-pub type Reuse<'a> = [Option<(&'a [u8], &'a [u8])>];
-
-/// The text of a run of nodes, and their state records.
+/// The text of a run of nodes, and their state records. `reuse`: nodes
+/// carried over from the previous signing, by node index (empty when there
+/// is no previous state); consecutive ones make one [`Splice`].
 pub fn format_chunk(
     nodes: &[Node],
-    reuse: &Reuse<'_>,
+    reuse: &[Option<Carry>],
     pool: &Buffers,
     chunk: Chunk,
-) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+) -> std::io::Result<Piece> {
     let end = chunk.end.min(nodes.len());
     let (mut text, mut records) = (buffer(pool), buffer(pool));
+    let mut splices: Vec<Splice> = Vec::new();
     let mut fresh = chunk.fresh.into_iter().peekable();
     let mut extra: Vec<(usize, Vec<u8>)> = Vec::new();
     for (ni, node) in nodes.iter().enumerate().take(end).skip(chunk.start) {
@@ -179,9 +198,8 @@ pub fn format_chunk(
         while let Some((_, si, sig)) = fresh.next_if(|f| f.0 == ni) {
             extra.push((si, sig));
         }
-        if let (Some(Some((t, record))), true) = (reuse.get(ni), extra.is_empty()) {
-            text.extend_from_slice(t);
-            records.extend_from_slice(record);
+        if let (Some(Some(c)), true) = (reuse.get(ni), extra.is_empty()) {
+            splice(&mut splices, text.len(), records.len(), c);
             continue;
         }
         let at = text.len();
@@ -193,7 +211,32 @@ pub fn format_chunk(
         })?;
         state::encode_node(&mut records, node, text.len() - at, &signed)?;
     }
-    Ok((text, records))
+    Ok(Piece {
+        text,
+        records,
+        splices,
+    })
+}
+
+/// Adds a carried node to the splices: to the last one when it follows on
+/// in both files and nothing new came between.
+fn splice(splices: &mut Vec<Splice>, text_at: usize, record_at: usize, c: &Carry) {
+    if let Some(last) = splices.last_mut() {
+        if last.text_at == text_at
+            && last.record_at == record_at
+            && last.from.text.end == c.text.start
+            && last.from.record.end == c.record.start
+        {
+            last.from.text.end = c.text.end;
+            last.from.record.end = c.record.end;
+            return;
+        }
+    }
+    splices.push(Splice {
+        text_at,
+        record_at,
+        from: c.clone(),
+    });
 }
 
 /// Writes formatted runs in sequence as they come back from the threads.
@@ -202,18 +245,18 @@ pub fn write_in_order(
     done: std::sync::mpsc::Receiver<Formatted>,
     pool: &Buffers,
 ) -> anyhow::Result<ZoneWriter> {
-    let mut early: HashMap<usize, (Vec<u8>, Vec<u8>)> = HashMap::new();
+    let mut early: HashMap<usize, Piece> = HashMap::new();
     let mut next = 0usize;
     for (seq, formatted) in done {
         early.insert(seq, formatted?);
-        while let Some((mut text, mut entries)) = early.remove(&next) {
-            out.chunk(&text, &entries)
+        while let Some(mut piece) = early.remove(&next) {
+            out.chunk(&piece)
                 .with_context(|| format!("cannot write {}", out.path.display()))?;
             next += 1;
             if let Ok(mut p) = pool.lock() {
-                text.clear();
-                entries.clear();
-                p.extend([text, entries]);
+                piece.text.clear();
+                piece.records.clear();
+                p.extend([piece.text, piece.records]);
             }
         }
     }
@@ -221,8 +264,13 @@ pub fn write_in_order(
 }
 
 impl ZoneWriter {
-    /// Starts the signed zone at `path` (and its state beside it).
-    pub fn new(path: &Path, origin: &ZoneName) -> anyhow::Result<ZoneWriter> {
+    /// Starts the signed zone at `path` (and its state beside it);
+    /// `previous`: the files nodes are carried over from.
+    pub fn new(
+        path: &Path,
+        origin: &ZoneName,
+        previous: Option<state::Previous>,
+    ) -> anyhow::Result<ZoneWriter> {
         let tmp = Temp::beside(path)?;
         let mut out = state::Hashing::new(tmp.handle()?);
         let head = format!("; signed by dnsseal for {origin}\n");
@@ -237,6 +285,7 @@ impl ZoneWriter {
             tmp,
             out,
             state: ZoneWriter::state_ok(path, state),
+            previous,
         })
     }
 
@@ -251,17 +300,61 @@ impl ZoneWriter {
         .ok()
     }
 
-    /// Writes a run of nodes formatted by [`format_chunk`].
-    pub fn chunk(&mut self, text: &[u8], entries: &[u8]) -> std::io::Result<()> {
+    /// Writes a run of nodes formatted by [`format_chunk`], with the text
+    /// and records of its carried nodes read from the previous files.
+    pub fn chunk(&mut self, piece: &Piece) -> std::io::Result<()> {
+        let (mut t, mut r) = (0, 0);
+        for s in &piece.splices {
+            self.text(&piece.text[t..s.text_at])?;
+            self.records(&piece.records[r..s.record_at]);
+            (t, r) = (s.text_at, s.record_at);
+            let previous = self.previous.as_mut().ok_or_else(|| {
+                std::io::Error::other("a node carried over with no previous signing")
+            })?;
+            let (out, syncer) = (&mut self.out, &mut self.syncer);
+            let len = s.from.text.end - s.from.text.start;
+            previous.zone.copy(s.from.text.start, len, &mut |b| {
+                out.write_all(b)?;
+                if let Some(s) = syncer.as_mut() {
+                    s.wrote(b.len());
+                }
+                Ok(())
+            })?;
+            // The previous state is read whether or not the next is still
+            // written: it is checked whole at the end all the same.
+            let mut failed = None;
+            let len = s.from.record.end - s.from.record.start;
+            let state = &mut self.state;
+            previous.state.copy(s.from.record.start, len, &mut |b| {
+                if let (Some((_, w)), None) = (state.as_mut(), &failed) {
+                    failed = w.encoded(b).err();
+                }
+                Ok(())
+            })?;
+            if let Some(e) = failed {
+                self.state = None;
+                ZoneWriter::state_ok::<()>(&self.path, Err(e.into()));
+            }
+        }
+        self.text(&piece.text[t..])?;
+        self.records(&piece.records[r..]);
+        Ok(())
+    }
+
+    fn text(&mut self, text: &[u8]) -> std::io::Result<()> {
         self.out.write_all(text)?;
         if let Some(s) = self.syncer.as_mut() {
             s.wrote(text.len());
         }
+        Ok(())
+    }
+
+    /// Writes state records; a failure stops the state, not the run.
+    fn records(&mut self, entries: &[u8]) {
         if let Some((tmp, mut w)) = self.state.take() {
             let r = w.encoded(entries).map(|()| (tmp, w));
             self.state = ZoneWriter::state_ok(&self.path, r.map_err(Into::into));
         }
-        Ok(())
     }
 
     /// Syncs the signed zone, moves it into place, syncs its directory;
@@ -273,6 +366,12 @@ impl ZoneWriter {
     ) -> anyhow::Result<()> {
         if let Some(s) = self.syncer {
             s.stop();
+        }
+        // What was carried over is what was checked: else nothing is
+        // committed.
+        if let Some(p) = self.previous {
+            p.zone.finish()?;
+            p.state.finish()?;
         }
         let path = self.path.clone();
         let (file, digest) = self.out.finish();
@@ -289,5 +388,112 @@ impl ZoneWriter {
             ZoneWriter::state_ok(&path, done);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::reread::Reread;
+
+    fn carry(text: std::ops::Range<u64>, record: std::ops::Range<u64>) -> Carry {
+        Carry { text, record }
+    }
+
+    #[test]
+    fn consecutive_carried_nodes_make_one_splice() {
+        let mut s = Vec::new();
+        splice(&mut s, 0, 0, &carry(10..20, 5..9));
+        splice(&mut s, 0, 0, &carry(20..25, 9..12));
+        // Something new came between: a second splice.
+        splice(&mut s, 7, 3, &carry(25..30, 12..14));
+        // Not next in the previous file (a node left out): a third.
+        splice(&mut s, 7, 3, &carry(31..40, 14..15));
+        let froms: Vec<_> = s.iter().map(|s| (s.text_at, s.from.clone())).collect();
+        assert_eq!(
+            froms,
+            [
+                (0, carry(10..25, 5..12)),
+                (7, carry(25..30, 12..14)),
+                (7, carry(31..40, 14..15))
+            ]
+        );
+    }
+
+    /// The previous signing's zone and state files, with rereads of them.
+    fn previous(dir: &Path, zone: &[u8], state: &[u8]) -> state::Previous {
+        let (z, s) = (dir.join("prev"), dir.join("prev.dnsseal-state"));
+        std::fs::write(&z, zone).unwrap();
+        std::fs::write(&s, state).unwrap();
+        let open = |p: &Path| std::fs::File::open(p).unwrap();
+        let hash = |b: &[u8]| *blake3::hash(b).as_bytes();
+        state::Previous {
+            zone: Reread::new(open(&z), &z, zone.len() as u64, hash(zone)),
+            state: Reread::new(open(&s), &s, state.len() as u64, hash(state)),
+        }
+    }
+
+    fn seal(_: &[u8]) -> std::io::Result<state::Seal> {
+        Ok(state::Seal {
+            key_tag: 1,
+            algorithm: 13,
+            signature: vec![0; 64],
+        })
+    }
+
+    #[test]
+    fn carried_text_and_records_come_from_the_previous_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let prev = previous(dir.path(), b"; head\nold a\nold b\n", b"HDRrecArecB");
+        let out = dir.path().join("signed");
+        let origin: ZoneName = "example.".parse().unwrap();
+        let mut w = ZoneWriter::new(&out, &origin, Some(prev)).unwrap();
+        let piece = Piece {
+            text: b"new x\n".to_vec(),
+            records: b"recX".to_vec(),
+            splices: vec![Splice {
+                text_at: 0,
+                record_at: 0,
+                from: carry(13..19, 7..11),
+            }],
+        };
+        w.chunk(&piece).unwrap();
+        w.finish(seal).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.ends_with("\nold b\nnew x\n"), "{text}");
+        let st = std::fs::read(state::path_for(&out)).unwrap();
+        assert!(st.windows(8).any(|w| w == b"recBrecX"));
+    }
+
+    #[test]
+    fn a_previous_file_changed_meanwhile_leaves_nothing_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let prev = previous(dir.path(), b"; head\nold a\nold b\n", b"HDRrecArecB");
+        // Changed in place after it was checked: same length, same inode.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("prev"))
+            .and_then(|mut f| f.write_all(b"; head\nold a\nevil!\n"))
+            .unwrap();
+        let out = dir.path().join("signed");
+        let origin: ZoneName = "example.".parse().unwrap();
+        let mut w = ZoneWriter::new(&out, &origin, Some(prev)).unwrap();
+        let piece = Piece {
+            splices: vec![Splice {
+                text_at: 0,
+                record_at: 0,
+                from: carry(13..19, 7..11),
+            }],
+            ..Piece::default()
+        };
+        w.chunk(&piece).unwrap();
+        let e = w.finish(seal).unwrap_err().to_string();
+        assert!(e.contains("changed while it was being read"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with("prev"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

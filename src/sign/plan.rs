@@ -13,12 +13,11 @@
 //! Nodes whose records and signatures are all unchanged carry their text
 //! over from the previous output as it is.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::engine::SigningKey;
-use super::state::{self, rrset_digest, Cursor, SealKey, State, Unusable};
+use super::state::{self, rrset_digest, Carry, Cursor, SealKey, State, Unusable};
 use crate::failure::Failure;
 use crate::zone::model::{RrSet, Zone};
 use crate::zone::rr::{self, rtype};
@@ -147,40 +146,42 @@ impl Signers<'_> {
     }
 }
 
-/// Nodes carried over from the previous signing: their text and state
-/// record, by node index (empty when there is no previous state).
-pub type Carried<'a> = Vec<Option<(&'a [u8], &'a [u8])>>;
+/// Nodes carried over from the previous signing: where their text and
+/// state record are in its files, by node index (empty when there is no
+/// previous state).
+pub type Carried = Vec<Option<Carry>>;
 
 /// The outcome of matching: signatures to make, signatures kept.
-pub struct Plan<'s> {
+pub struct Plan {
     /// (node, RRset, key) of each signature to make, in node order.
     pub slots: Vec<(usize, usize, usize)>,
     /// (node, RRset, RDATA) of each signature kept.
     pub kept: Vec<(usize, usize, Vec<u8>)>,
     /// Nodes whose text carries over (see [`Carried`]).
-    pub carried: Carried<'s>,
+    pub carried: Carried,
     pub stats: Stats,
 }
 
 /// Where old signatures come from, for [`match_signatures`].
-pub struct Previous<'s> {
+pub struct Previous {
     /// Signatures by RRset (the input's, and the previous text's).
     pub old: OldSignatures,
     /// The previous signing's state, when usable.
-    pub cursor: Option<Cursor<'s>>,
+    pub cursor: Option<Cursor>,
 }
 
 /// Matches every signed RRset of the zone with the old signatures that can
 /// stay; the rest become slots. `refresh_before`: signatures expiring
 /// before this RRSIG time are replaced. `cores`: threads for the node
-/// digests.
-pub fn match_signatures<'s>(
+/// digests. Fails when the previous signing's state, read a second time
+/// here, is not the one checked at load.
+pub fn match_signatures(
     zone: &Zone,
     signers: &Signers<'_>,
-    previous: Previous<'s>,
+    previous: Previous,
     refresh_before: u32,
     cores: usize,
-) -> Plan<'s> {
+) -> std::io::Result<Plan> {
     let Previous {
         mut old,
         mut cursor,
@@ -194,7 +195,7 @@ pub fn match_signatures<'s>(
     };
     // Signatures of the previous signing whose RRset is gone.
     let gone = std::cell::Cell::new(0usize);
-    let mut passed = |e: state::NodeEntry<'_>| gone.set(gone.get() + e.signatures());
+    let mut passed = |e: state::NodeEntry| gone.set(gone.get() + e.signatures());
     if cursor.is_some() {
         plan.carried.resize(zone.nodes.len(), None);
     }
@@ -205,8 +206,8 @@ pub fn match_signatures<'s>(
         Vec::new()
     };
     // One pair of buffers for every node (a big zone has 100k's of them).
-    let mut node_kept: Vec<(usize, Cow<'_, [u8]>)> = Vec::new();
-    let mut candidates: Vec<(Cow<'_, [u8]>, Trust)> = Vec::new();
+    let mut node_kept: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut candidates: Vec<(Vec<u8>, Trust)> = Vec::new();
     for (ni, node) in zone.nodes.iter().enumerate() {
         // The previous signing's node at this owner, from the state.
         let mut before = match cursor.as_mut() {
@@ -215,7 +216,7 @@ pub fn match_signatures<'s>(
         };
         let same_node = before
             .as_ref()
-            .is_some_and(|b| digests.get(ni).is_some_and(|d| b.digest == d));
+            .is_some_and(|b| digests.get(ni).is_some_and(|d| b.digest == *d));
         node_kept.clear();
         let (mut node_new, mut node_dropped) = (0usize, 0usize);
         for (si, set) in node.rrsets.iter().enumerate() {
@@ -226,9 +227,7 @@ pub fn match_signatures<'s>(
             if !old.is_empty() {
                 candidates.extend(
                     old.remove(&(node.owner.clone(), set.rtype))
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(sig, trust)| (sig.into(), trust)),
+                        .unwrap_or_default(),
                 );
             }
             let mut unchanged = false;
@@ -236,13 +235,13 @@ pub fn match_signatures<'s>(
                 if let Some(at) = b.sets.iter().position(|e| e.rtype == set.rtype) {
                     let e = b.sets.swap_remove(at);
                     unchanged = same_node || e.digest == rrset_digest(set.ttl, set.rdatas.iter());
-                    candidates.extend(e.sigs.iter().map(|s| ((*s).into(), Trust::Sealed)));
+                    candidates.extend(e.sigs.into_iter().map(|s| (s, Trust::Sealed)));
                 }
             }
             let mut kept_here = 0;
             for &k in signers.of(set.rtype) {
                 let key = &signers.keys[k];
-                let found = candidates.iter().find(|(sig, trust)| {
+                let found = candidates.iter().position(|(sig, trust)| {
                     let fits =
                         |check| reusable(sig, &node.owner, set, key, origin, refresh_before, check);
                     match trust {
@@ -253,8 +252,10 @@ pub fn match_signatures<'s>(
                     }
                 });
                 match found {
-                    Some((sig, _)) => {
-                        node_kept.push((si, sig.clone()));
+                    Some(at) => {
+                        // One signature fits one key (its tag): the
+                        // candidate is taken, not copied.
+                        node_kept.push((si, std::mem::take(&mut candidates[at].0)));
                         kept_here += 1;
                     }
                     None => {
@@ -266,7 +267,10 @@ pub fn match_signatures<'s>(
             node_dropped += candidates.len().saturating_sub(kept_here);
         }
         let left = before.as_ref().map_or(0, state::NodeEntry::signatures);
-        match before.and_then(|b| b.text.map(|t| (t, b.record))) {
+        match before.map(|b| Carry {
+            text: b.text,
+            record: b.record,
+        }) {
             Some(carried)
                 if same_node
                     && old.is_empty()
@@ -278,23 +282,20 @@ pub fn match_signatures<'s>(
                 reused += node_kept.len();
             }
             _ => {
-                plan.kept.extend(
-                    node_kept
-                        .drain(..)
-                        .map(|(si, sig)| (ni, si, sig.into_owned())),
-                );
+                plan.kept
+                    .extend(node_kept.drain(..).map(|(si, sig)| (ni, si, sig)));
                 plan.stats.dropped += node_dropped + left;
             }
         }
     }
     if let Some(c) = cursor {
-        c.rest(&mut passed);
+        c.rest(&mut passed)?;
     }
     plan.stats.dropped += gone.get();
     plan.stats.dropped += old.values().map(Vec::len).sum::<usize>();
     plan.stats.retained = plan.kept.len() + reused;
     plan.stats.generated = plan.slots.len();
-    plan
+    Ok(plan)
 }
 
 /// Verifies, on every core, the old signatures that must verify before
@@ -642,7 +643,7 @@ mod tests {
         // is the sealed one, whose RRset has no state entry saying it is
         // unchanged.
         let previous = Previous { old, cursor: None };
-        let plan = match_signatures(&zone, &signers, previous, 5_000, 2);
+        let plan = match_signatures(&zone, &signers, previous, 5_000, 2).unwrap();
         assert_eq!(plan.kept, vec![(0, 0, good)]);
         assert!(plan.slots.is_empty());
         assert_eq!(plan.stats.dropped, 2);
@@ -659,7 +660,7 @@ mod tests {
         let mut old: OldSignatures = HashMap::new();
         old.insert((OWNER.to_vec(), 1), vec![(bad, Trust::Unchecked)]);
         let previous = Previous { old, cursor: None };
-        let plan = match_signatures(&zone, &signers, previous, 5_000, 2);
+        let plan = match_signatures(&zone, &signers, previous, 5_000, 2).unwrap();
         assert!(plan.kept.is_empty());
         assert_eq!(plan.slots, vec![(0, 0, 0)]);
     }

@@ -47,11 +47,14 @@
 //! node's text follows the one before it.
 
 use std::cmp::Ordering;
+use std::fs::File;
 use std::io::{self, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::reread::Reread;
 use crate::zone::model::Node;
 use crate::zone::rr;
 
@@ -244,19 +247,26 @@ pub fn rrset_digest<'a>(ttl: u32, rdatas: impl Iterator<Item = &'a [u8]>) -> [u8
     h.finalize().into()
 }
 
-/// A loaded state: the node records of a signed zone, and the zone file's
-/// bytes (for the text of nodes that did not change).
+/// A loaded state: checked whole, fresh and of this zone, with both files
+/// held open (not in memory) for their second reading ([`State::cursor`],
+/// [`State::rereads`]; see [`super::reread`]).
 pub struct State {
-    buf: Vec<u8>,
-    zone: Vec<u8>,
-    /// Where the node records start and end in `buf`.
-    start: usize,
-    end: usize,
-    /// Where the first node's text starts in `zone`.
-    head: usize,
+    state: File,
+    state_path: PathBuf,
+    zone: File,
+    zone_path: PathBuf,
+    zone_len: u64,
+    /// Where the node records start and end in the state file.
+    start: u64,
+    end: u64,
+    /// Where the first node's text starts in the zone file.
+    head: u64,
     seal: Seal,
-    /// The digest the seal signed.
+    /// The digest the seal signed: of the state file up to and with the
+    /// signed zone's digest (`end + 32` bytes).
     sealed: [u8; 32],
+    /// The signed zone file's digest, as the state records it.
+    zone_digest: [u8; 32],
 }
 
 /// Why a state was not used (the caller reads the signed zone's text).
@@ -278,74 +288,149 @@ pub enum Unusable {
     Unsealed,
 }
 
+/// Where a node carried over from the previous signing is in its files:
+/// its text in the signed zone, its record in the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carry {
+    pub text: Range<u64>,
+    pub record: Range<u64>,
+}
+
+/// The longest header: magic, version, origin (at most 255 octets), head.
+const HEADER_MAX: usize = MAGIC.len() + 4 + 1 + 255 + 4;
+
+/// Bytes of a file gathered while it is hashed: `(offset, length, bytes)`,
+/// filled in as the pass goes by.
+type Window = (u64, usize, Vec<u8>);
+
+/// Reads `file`'s `len` bytes once: the digest of the first `hashed`
+/// bytes, that of the first `prefix` bytes (a point within `hashed`) on
+/// the way, and the bytes each of `windows` asks for.
+fn hash_pass(
+    file: &File,
+    len: u64,
+    hashed: u64,
+    prefix: Option<u64>,
+    windows: &mut [Window],
+) -> io::Result<([u8; 32], Option<[u8; 32]>)> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut hash, mut snapshot) = (blake3::Hasher::new(), None);
+    let mut pos = 0u64;
+    while pos < len {
+        let want = buf
+            .len()
+            .min(usize::try_from(len - pos).unwrap_or(usize::MAX));
+        let n = file.read_at(&mut buf[..want], pos)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was read",
+            ));
+        }
+        let (chunk, next) = (&buf[..n], pos + n as u64);
+        // Offsets in this chunk of the file offsets `x`.
+        let at = |x: u64| (x.clamp(pos, next) - pos) as usize;
+        for (from, want, bytes) in windows.iter_mut() {
+            let to = *from + *want as u64;
+            bytes.extend_from_slice(&chunk[at(*from + bytes.len() as u64)..at(to)]);
+        }
+        match prefix.filter(|&p| p > pos && p <= next) {
+            Some(p) => {
+                hash.update(&chunk[..at(p)]);
+                snapshot = Some(*hash.finalize().as_bytes());
+                hash.update(&chunk[at(p)..at(hashed).max(at(p))]);
+            }
+            None => {
+                hash.update(&chunk[..at(hashed)]);
+            }
+        }
+        pos = next;
+    }
+    Ok((*hash.finalize().as_bytes(), snapshot))
+}
+
 impl State {
     /// Loads the state of `signed` for the zone `origin` (wire form), if it
     /// is whole and the signed zone file is still the one it describes.
-    /// Neither file is read beyond `limit` bytes, and both must be regular
-    /// files.
+    /// Both must be regular files of at most `limit` bytes; each is read
+    /// once here, through its digest, and kept open, not in memory.
     pub fn load(signed: &Path, origin: &[u8], limit: u64) -> Result<State, Unusable> {
-        use crate::files::{read_regular, ReadError};
-        let read = |path: &Path| {
-            read_regular(path, limit).map_err(|e| match e {
+        use crate::files::{open_regular, ReadError};
+        let open = |path: &Path| {
+            open_regular(path, limit).map_err(|e| match e {
                 ReadError::Io(e) if e.kind() == io::ErrorKind::NotFound => Unusable::Missing,
                 ReadError::Io(e) => Unusable::Io(e),
                 e => Unusable::Io(io::Error::other(format!("{}: {e}", path.display()))),
             })
         };
-        let buf = read(&path_for(signed))?;
+        let state_path = path_for(signed);
+        let (state, len) = open(&state_path)?;
         let version_end = MAGIC.len() + 4;
-        if buf.len() < version_end + 1 + 4 + TRAILER
-            || &buf[..MAGIC.len()] != MAGIC
-            || buf[MAGIC.len()..version_end] != VERSION.to_be_bytes()
+        if len < (version_end + 1 + 4 + TRAILER) as u64 {
+            return Err(Unusable::Format);
+        }
+        // The trailer's fixed fields tell where the sealed part ends; read
+        // them first, then once more in the pass that checks them.
+        let tail_at = len - (SEAL_FIELDS + 32) as u64;
+        let mut tail = [0u8; SEAL_FIELDS + 32];
+        std::os::unix::fs::FileExt::read_exact_at(&state, &mut tail, tail_at)?;
+        let seal_len = u64::from(u16::from_be_bytes([tail[0], tail[1]]));
+        let body = len - 32;
+        let end = (tail_at).checked_sub(seal_len + 32);
+        let mut windows = [
+            (0, HEADER_MAX, Vec::new()),
+            (tail_at, SEAL_FIELDS + 32, Vec::new()),
+            (end.unwrap_or(0), 32 + seal_len as usize, Vec::new()),
+        ];
+        let (own, sealed) = hash_pass(&state, len, body, end.map(|e| e + 32), &mut windows)?;
+        let [(_, _, header), (_, _, trailer), (_, _, sealed_tail)] = windows;
+        if header.len() < version_end + 1
+            || &header[..MAGIC.len()] != MAGIC
+            || header[MAGIC.len()..version_end] != VERSION.to_be_bytes()
         {
             return Err(Unusable::Format);
         }
-        let (body, own) = buf.split_at(buf.len() - 32);
-        if blake3::hash(body).as_bytes() != own {
+        if trailer[..] != tail[..] || own[..] != trailer[SEAL_FIELDS..] {
             return Err(Unusable::Damaged);
         }
-        let fields = &body[body.len() - SEAL_FIELDS..];
-        let seal_len = usize::from(u16::from_be_bytes([fields[0], fields[1]]));
-        let seal = Seal {
-            key_tag: u16::from_be_bytes([fields[2], fields[3]]),
-            algorithm: fields[4],
-            signature: Vec::new(),
-        };
-        let origin_end = version_end + 1 + usize::from(buf[version_end]);
-        let start = origin_end + 4;
-        // The signed zone's digest, then the seal's signature.
-        let Some(end) = (body.len() - SEAL_FIELDS)
-            .checked_sub(seal_len + 32)
-            .filter(|&end| start <= end)
-        else {
+        let origin_end = version_end + 1 + usize::from(header[version_end]);
+        let start = (origin_end + 4) as u64;
+        let (Some(end), Some(sealed), true) = (end, sealed, header.len() >= origin_end + 4) else {
             return Err(Unusable::Format);
         };
-        if &buf[version_end + 1..origin_end] != origin {
+        if start > end {
+            return Err(Unusable::Format);
+        }
+        if &header[version_end + 1..origin_end] != origin {
             return Err(Unusable::OtherZone);
         }
-        let head = u32::from_be_bytes([
-            buf[origin_end],
-            buf[origin_end + 1],
-            buf[origin_end + 2],
-            buf[origin_end + 3],
-        ]) as usize;
-        let zone = read(signed)?;
-        if blake3::hash(&zone).as_bytes() != &buf[end..end + 32] {
+        let h = &header[origin_end..origin_end + 4];
+        let head = u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
+        let mut zone_digest = [0u8; 32];
+        zone_digest.copy_from_slice(&sealed_tail[..32]);
+        let (zone, zone_len) = open(signed)?;
+        let (digest, _) = hash_pass(&zone, zone_len, zone_len, None, &mut [])?;
+        if digest != zone_digest {
             return Err(Unusable::Stale);
         }
-        let sealed = blake3::hash(&buf[..end + 32]).into();
         let seal = Seal {
-            signature: buf[end + 32..end + 32 + seal_len].to_vec(),
-            ..seal
+            key_tag: u16::from_be_bytes([tail[2], tail[3]]),
+            algorithm: tail[4],
+            signature: sealed_tail[32..].to_vec(),
         };
         Ok(State {
-            buf,
+            state,
+            state_path,
             zone,
+            zone_path: signed.to_path_buf(),
+            zone_len,
             start,
             end,
             head,
             seal,
             sealed,
+            zone_digest,
         })
     }
 
@@ -362,40 +447,70 @@ impl State {
             .ok_or(Unusable::Unsealed)
     }
 
-    /// A cursor over the node records, in order.
-    pub fn cursor(&self) -> Cursor<'_> {
-        Cursor {
-            buf: &self.buf[..self.end],
-            zone: &self.zone,
-            pos: self.start,
+    /// The state file's sealed part, read again from its start.
+    fn reread_state(&self) -> io::Result<Reread> {
+        let file = self.state.try_clone()?;
+        Ok(Reread::new(
+            file,
+            &self.state_path,
+            self.end + 32,
+            self.sealed,
+        ))
+    }
+
+    /// A cursor over the node records, in order (a second reading of the
+    /// state file, checked when it ends: [`Cursor::rest`]).
+    pub fn cursor(&self) -> io::Result<Cursor> {
+        let mut src = self.reread_state()?;
+        src.copy(self.start, 0, &mut |_| Ok(()))?;
+        Ok(Cursor {
+            src,
+            end: self.end,
             text_at: self.head,
             peeked: None,
-        }
+            broken: None,
+        })
     }
+
+    /// The signed zone file and the state file, to be read again by the
+    /// writer for the nodes carried over ([`Carry`]).
+    pub fn rereads(&self) -> io::Result<Previous> {
+        let zone = self.zone.try_clone()?;
+        Ok(Previous {
+            zone: Reread::new(zone, &self.zone_path, self.zone_len, self.zone_digest),
+            state: self.reread_state()?,
+        })
+    }
+}
+
+/// The previous signing's files, as the writer reads them again.
+pub struct Previous {
+    pub zone: Reread,
+    pub state: Reread,
 }
 
 /// One node of the previous signing.
 #[derive(Debug, Clone)]
-pub struct NodeEntry<'a> {
-    pub owner: &'a [u8],
-    pub digest: &'a [u8],
-    /// The node's text in the signed zone file (None if the record points
-    /// outside it, which a whole state never does).
-    pub text: Option<&'a [u8]>,
-    /// The node's whole record, to carry into the next state unchanged.
-    pub record: &'a [u8],
-    pub sets: Vec<SetEntry<'a>>,
+pub struct NodeEntry {
+    pub owner: Vec<u8>,
+    pub digest: [u8; 32],
+    /// Where the node's text is in the signed zone file.
+    pub text: Range<u64>,
+    /// Where the node's record is in the state file (to carry it into the
+    /// next state unchanged).
+    pub record: Range<u64>,
+    pub sets: Vec<SetEntry>,
 }
 
 /// One signed RRset of the previous signing.
 #[derive(Debug, Clone)]
-pub struct SetEntry<'a> {
+pub struct SetEntry {
     pub rtype: u16,
-    pub digest: &'a [u8],
-    pub sigs: Vec<&'a [u8]>,
+    pub digest: [u8; 32],
+    pub sigs: Vec<Vec<u8>>,
 }
 
-impl NodeEntry<'_> {
+impl NodeEntry {
     /// How many signatures the node carried.
     pub fn signatures(&self) -> usize {
         self.sets.iter().map(|s| s.sigs.len()).sum()
@@ -403,62 +518,81 @@ impl NodeEntry<'_> {
 }
 
 /// Walks a state's nodes alongside the new zone's nodes (both in canonical
-/// order).
-pub struct Cursor<'a> {
-    buf: &'a [u8],
-    zone: &'a [u8],
-    pos: usize,
-    text_at: usize,
-    peeked: Option<NodeEntry<'a>>,
+/// order), reading the state file a second time.
+pub struct Cursor {
+    src: Reread,
+    end: u64,
+    text_at: u64,
+    peeked: Option<NodeEntry>,
+    /// Why the walk stopped early (reported by [`Cursor::rest`]).
+    broken: Option<io::Error>,
 }
 
-impl<'a> Cursor<'a> {
-    fn read(&mut self) -> Option<NodeEntry<'a>> {
-        let b = self.buf;
-        let start = self.pos;
-        let mut p = start;
-        let take = |p: &mut usize, n: usize| -> Option<&'a [u8]> {
-            let s = b.get(*p..*p + n)?;
-            *p += n;
-            Some(s)
+impl Cursor {
+    fn read(&mut self) -> Option<NodeEntry> {
+        if self.broken.is_some() || self.src.position() >= self.end {
+            return None;
+        }
+        match self.read_node() {
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.broken = Some(e);
+                None
+            }
+        }
+    }
+
+    fn read_node(&mut self) -> io::Result<NodeEntry> {
+        use std::io::Read as _;
+        let r = &mut self.src;
+        let start = r.position();
+        let mut bytes = |n: usize| -> io::Result<Vec<u8>> {
+            let mut v = vec![0u8; n];
+            r.read_exact(&mut v)?;
+            Ok(v)
         };
-        let byte = |p: &mut usize| take(p, 1).map(|s| s[0]);
-        let be16 = |p: &mut usize| take(p, 2).map(|s| u16::from_be_bytes([s[0], s[1]]));
-        let olen = usize::from(byte(&mut p)?);
-        let owner = take(&mut p, olen)?;
-        let digest = take(&mut p, 32)?;
-        let l = take(&mut p, 4)?;
-        let text_len = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize;
-        let nsets = byte(&mut p)?;
+        let byte = |b: Vec<u8>| b[0];
+        let owner = {
+            let n = byte(bytes(1)?);
+            bytes(usize::from(n))?
+        };
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&bytes(32)?);
+        let l = bytes(4)?;
+        let text_len = u64::from(u32::from_be_bytes([l[0], l[1], l[2], l[3]]));
+        let nsets = byte(bytes(1)?);
         let mut sets = Vec::with_capacity(usize::from(nsets));
         for _ in 0..nsets {
-            let rtype = be16(&mut p)?;
-            let digest = take(&mut p, 32)?;
-            let count = byte(&mut p)?;
-            let mut sigs = Vec::with_capacity(usize::from(count));
-            for _ in 0..count {
-                let len = usize::from(be16(&mut p)?);
-                sigs.push(take(&mut p, len)?);
+            let t = bytes(2 + 32 + 1)?;
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(&t[2..34]);
+            let mut sigs = Vec::with_capacity(usize::from(t[34]));
+            for _ in 0..t[34] {
+                let l = bytes(2)?;
+                sigs.push(bytes(usize::from(u16::from_be_bytes([l[0], l[1]])))?);
             }
             sets.push(SetEntry {
-                rtype,
+                rtype: u16::from_be_bytes([t[0], t[1]]),
                 digest,
                 sigs,
             });
         }
-        self.pos = p;
-        let text = self.zone.get(self.text_at..self.text_at + text_len);
-        self.text_at += text_len;
-        Some(NodeEntry {
+        let record = start..self.src.position();
+        if record.end > self.end {
+            return Err(io::Error::other("a node record runs past the node records"));
+        }
+        let text = self.text_at..self.text_at + text_len;
+        self.text_at = text.end;
+        Ok(NodeEntry {
             owner,
             digest,
             text,
-            record: &b[start..p],
+            record,
             sets,
         })
     }
 
-    fn peek(&mut self) -> Option<&NodeEntry<'a>> {
+    fn peek(&mut self) -> Option<&NodeEntry> {
         if self.peeked.is_none() {
             self.peeked = self.read();
         }
@@ -470,15 +604,15 @@ impl<'a> Cursor<'a> {
     pub fn take_owner(
         &mut self,
         owner: &[u8],
-        passed: &mut dyn FnMut(NodeEntry<'a>),
-    ) -> Option<NodeEntry<'a>> {
+        passed: &mut dyn FnMut(NodeEntry),
+    ) -> Option<NodeEntry> {
         while let Some(e) = self.peek() {
             // Owners are in canonical (lowercase) form: equal octets are
             // the common case and need no label walk.
             let order = if e.owner == owner {
                 Ordering::Equal
             } else {
-                rr::cmp_names(e.owner, owner)
+                rr::cmp_names(&e.owner, owner)
             };
             match order {
                 Ordering::Less => {
@@ -493,11 +627,20 @@ impl<'a> Cursor<'a> {
         None
     }
 
-    /// Every node not taken yet.
-    pub fn rest(mut self, passed: &mut dyn FnMut(NodeEntry<'a>)) {
+    /// Every node not taken yet; then the check that the state file read
+    /// this second time is the one checked at load (else nothing that
+    /// came from it may be used).
+    pub fn rest(mut self, passed: &mut dyn FnMut(NodeEntry)) -> io::Result<()> {
         while let Some(e) = self.peeked.take().or_else(|| self.read()) {
             passed(e);
         }
+        if let Some(e) = self.broken {
+            return Err(io::Error::other(format!(
+                "{}: cannot read it again: {e}",
+                self.src.path().display()
+            )));
+        }
+        self.src.finish()
     }
 }
 
@@ -603,28 +746,64 @@ mod tests {
     fn round_trip_and_merge_walk() {
         let dir = tempfile::tempdir().unwrap();
         let signed = write(dir.path(), "");
+        let zone_text = std::fs::read(&signed).unwrap();
+        let text_of = |r: &Range<u64>| zone_text[r.start as usize..r.end as usize].to_vec();
         let state = State::load(&signed, &name("example"), 1 << 20).unwrap();
-        let mut cur = state.cursor();
+        let mut cur = state.cursor().unwrap();
         let mut passed = Vec::new();
         let apex = cur
-            .take_owner(&name("example"), &mut |e| passed.push(e.owner.to_vec()))
+            .take_owner(&name("example"), &mut |e| passed.push(e.owner))
             .unwrap();
         assert_eq!(apex.sets.len(), 1);
         assert_eq!(apex.sets[0].rtype, 6);
-        assert_eq!(apex.sets[0].sigs, vec![b"sig-soa".as_slice()]);
-        assert_eq!(apex.text, Some(b"apex text\n".as_slice()));
+        assert_eq!(apex.sets[0].sigs, vec![b"sig-soa".to_vec()]);
+        assert_eq!(text_of(&apex.text), b"apex text\n");
         assert_eq!(apex.digest, node_digest(&node("example", b"1")));
         // b.example is new: nothing of its own, a.example passed over.
         assert!(cur
-            .take_owner(&name("b.example"), &mut |e| passed.push(e.owner.to_vec()))
+            .take_owner(&name("b.example"), &mut |e| passed.push(e.owner))
             .is_none());
         assert_eq!(passed, vec![name("a.example")]);
         let mut rest = Vec::new();
-        cur.rest(&mut |e| rest.push((e.owner.to_vec(), e.signatures(), e.text)));
+        cur.rest(&mut |e| rest.push((e.owner.clone(), e.signatures(), text_of(&e.text))))
+            .unwrap();
+        assert_eq!(rest, vec![(name("c.example"), 0, b"c text\n".to_vec())]);
+        // The records' places in the state file, end to end.
+        let bytes = std::fs::read(path_for(&signed)).unwrap();
+        let mut cur = state.cursor().unwrap();
+        let mut records = Vec::new();
+        cur.take_owner(&name("zzz.example"), &mut |e| records.push(e.record));
+        assert_eq!(records.len(), 3);
+        assert!(records.windows(2).all(|w| w[0].end == w[1].start));
         assert_eq!(
-            rest,
-            vec![(name("c.example"), 0, Some(b"c text\n".as_slice()))]
+            bytes[records[0].start as usize],
+            name("example").len() as u8
         );
+    }
+
+    /// A state whose file changes after it was checked fails its second
+    /// reading: what the walk gave must not be used.
+    #[test]
+    fn a_state_changed_after_its_check_fails_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let signed = write(dir.path(), "");
+        let state = State::load(&signed, &name("example"), 1 << 20).unwrap();
+        let path = path_for(&signed);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // A signature byte of a.example, in place (same inode).
+        let at = bytes.windows(6).position(|w| w == b"sig-a1").unwrap();
+        bytes[at] = b'S';
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&bytes))
+            .unwrap();
+        let cur = state.cursor().unwrap();
+        let e = cur.rest(&mut |_| {}).unwrap_err().to_string();
+        assert!(e.contains("changed while it was being read"), "{e}");
+        let rereads = state.rereads().unwrap();
+        assert!(rereads.state.finish().is_err());
+        assert!(rereads.zone.finish().is_ok());
     }
 
     #[test]
