@@ -599,3 +599,83 @@ fn a_session_lost_in_a_100k_delegation_zone_is_survived() {
         started.elapsed().as_secs_f64()
     );
 }
+
+// ------------------------------------------------- unplugged mid-run
+
+/// Starts `sign` (throttled to 200 signatures a second, so that it runs
+/// for seconds), unplugs the token after `after`, plugs it back after
+/// `away` (never, if `None`), and returns the run.
+fn unplugged(f: &Faulty, after: Duration, away: Option<Duration>) -> Run {
+    f.set("sign_rate = 200");
+    let config = f.config();
+    let mut cmd = f.p.command();
+    cmd.env("FAULTY_P11_MODULE", common::SOFTHSM_MODULE)
+        .env("FAULTY_P11_CONFIG", &config)
+        .args([
+            "--json",
+            "sign",
+            "zone",
+            "-o",
+            ZONE,
+            "-f",
+            "zone.signed",
+            "--threads",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn dnsseal");
+    std::thread::sleep(after);
+    // The module reads the file again when its mtime changes.
+    f.set("sign_rate = 200\naway = 1");
+    if let Some(away) = away {
+        std::thread::sleep(away);
+        f.set("sign_rate = 200");
+    }
+    let out = child.wait_with_output().expect("wait for dnsseal");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_token_unplugged_mid_run_stops_it_and_one_plugged_back_in_time_is_used() {
+    common::require("ldns-verify-zone", "ldnsutils");
+    let f = Faulty::signing(1000);
+    // Unplugged for good: exit 13 once the reopens are spent.
+    let r = unplugged(&f, Duration::from_secs(2), None);
+    assert!(!f.injected().is_empty(), "the token was never away");
+    // The last try names what it met: the signature (CKR_DEVICE_REMOVED)
+    // or the reopen (C_OpenSession: CKR_TOKEN_NOT_PRESENT).
+    let err = token_failed(r, TOKEN_FAILED, "the token is gone");
+    let last = err
+        .lines()
+        .rfind(|l| l.contains("error:"))
+        .unwrap_or_default();
+    let rv = ["CKR_DEVICE_REMOVED", "CKR_TOKEN_NOT_PRESENT"]
+        .into_iter()
+        .find(|rv| last.contains(rv))
+        .unwrap_or_else(|| panic!("the message names no token-gone code:\n{err}"));
+    assert!(
+        !f.p.file("zone.signed").exists(),
+        "a signed zone was written"
+    );
+    f.failure_audited("sign", rv);
+    f.consistent("after the token was unplugged");
+
+    // Back within the reopens' backoff (0.25 + 0.5 + 1 s): the run goes on.
+    std::fs::remove_file(f.log()).expect("clear the fault log");
+    let r = unplugged(&f, Duration::from_secs(2), Some(Duration::from_millis(400)));
+    assert!(!f.injected().is_empty(), "the token was never away");
+    let out = r.ok();
+    assert!(sessions_reopened(&out) >= 1, "{out}");
+    f.p.run(&["verify", "zone.signed", "-o", ZONE]).ok();
+    let ldns = Command::new("ldns-verify-zone")
+        .arg(f.p.file("zone.signed"))
+        .output()
+        .expect("run ldns-verify-zone");
+    assert!(ldns.status.success(), "ldns-verify-zone rejects the zone");
+    f.consistent("after the token came back");
+}
