@@ -14,6 +14,13 @@ else
 fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# faulty-p11, the fault-injecting PKCS#11 module softhsm-tests/faults.rs
+# drives dnsseal through: a package of its own, with a target directory of
+# its own (the one that test builds it in).
+p11=(--manifest-path softhsm-tests/faulty-p11/Cargo.toml)
+cargo fmt "${p11[@]}" -- --check
+cargo clippy "${p11[@]}" --target-dir target/faulty-p11 --all-targets --quiet -- -D warnings
+cargo test "${p11[@]}" --target-dir target/faulty-p11 --quiet
 # Everything but the conformance suite, then that suite with its report
 # (what it signed, what it refused and why, or why it skipped) shown.
 cargo test --all-targets -- --skip conformance_

@@ -119,6 +119,13 @@ impl Project {
         Run::from(self.command().args(args).output().expect("run dnsseal"))
     }
 
+    /// Runs dnsseal with these variables set as well.
+    pub fn run_env(&self, env: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> Run {
+        let mut c = self.command();
+        c.envs(env.iter().copied());
+        Run::from(c.args(args).output().expect("run dnsseal"))
+    }
+
     /// Runs dnsseal with the process umask set to `umask` (octal) first.
     pub fn run_under_umask(&self, umask: &str, args: &[&str]) -> Run {
         let base = self.command();

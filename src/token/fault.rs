@@ -14,7 +14,31 @@
 
 use std::time::Duration;
 
+use cryptoki::context::Function;
 use cryptoki::error::RvError;
+
+/// The PKCS#11 name of a return code, as operators and HSM manuals
+/// write it: `CKR_DEVICE_REMOVED` (cryptoki's own text for a code is a
+/// paragraph of the standard that never says the code's name).
+pub fn rv_name(rv: RvError) -> String {
+    if let RvError::VendorDefined(code) = rv {
+        return format!("CKR_VENDOR_DEFINED({code:#x})");
+    }
+    // The variants are the codes' names in CamelCase: DeviceRemoved.
+    let mut name = String::from("CKR");
+    for c in format!("{rv:?}").chars() {
+        if c.is_ascii_uppercase() {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// The PKCS#11 name of a function: `C_Sign`.
+pub fn function_name(f: Function) -> String {
+    format!("C_{f:?}")
+}
 
 /// What a PKCS#11 failure says about the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +139,36 @@ mod tests {
             assert_eq!(classify(rv), Fault::Fatal, "{rv}");
             assert!(!classify(rv).retry());
         }
+    }
+
+    #[test]
+    fn codes_and_functions_have_their_pkcs11_names() {
+        use cryptoki::error::Rv;
+        for (code, name) in [
+            (0x05, "CKR_GENERAL_ERROR"),
+            (0x06, "CKR_FUNCTION_FAILED"),
+            (0x30, "CKR_DEVICE_ERROR"),
+            (0x31, "CKR_DEVICE_MEMORY"),
+            (0x32, "CKR_DEVICE_REMOVED"),
+            (0xA0, "CKR_PIN_INCORRECT"),
+            (0xB0, "CKR_SESSION_CLOSED"),
+            (0xB3, "CKR_SESSION_HANDLE_INVALID"),
+            (0xE0, "CKR_TOKEN_NOT_PRESENT"),
+            (0xE1, "CKR_TOKEN_NOT_RECOGNIZED"),
+            (0x101, "CKR_USER_NOT_LOGGED_IN"),
+            (0x190, "CKR_CRYPTOKI_NOT_INITIALIZED"),
+            (0x8000_0001, "CKR_VENDOR_DEFINED(0x80000001)"),
+        ] {
+            match Rv::from(code) {
+                Rv::Error(rv) => assert_eq!(rv_name(rv), name),
+                Rv::Ok => panic!("{code:#x} is not an error"),
+            }
+        }
+        assert_eq!(function_name(Function::Sign), "C_Sign");
+        assert_eq!(
+            function_name(Function::GenerateKeyPair),
+            "C_GenerateKeyPair"
+        );
     }
 
     #[test]

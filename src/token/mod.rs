@@ -125,17 +125,17 @@ impl TokenError {
                 | RvError::TemplateInconsistent),
                 f,
             ) => TokenError::Unsupported {
-                what: format!("{f}"),
-                reason: format!("{rv}"),
+                what: fault::function_name(f),
+                reason: fault::rv_name(rv),
             },
             CkError::Pkcs11(rv, f) => match fault::classify(rv) {
                 fault::Fault::Fatal => TokenError::Pkcs11 {
-                    function: format!("{f}"),
-                    rv: format!("{rv}"),
+                    function: fault::function_name(f),
+                    rv: fault::rv_name(rv),
                 },
                 fault => TokenError::Failed {
-                    function: format!("{f}"),
-                    rv: format!("{rv}"),
+                    function: fault::function_name(f),
+                    rv: fault::rv_name(rv),
                     fault,
                 },
             },
