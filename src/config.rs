@@ -29,6 +29,7 @@ const BUILTIN_PROFILES: &[(&str, &str)] = &[
         include_str!("../hsm-profiles/opensc-sc-hsm.toml"),
     ),
     ("luna", include_str!("../hsm-profiles/luna.toml")),
+    ("kryoptic", include_str!("../hsm-profiles/kryoptic.toml")),
 ];
 
 /// What went wrong with the configuration.
@@ -346,6 +347,7 @@ mod tests {
             assert_eq!(p.name, name);
         }
         assert!(Profile::load("softhsm2").unwrap().tested);
+        assert!(Profile::load("kryoptic").unwrap().tested);
         assert_eq!(Profile::load("yubihsm2").unwrap().cka_id_len, 2);
     }
 
