@@ -1,21 +1,15 @@
-//! `dnsseal sign` and `dnsseal verify` against real SoftHSMv2 tokens, with
-//! every signed zone checked by BIND's dnssec-verify, ldns-verify-zone and
-//! Knot's kzonecheck as well as by dnsseal's own verifier.
+//! `dnsseal sign` and `dnsseal verify` against real SoftHSMv2 tokens (or
+//! Kryoptic ones, with DNSSEAL_TEST_TOKEN=kryoptic), with every signed zone
+//! checked by BIND's dnssec-verify, ldns-verify-zone and Knot's kzonecheck
+//! as well as by dnsseal's own verifier.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{field, Project};
+use common::{ed25519_or, field, skip_without, Project};
 
-const ALGORITHMS: [&str; 5] = [
-    "RSASHA256",
-    "RSASHA512",
-    "ECDSAP256SHA256",
-    "ECDSAP384SHA384",
-    "ED25519",
-];
 const ZONE: &str = include_str!("zones/example.zone");
 
 use common::{independent_verifiers, require_verifiers};
@@ -32,7 +26,7 @@ fn every_algorithm_with_nsec_nsec3_and_opt_out_passes_every_verifier() {
     let p = Project::new();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
     let original = std::fs::read(p.file("example.zone")).unwrap();
-    for alg in ALGORITHMS {
+    for &alg in p.token.algorithms() {
         // A fresh key set per algorithm: retire the previous one first.
         for k in p.keys().iter().filter(|k| field(k, "state") != "removed") {
             let tag = field(k, "key_tag").to_string();
@@ -309,6 +303,9 @@ fn serial_validity_and_jitter_options_do_what_they_say() {
 /// imported into the token gives the RFC's signature byte for byte.
 #[test]
 fn rfc8080_example_signature_comes_out_byte_for_byte() {
+    if skip_without("ED25519") {
+        return;
+    }
     let p = Project::new();
     let base = p.file("Kexample.com.+015+03613");
     std::fs::write(
@@ -721,9 +718,11 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
         ));
     }
     std::fs::write(p.file("big.zone"), &zone).unwrap();
-    p.create_key("big.test", "csk", "ED25519");
     // Fixed validity: Ed25519 is deterministic, so two runs that make the
-    // same signatures must write the same bytes.
+    // same signatures must write the same bytes. ECDSA (on a token without
+    // Ed25519) is not: there the new signatures' values may differ.
+    let alg = ed25519_or("ECDSAP256SHA256");
+    p.create_key("big.test", "csk", alg);
     let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]");
     let now = time::OffsetDateTime::now_utc();
     let start = (now - time::Duration::hours(1)).format(&fmt).unwrap();
@@ -809,11 +808,30 @@ fn incremental_on_a_100k_name_zone_signs_only_what_changed() {
     ] {
         assert_eq!(from_text[k], incr[k], "{k}: {from_text} vs {incr}");
     }
-    assert!(
-        std::fs::read(p.file("v2-text.signed")).unwrap()
-            == std::fs::read(p.file("v2.signed")).unwrap(),
-        "the zone signed from the state differs from the one signed from the text"
+    let (from_text, from_state) = (
+        std::fs::read_to_string(p.file("v2-text.signed")).unwrap(),
+        std::fs::read_to_string(p.file("v2.signed")).unwrap(),
     );
+    if alg == "ED25519" {
+        assert!(
+            from_text == from_state,
+            "the zone signed from the state differs from the one signed from the text"
+        );
+    } else {
+        // Everything but the signature values of RRSIGs is the same.
+        let masked = |t: &str| -> Vec<String> {
+            t.lines()
+                .map(|l| match l.split('\t').nth(3) {
+                    Some("RRSIG") => l.rsplit_once(' ').map_or(l, |(head, _)| head).to_string(),
+                    _ => l.to_string(),
+                })
+                .collect()
+        };
+        assert!(
+            masked(&from_text) == masked(&from_state),
+            "the zone signed from the state differs from the one signed from the text"
+        );
+    }
     p.run(&["verify", "v2.signed", "-o", "big.test"]).ok();
     if Path::new("/usr/bin/dnssec-verify").exists() {
         // -z: the zone has one CSK and no flags-256 key.
