@@ -82,16 +82,18 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
                 | Attribute::Destroyable(v) => {
                     assert!(*v, "{a:?} must be true")
                 }
-                // Not copyable: the softhsm2 and kryoptic profiles sign
-                // with the token objects.
                 Attribute::Extractable(v)
                 | Attribute::SignRecover(v)
                 | Attribute::Decrypt(v)
                 | Attribute::Unwrap(v)
                 | Attribute::Derive(v)
-                | Attribute::Modifiable(v)
-                | Attribute::Copyable(v) => {
+                | Attribute::Modifiable(v) => {
                     assert!(!*v, "{a:?} must be false")
+                }
+                // Copyable only where the profile signs with session
+                // copies: kryoptic does, softhsm2 does not.
+                Attribute::Copyable(v) => {
+                    assert_eq!(*v, p.token == TokenKind::Kryoptic, "{a:?}")
                 }
                 Attribute::KeyType(t) => {
                     *kinds.entry(format!("{t}")).or_insert(0) += 1;
@@ -542,11 +544,22 @@ fn an_algorithm_the_token_lacks_is_refused_with_its_mechanisms() {
         .into_iter()
         .find(|a| !p.token.has(a))
     else {
-        eprintln!("skipped on {}: the token has every algorithm", p.token.name());
+        eprintln!(
+            "skipped on {}: the token has every algorithm",
+            p.token.name()
+        );
         return;
     };
     let err = p
-        .run(&["keys", "create", "example.com", "--role", "csk", "--algorithm", lacking])
+        .run(&[
+            "keys",
+            "create",
+            "example.com",
+            "--role",
+            "csk",
+            "--algorithm",
+            lacking,
+        ])
         .fails(9);
     assert!(err.contains(lacking) && err.contains("CKM_"), "{err}");
     assert!(p.keys().is_empty());
@@ -568,7 +581,15 @@ fn a_locked_pin_is_reported_and_a_wrong_pin_never_retried() {
     )
     .unwrap();
     p.create_key("example", "csk", "ECDSAP256SHA256");
-    let create = ["keys", "create", "example", "--role", "zsk", "--algorithm", "13"];
+    let create = [
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "zsk",
+        "--algorithm",
+        "13",
+    ];
     let sign = ["sign", "example.zone", "-o", "example", "-f", "x.signed"];
     for attempt in 1..=9 {
         let args: &[&str] = if attempt % 2 == 0 { &sign } else { &create };

@@ -83,7 +83,12 @@ impl TokenKind {
                 "ED25519",
             ],
             // Kryoptic has EdDSA only when built against OpenSSL >= 3.2.
-            TokenKind::Kryoptic => &["RSASHA256", "RSASHA512", "ECDSAP256SHA256", "ECDSAP384SHA384"],
+            TokenKind::Kryoptic => &[
+                "RSASHA256",
+                "RSASHA512",
+                "ECDSAP256SHA256",
+                "ECDSAP384SHA384",
+            ],
         }
     }
 
@@ -120,7 +125,10 @@ pub fn skip_without(algorithm: &str) -> bool {
     if kind.has(algorithm) {
         return false;
     }
-    eprintln!("skipped on {}: the token cannot make {algorithm} keys", kind.name());
+    eprintln!(
+        "skipped on {}: the token cannot make {algorithm} keys",
+        kind.name()
+    );
     true
 }
 
