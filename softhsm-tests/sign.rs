@@ -418,7 +418,10 @@ fn rfc5702_example_signatures_come_out_byte_for_byte() {
         ]);
         if !takes(tag) {
             let err = import.fails(9);
-            assert!(err.contains("512 bits") && err.contains(&format!("{min_bits}-")), "{err}");
+            assert!(
+                err.contains("512 bits") && err.contains(&format!("{min_bits}-")),
+                "{err}"
+            );
             eprintln!("the token takes no 512-bit RSA key: RFC 5702 section 6.1 not checked");
             continue;
         }
