@@ -172,6 +172,11 @@ pub struct Profile {
     /// so that signing and the host checks share the cores well.
     #[serde(default)]
     pub software_token: bool,
+    /// The environment variable the module finds its configuration
+    /// through (Kryoptic: KRYOPTIC_CONF), named when the module will not
+    /// load and the variable is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf_variable: Option<String>,
     /// DNSSEC algorithm mnemonics the family is documented to support.
     #[serde(default)]
     pub algorithms: Vec<String>,
