@@ -532,6 +532,21 @@ fn token_info_reports_the_five_algorithms() {
     }
     let text = p.run(&["token", "info"]).ok();
     assert!(text.contains("ED25519") && text.contains("yes"), "{text}");
+    if p.token == TokenKind::Kryoptic {
+        // Without KRYOPTIC_CONF (and no ~/.config/kryoptic/token.conf) the
+        // module cannot start: exit 5, naming the variable.
+        let out = p
+            .command()
+            .env_remove("KRYOPTIC_CONF")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("HOME", p.path())
+            .args(["token", "info"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        assert!(err.contains("KRYOPTIC_CONF is not set"), "{err}");
+    }
 }
 
 /// An algorithm the token's mechanism list lacks is refused before any
