@@ -4,8 +4,10 @@
 # of the token), the independent DNSSEC tools used as oracles (BIND's
 # dnssec-* utilities, ldns, Knot's kzonecheck), knotd and delv for the
 # end-to-end test, gdb's gcore and strace for the process and durability
-# tests, and make and a C compiler for the build. Idempotent;
-# quiet when all is there.
+# tests, make and a C compiler for the build, and the second test token:
+# Kryoptic's PKCS#11 module, built from scripts/kryoptic against the
+# system's OpenSSL and installed in /usr/local/lib/kryoptic (again only
+# when scripts/kryoptic changed). Idempotent; quiet when all is there.
 set -euo pipefail
 
 need=()
@@ -28,6 +30,22 @@ have gcore || need+=(gdb)
 have openssl || need+=(openssl)
 # The durability test: strace shows the syncs and renames of `sign`.
 have strace || need+=(strace)
+# The second test token (Kryoptic): its build links the system's libcrypto
+# and libsqlite3, and bindgen reads OpenSSL's headers through libclang.
+KRYOPTIC_SO=/usr/local/lib/kryoptic/libkryoptic_pkcs11.so
+KRYOPTIC_STAMP=/usr/local/lib/kryoptic/BUILT-FROM
+kryoptic_src=$(cd "$(dirname "$0")/kryoptic" && pwd)
+kryoptic_hash=$(cat "$kryoptic_src/Cargo.toml" "$kryoptic_src/Cargo.lock" "$kryoptic_src/src/lib.rs" | sha256sum | cut -d' ' -f1)
+kryoptic_built=false
+if [ -e "$KRYOPTIC_SO" ] && [ "$(cat "$KRYOPTIC_STAMP" 2>/dev/null)" = "$kryoptic_hash" ]; then
+    kryoptic_built=true
+else
+    [ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+    [ -e /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+    have pkg-config || need+=(pkg-config)
+    have clang || need+=(clang)
+    ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need+=(libclang-dev)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
@@ -42,3 +60,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 have cargo || { echo "setup: cargo is missing: install the Rust toolchain (https://rustup.rs)" >&2; exit 1; }
+
+if ! $kryoptic_built; then
+    echo "setup: building the Kryoptic PKCS#11 module (scripts/kryoptic) into $KRYOPTIC_SO" >&2
+    target=$(cd "$(dirname "$0")/.." && pwd)/target/kryoptic
+    cargo build --quiet --release --locked --manifest-path "$kryoptic_src/Cargo.toml" --target-dir "$target"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo install -D -m 0755 "$target/release/libkryoptic_pkcs11.so" "$KRYOPTIC_SO"
+    echo "$kryoptic_hash" | $sudo tee "$KRYOPTIC_STAMP" >/dev/null
+fi

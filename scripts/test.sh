@@ -2,7 +2,9 @@
 # The whole test suite, as CI runs it: install what the tests need when it
 # is missing, then formatting, lints, and every test (unit tests and the
 # integration tests in softhsm-tests/, which run against real SoftHSMv2
-# tokens and check output with BIND, ldns and OpenSC tools).
+# tokens and check output with BIND, ldns and OpenSC tools), then the key,
+# sign, rollover and conformance suites again on Kryoptic tokens, the
+# second PKCS#11 implementation (DNSSEAL_TEST_TOKEN=kryoptic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +27,8 @@ cargo test "${p11[@]}" --target-dir target/faulty-p11 --quiet
 # (what it signed, what it refused and why, or why it skipped) shown.
 cargo test --all-targets -- --skip conformance_
 cargo test --test conformance -- --nocapture --test-threads 1
+# The same suites on the second token, so that nothing rests on one
+# implementation's quirks (docs/operator-guide.md, 2.3).
+echo "test: the key, sign, rollover and conformance suites on Kryoptic (DNSSEAL_TEST_TOKEN=kryoptic)"
+DNSSEAL_TEST_TOKEN=kryoptic cargo test --test keys --test sign --test rollover
+DNSSEAL_TEST_TOKEN=kryoptic cargo test --test conformance -- --nocapture --test-threads 1

@@ -11,7 +11,7 @@ use common::{field, Project};
 fn busy_project() -> Project {
     let p = Project::new();
     p.create_key("example.com", "both", "13");
-    p.create_key("example.org", "csk", "15");
+    p.create_key("example.org", "csk", common::ed25519_or("13"));
     let standby = p
         .keys()
         .into_iter()

@@ -3,6 +3,10 @@
 //! keystore is edited to match each planted public key, so that only the
 //! private object's attributes give the key away; `keys reconcile` must
 //! report it and `sign` must refuse it (exit 12), naming the key.
+//!
+//! These tests load SoftHSMv2 in this process and lean on what it does with
+//! copies and attribute changes: they keep a SoftHSMv2 token whatever
+//! DNSSEAL_TEST_TOKEN says.
 
 mod common;
 
@@ -52,7 +56,7 @@ fn with_token<T>(p: &Project, body: impl FnOnce(&Session) -> T) -> T {
 /// A project with keys for `example.` of `alg`, signed once as it should be.
 fn signed_project(alg: &str) -> Project {
     common::require("pkcs11-tool", "opensc");
-    let p = Project::new();
+    let p = Project::softhsm();
     std::fs::write(p.file("example.zone"), ZONE).unwrap();
     p.create_key("example", "both", alg);
     p.run(&["keys", "reconcile"]).ok();

@@ -1,20 +1,13 @@
-//! `dnsseal keys` against a real SoftHSMv2 token.
+//! `dnsseal keys` against a real SoftHSMv2 token (or Kryoptic, with
+//! DNSSEAL_TEST_TOKEN=kryoptic).
 
 mod common;
 
-use common::{field, Project, PIN, SOFTHSM_MODULE};
+use common::{ed25519_or, field, Project, TokenKind, PIN};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
-
-const ALGORITHMS: [&str; 5] = [
-    "RSASHA256",
-    "RSASHA512",
-    "ECDSAP256SHA256",
-    "ECDSAP384SHA384",
-    "ED25519",
-];
 
 /// Reads every private key object of the project's token straight through
 /// PKCS#11 (not through dnsseal) and checks the invariant-1 attributes,
@@ -24,14 +17,16 @@ const ALGORITHMS: [&str; 5] = [
 #[test]
 fn private_keys_are_born_sensitive_and_can_only_sign() {
     let p = Project::new();
-    for (i, alg) in ALGORITHMS.iter().enumerate() {
+    let algorithms = p.token.algorithms();
+    for (i, alg) in algorithms.iter().enumerate() {
         p.create_key(&format!("z{i}.example"), "both", alg);
     }
     let records = p.keys();
-    assert_eq!(records.len(), 15);
+    let pairs = 3 * algorithms.len();
+    assert_eq!(records.len(), pairs);
 
-    std::env::set_var("SOFTHSM2_CONF", p.softhsm_conf());
-    let ctx = Pkcs11::new(SOFTHSM_MODULE).unwrap();
+    std::env::set_var(p.token.conf_var(), p.token_conf());
+    let ctx = Pkcs11::new(p.token.module()).unwrap();
     ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .unwrap();
     let slot = ctx
@@ -47,7 +42,7 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
     let privs = session
         .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
         .unwrap();
-    assert_eq!(privs.len(), 15, "one private object per key record");
+    assert_eq!(privs.len(), pairs, "one private object per key record");
     let mut kinds = std::collections::BTreeMap::new();
     for h in privs {
         let attrs = session
@@ -87,16 +82,18 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
                 | Attribute::Destroyable(v) => {
                     assert!(*v, "{a:?} must be true")
                 }
-                // Not copyable: the softhsm2 profile signs with the token
-                // objects.
                 Attribute::Extractable(v)
                 | Attribute::SignRecover(v)
                 | Attribute::Decrypt(v)
                 | Attribute::Unwrap(v)
                 | Attribute::Derive(v)
-                | Attribute::Modifiable(v)
-                | Attribute::Copyable(v) => {
+                | Attribute::Modifiable(v) => {
                     assert!(!*v, "{a:?} must be false")
+                }
+                // Copyable only where the profile signs with session
+                // copies: kryoptic does, softhsm2 does not.
+                Attribute::Copyable(v) => {
+                    assert_eq!(*v, p.token == TokenKind::Kryoptic, "{a:?}")
                 }
                 Attribute::KeyType(t) => {
                     *kinds.entry(format!("{t}")).or_insert(0) += 1;
@@ -136,13 +133,14 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
     }
     assert_eq!(kinds.get(&format!("{}", KeyType::RSA)), Some(&6));
     assert_eq!(kinds.get(&format!("{}", KeyType::EC)), Some(&6));
-    assert_eq!(kinds.get(&format!("{}", KeyType::EC_EDWARDS)), Some(&3));
+    let edwards = p.token.has("ED25519").then_some(&3);
+    assert_eq!(kinds.get(&format!("{}", KeyType::EC_EDWARDS)), edwards);
 
     // The public halves cannot be modified either.
     let pubs = session
         .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)])
         .unwrap();
-    assert_eq!(pubs.len(), 15);
+    assert_eq!(pubs.len(), pairs);
     for h in pubs {
         let attrs = session
             .get_attributes(h, &[AttributeType::Modifiable])
@@ -168,7 +166,7 @@ fn private_keys_are_born_sensitive_and_can_only_sign() {
         "--force",
     ])
     .ok();
-    assert_eq!(p.token_private_ids().len(), 14);
+    assert_eq!(p.token_private_ids().len(), pairs - 1);
 }
 
 #[test]
@@ -211,7 +209,7 @@ fn role_both_gives_an_active_ksk_an_active_zsk_and_a_standby() {
         .count();
     assert_eq!(standby, 2);
     // A CSK in a fresh zone is active and carries the SEP flag.
-    p.create_key("csk.example", "csk", "ED25519");
+    p.create_key("csk.example", "csk", ed25519_or("ECDSAP384SHA384"));
     let csk = p
         .keys()
         .into_iter()
@@ -273,7 +271,7 @@ fn dnskey_and_ds_output_name_what_they_print() {
 #[test]
 fn delete_keeps_the_record_and_destroy_needs_confirmation() {
     let p = Project::new();
-    p.create_key("example.org", "both", "ED25519");
+    p.create_key("example.org", "both", ed25519_or("ECDSAP256SHA256"));
     let keys = p.keys();
     let tag_of = |role: &str, state: &str| {
         keys.iter()
@@ -471,7 +469,7 @@ fn now_sets_key_timings_and_audit_times() {
         "--role",
         "ksk",
         "--algorithm",
-        "15",
+        ed25519_or("13"),
     ])
     .ok();
     let k = &p.keys()[0];
@@ -497,7 +495,7 @@ fn now_sets_key_timings_and_audit_times() {
         "--role",
         "zsk",
         "--algorithm",
-        "15",
+        ed25519_or("13"),
     ])
     .ok();
     let z = p
@@ -511,17 +509,117 @@ fn now_sets_key_timings_and_audit_times() {
     );
 }
 
+/// `token info` reports the five algorithms, each supported or not as the
+/// token's mechanism list says (SoftHSMv2 has all five; the Kryoptic build
+/// of scripts/kryoptic has no EdDSA).
 #[test]
 fn token_info_reports_the_five_algorithms() {
     let p = Project::new();
     let out = p.run(&["--json", "token", "info"]).ok();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(field(&v["token"], "label"), "dnsseal");
-    assert_eq!(field(&v["token"], "model"), "SoftHSM v2");
+    let model = match p.token {
+        TokenKind::SoftHsm => "SoftHSM v2",
+        TokenKind::Kryoptic => "v1",
+    };
+    assert_eq!(field(&v["token"], "model"), model);
     let algs = v["algorithms"].as_array().unwrap();
     let numbers: Vec<u64> = algs.iter().map(|a| a["number"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [8, 10, 13, 14, 15]);
-    assert!(algs.iter().all(|a| a["supported"] == true), "{out}");
+    for a in algs {
+        let name = a["mnemonic"].as_str().unwrap_or_default();
+        assert_eq!(a["supported"], p.token.has(name), "{name}: {out}");
+    }
     let text = p.run(&["token", "info"]).ok();
     assert!(text.contains("ED25519") && text.contains("yes"), "{text}");
+    if p.token == TokenKind::Kryoptic {
+        // Without KRYOPTIC_CONF (and no ~/.config/kryoptic/token.conf) the
+        // module cannot start: exit 5, naming the variable.
+        let out = p
+            .command()
+            .env_remove("KRYOPTIC_CONF")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("HOME", p.path())
+            .args(["token", "info"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        assert!(err.contains("KRYOPTIC_CONF is not set"), "{err}");
+    }
+}
+
+/// An algorithm the token's mechanism list lacks is refused before any
+/// key is made (exit 9), naming the missing mechanisms; nothing is
+/// recorded or audited as made.
+#[test]
+fn an_algorithm_the_token_lacks_is_refused_with_its_mechanisms() {
+    let p = Project::new();
+    let Some(lacking) = ["ED25519", "ECDSAP384SHA384", "RSASHA256"]
+        .into_iter()
+        .find(|a| !p.token.has(a))
+    else {
+        eprintln!(
+            "skipped on {}: the token has every algorithm",
+            p.token.name()
+        );
+        return;
+    };
+    let err = p
+        .run(&[
+            "keys",
+            "create",
+            "example.com",
+            "--role",
+            "csk",
+            "--algorithm",
+            lacking,
+        ])
+        .fails(9);
+    assert!(err.contains(lacking) && err.contains("CKM_"), "{err}");
+    assert!(p.keys().is_empty());
+    assert!(p.token_private_ids().is_empty());
+}
+
+/// A token that locks the PIN after too many wrong ones (Kryoptic: 10;
+/// SoftHSMv2 never locks, so this test always uses a Kryoptic token):
+/// each run of dnsseal with a wrong PIN spends exactly one try (exit 7,
+/// saying so), never retrying by itself, so the tenth wrong run is the one
+/// that locks (exit 8); then even the right PIN is refused with exit 8, and
+/// `token info` shows the lock.
+#[test]
+fn a_locked_pin_is_reported_and_a_wrong_pin_never_retried() {
+    let p = Project::on(TokenKind::Kryoptic);
+    std::fs::write(
+        p.file("example.zone"),
+        "example. 3600 IN SOA ns.example. h.example. 1 7200 3600 1209600 300\nexample. 3600 IN NS ns.example.\n",
+    )
+    .unwrap();
+    p.create_key("example", "csk", "ECDSAP256SHA256");
+    let create = [
+        "keys",
+        "create",
+        "example",
+        "--role",
+        "zsk",
+        "--algorithm",
+        "13",
+    ];
+    let sign = ["sign", "example.zone", "-o", "example", "-f", "x.signed"];
+    for attempt in 1..=9 {
+        let args: &[&str] = if attempt % 2 == 0 { &sign } else { &create };
+        let err = p.run_with_pin("00000000", args).fails(7);
+        assert!(err.contains("CKR_PIN_INCORRECT"), "try {attempt}: {err}");
+    }
+    let err = p.run_with_pin("00000000", &create).fails(8);
+    assert!(
+        err.contains("CKR_PIN_LOCKED") && err.contains("security officer"),
+        "{err}"
+    );
+    let err = p.run(&sign).fails(8);
+    assert!(err.contains("locked"), "{err}");
+    assert!(!p.file("x.signed").exists());
+    assert_eq!(p.keys().len(), 1, "nothing made with a wrong PIN");
+    let info = p.run(&["token", "info"]).ok();
+    assert!(info.contains("LOCKED"), "{info}");
 }

@@ -2,6 +2,9 @@
 //! leaves keystore, token and audit log consistent — the step either
 //! happened completely or not at all.
 //!
+//! The tests read and damage SoftHSMv2's token files: they keep a SoftHSMv2
+//! token whatever DNSSEAL_TEST_TOKEN says.
+//!
 //! Three operations are killed after a random delay, spread from 0 to a bit
 //! over the time the operation normally takes:
 //!
@@ -404,7 +407,7 @@ impl Op {
 
     /// A project where the command is about to run.
     fn prepare(self, t: Times) -> Project {
-        let p = Project::new();
+        let p = Project::softhsm();
         std::fs::write(p.file("policy.toml"), POLICY).expect("write the policy");
         for z in [ROLL_ZONE, FRESH_ZONE] {
             std::fs::write(p.file(&format!("{z}zone")), zone_text(z)).expect("write a zone");

@@ -29,6 +29,7 @@ const BUILTIN_PROFILES: &[(&str, &str)] = &[
         include_str!("../hsm-profiles/opensc-sc-hsm.toml"),
     ),
     ("luna", include_str!("../hsm-profiles/luna.toml")),
+    ("kryoptic", include_str!("../hsm-profiles/kryoptic.toml")),
 ];
 
 /// What went wrong with the configuration.
@@ -171,6 +172,11 @@ pub struct Profile {
     /// so that signing and the host checks share the cores well.
     #[serde(default)]
     pub software_token: bool,
+    /// The environment variable the module finds its configuration
+    /// through (Kryoptic: KRYOPTIC_CONF), named when the module will not
+    /// load and the variable is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf_variable: Option<String>,
     /// DNSSEC algorithm mnemonics the family is documented to support.
     #[serde(default)]
     pub algorithms: Vec<String>,
@@ -346,6 +352,7 @@ mod tests {
             assert_eq!(p.name, name);
         }
         assert!(Profile::load("softhsm2").unwrap().tested);
+        assert!(Profile::load("kryoptic").unwrap().tested);
         assert_eq!(Profile::load("yubihsm2").unwrap().cka_id_len, 2);
     }
 

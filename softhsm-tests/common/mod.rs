@@ -1,6 +1,16 @@
 //! Shared helpers for the integration tests: each test gets a fresh project
 //! directory with its own SoftHSMv2 token (through the SOFTHSM2_CONF that
 //! `dnsseal init --softhsm` writes), and drives the real `dnsseal` binary.
+//!
+//! `DNSSEAL_TEST_TOKEN=kryoptic` puts the project on a fresh token of the
+//! second PKCS#11 implementation instead, Kryoptic (scripts/setup.sh builds
+//! its module): a `kryoptic/token.conf` and SQLite store in the test's
+//! directory, the token initialised with the same PINs by OpenSC's
+//! pkcs11-tool (C_InitToken, C_InitPIN), then `dnsseal init --profile
+//! kryoptic`, and every run of dnsseal with KRYOPTIC_CONF naming it. Tests
+//! of SoftHSMv2's own behaviour ask for [`Project::softhsm`], or skip with
+//! [`skip_unless_softhsm`]; tests of an algorithm the token lacks skip with
+//! [`skip_without`].
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -9,6 +19,118 @@ use std::process::{Command, Output};
 pub const PIN: &str = "1234";
 pub const SO_PIN: &str = "12345678";
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// Where scripts/setup.sh installs the Kryoptic module it builds.
+pub const KRYOPTIC_MODULE: &str = "/usr/local/lib/kryoptic/libkryoptic_pkcs11.so";
+/// The label of every test token.
+pub const TOKEN_LABEL: &str = "dnsseal";
+
+/// The PKCS#11 implementation a project's token is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    SoftHsm,
+    Kryoptic,
+}
+
+impl TokenKind {
+    /// The one the tests run on: `DNSSEAL_TEST_TOKEN` unset, empty or
+    /// `softhsm` for SoftHSMv2, `kryoptic` for Kryoptic.
+    pub fn selected() -> TokenKind {
+        match std::env::var("DNSSEAL_TEST_TOKEN").as_deref() {
+            Err(_) | Ok("") | Ok("softhsm") | Ok("softhsm2") => TokenKind::SoftHsm,
+            Ok("kryoptic") => TokenKind::Kryoptic,
+            Ok(other) => panic!("DNSSEAL_TEST_TOKEN={other}: use softhsm or kryoptic"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenKind::SoftHsm => "SoftHSMv2",
+            TokenKind::Kryoptic => "Kryoptic",
+        }
+    }
+
+    /// The HSM profile dnsseal uses for it.
+    pub fn profile(self) -> &'static str {
+        match self {
+            TokenKind::SoftHsm => "softhsm2",
+            TokenKind::Kryoptic => "kryoptic",
+        }
+    }
+
+    pub fn module(self) -> &'static str {
+        match self {
+            TokenKind::SoftHsm => SOFTHSM_MODULE,
+            TokenKind::Kryoptic => KRYOPTIC_MODULE,
+        }
+    }
+
+    /// The variable that names the module's configuration.
+    pub fn conf_var(self) -> &'static str {
+        match self {
+            TokenKind::SoftHsm => "SOFTHSM2_CONF",
+            TokenKind::Kryoptic => "KRYOPTIC_CONF",
+        }
+    }
+
+    /// The DNSSEC algorithms the token can generate and sign with.
+    pub fn algorithms(self) -> &'static [&'static str] {
+        match self {
+            TokenKind::SoftHsm => &[
+                "RSASHA256",
+                "RSASHA512",
+                "ECDSAP256SHA256",
+                "ECDSAP384SHA384",
+                "ED25519",
+            ],
+            // Kryoptic has EdDSA only when built against OpenSSL >= 3.2.
+            TokenKind::Kryoptic => &[
+                "RSASHA256",
+                "RSASHA512",
+                "ECDSAP256SHA256",
+                "ECDSAP384SHA384",
+            ],
+        }
+    }
+
+    pub fn has(self, algorithm: &str) -> bool {
+        self.algorithms().contains(&algorithm)
+    }
+}
+
+/// True (and says why on stderr) when the tests run on another token than
+/// SoftHSMv2: for a test of SoftHSMv2's own behaviour.
+pub fn skip_unless_softhsm(why: &str) -> bool {
+    let kind = TokenKind::selected();
+    if kind == TokenKind::SoftHsm {
+        return false;
+    }
+    eprintln!("skipped on {}: {why}", kind.name());
+    true
+}
+
+/// ED25519 where the test token can make such keys, else `fallback`: for
+/// tests whose point is not the algorithm.
+pub fn ed25519_or(fallback: &'static str) -> &'static str {
+    if TokenKind::selected().has("ED25519") {
+        "ED25519"
+    } else {
+        fallback
+    }
+}
+
+/// True (and says so on stderr) when the test token cannot make keys of
+/// this algorithm.
+pub fn skip_without(algorithm: &str) -> bool {
+    let kind = TokenKind::selected();
+    if kind.has(algorithm) {
+        return false;
+    }
+    eprintln!(
+        "skipped on {}: the token cannot make {algorithm} keys",
+        kind.name()
+    );
+    true
+}
 
 /// Fails the test with a clear reason when a required tool is missing
 /// (`.ci/run` and `scripts/setup.sh` install them all).
@@ -32,6 +154,8 @@ pub fn require_softhsm() {
 /// A dnsseal project directory with its own token.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// What the project's token is (SoftHSMv2 for [`Project::empty`]).
+    pub token: TokenKind,
 }
 
 /// The outcome of one run of the binary.
@@ -78,18 +202,94 @@ pub fn dnsseal_bin() -> &'static str {
 }
 
 impl Project {
-    /// A new directory with `dnsseal init --softhsm` done.
+    /// A new directory with `dnsseal init` done on a fresh token of the
+    /// selected kind ([`TokenKind::selected`]).
     pub fn new() -> Project {
-        require_softhsm();
-        let p = Project::empty();
-        p.run(&["init", "--softhsm"]).ok();
+        Project::on(TokenKind::selected())
+    }
+
+    /// A new directory with `dnsseal init --softhsm` done, whatever
+    /// token the other tests run on.
+    pub fn softhsm() -> Project {
+        Project::on(TokenKind::SoftHsm)
+    }
+
+    /// A new directory with `dnsseal init` done on a fresh token of `kind`.
+    pub fn on(kind: TokenKind) -> Project {
+        let mut p = Project::empty();
+        p.token = kind;
+        match kind {
+            TokenKind::SoftHsm => {
+                require_softhsm();
+                p.run(&["init", "--softhsm"]).ok();
+            }
+            TokenKind::Kryoptic => {
+                p.make_kryoptic_token();
+                p.run(&[
+                    "init",
+                    "--profile",
+                    "kryoptic",
+                    "--token-label",
+                    TOKEN_LABEL,
+                ])
+                .ok();
+            }
+        }
         p
+    }
+
+    /// DIR/kryoptic/token.conf with one slot whose SQLite store is beside
+    /// it, and the token in it initialised with SO_PIN and PIN.
+    fn make_kryoptic_token(&self) {
+        assert!(
+            Path::new(KRYOPTIC_MODULE).exists(),
+            "the Kryoptic module is not built ({KRYOPTIC_MODULE}): run scripts/setup.sh"
+        );
+        require("pkcs11-tool", "opensc");
+        let dir = self.file("kryoptic");
+        std::fs::create_dir(&dir).expect("kryoptic directory");
+        std::fs::write(
+            self.token_conf(),
+            format!(
+                "# Kryoptic slots of this test project\n[[slots]]\nslot = 1\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n",
+                dir.join("token.sql").display()
+            ),
+        )
+        .expect("token.conf written");
+        let tool = |args: &[&str]| {
+            let out = Command::new("pkcs11-tool")
+                .env(TokenKind::Kryoptic.conf_var(), self.token_conf())
+                .args(["--module", KRYOPTIC_MODULE])
+                .args(args)
+                .output()
+                .expect("run pkcs11-tool");
+            assert!(
+                out.status.success(),
+                "pkcs11-tool {args:?} on Kryoptic: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        tool(&["--init-token", "--label", TOKEN_LABEL, "--so-pin", SO_PIN]);
+        tool(&[
+            "--token-label",
+            TOKEN_LABEL,
+            "--login",
+            "--login-type",
+            "so",
+            "--so-pin",
+            SO_PIN,
+            "--init-pin",
+            "--pin",
+            PIN,
+        ]);
     }
 
     /// A new directory with nothing in it.
     pub fn empty() -> Project {
         Project {
             dir: tempfile::tempdir().expect("temporary directory"),
+            token: TokenKind::SoftHsm,
         }
     }
 
@@ -107,11 +307,16 @@ impl Project {
         let mut c = Command::new(dnsseal_bin());
         c.current_dir(self.path())
             .env_remove("SOFTHSM2_CONF")
+            .env_remove("KRYOPTIC_CONF")
             .env_remove("DNSSEAL_CONFIG")
             .env_remove("DNSSEAL_LOG")
             .env_remove("CREDENTIALS_DIRECTORY")
             .env("DNSSEAL_PIN", PIN)
             .env("DNSSEAL_SO_PIN", SO_PIN);
+        if self.token == TokenKind::Kryoptic {
+            // Kryoptic finds its slots only through this variable.
+            c.env("KRYOPTIC_CONF", self.token_conf());
+        }
         c
     }
 
@@ -176,8 +381,11 @@ impl Project {
         std::fs::write(
             self.file("dnsseal.toml"),
             conf.replace(
-                "profile = \"softhsm2\"",
-                "profile = \"softhsm2\"\nmodule = \"/nonexistent/libpkcs11.so\"",
+                &format!("profile = \"{}\"", self.token.profile()),
+                &format!(
+                    "profile = \"{}\"\nmodule = \"/nonexistent/libpkcs11.so\"",
+                    self.token.profile()
+                ),
             ),
         )
         .expect("dnsseal.toml written");
@@ -193,16 +401,25 @@ impl Project {
         self.file("softhsm/softhsm2.conf")
     }
 
+    /// The configuration of the project's token's module (the file its
+    /// [`TokenKind::conf_var`] names).
+    pub fn token_conf(&self) -> PathBuf {
+        match self.token {
+            TokenKind::SoftHsm => self.softhsm_conf(),
+            TokenKind::Kryoptic => self.file("kryoptic/token.conf"),
+        }
+    }
+
     /// pkcs11-tool (OpenSC) against this project's token: an independent
     /// view of what the token holds.
     pub fn pkcs11_tool(&self, args: &[&str]) -> Output {
         Command::new("pkcs11-tool")
-            .env("SOFTHSM2_CONF", self.softhsm_conf())
+            .env(self.token.conf_var(), self.token_conf())
             .args([
                 "--module",
-                SOFTHSM_MODULE,
+                self.token.module(),
                 "--token-label",
-                "dnsseal",
+                TOKEN_LABEL,
                 "--login",
                 "--pin",
                 PIN,

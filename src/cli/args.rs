@@ -316,8 +316,8 @@ pub struct InitArgs {
     #[arg(long, conflicts_with_all = ["profile", "token_serial"])]
     pub softhsm: bool,
 
-    /// HSM profile: a built-in name (softhsm2, yubihsm2, opensc-sc-hsm,
-    /// luna) or a path to a profile TOML.
+    /// HSM profile: a built-in name (softhsm2, kryoptic, yubihsm2,
+    /// opensc-sc-hsm, luna) or a path to a profile TOML.
     #[arg(long, value_name = "NAME|FILE")]
     pub profile: Option<String>,
 

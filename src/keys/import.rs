@@ -22,7 +22,7 @@ use crate::failure::Failure;
 use crate::keystore::{KeyRecord, KeyState, Keystore, NewKey, Origin, Role};
 use crate::policy::keygen::{initial_ds, timings_for};
 use crate::sign::{self, TokenInput};
-use crate::token::{EcCurve, ImportKey, KeyObjects, KeySpec, Token, UserSession};
+use crate::token::{EcCurve, ImportKey, KeyObjects, KeySpec, Token, TokenError, UserSession};
 use crate::zone::dnskey::{rsa_components, strip_leading_zeros};
 use crate::zone::{Algorithm, Dnskey, ZoneName};
 
@@ -306,6 +306,38 @@ pub fn import_spec(alg: Algorithm, dnskey: &Dnskey) -> anyhow::Result<KeySpec> {
         .or_else(|_| super::spec::key_spec(alg, None))
 }
 
+/// Whether the token can sign with a key to import, from what its
+/// signing mechanism for the key's kind is listed with
+/// ([`Token::sign_key_sizes`]): not listed (e.g. Ed25519 on a Kryoptic
+/// built without EdDSA), or an RSA key outside the sizes it reports (e.g.
+/// a 512-bit key on Kryoptic, which takes 1024 bits and more), is refused
+/// before the key reaches the token (exit 9), saying why, instead of the
+/// token's bare C_CreateObject error. A token that reports no maximum (0)
+/// is not held to its sizes.
+pub fn check_importable(
+    alg: Algorithm,
+    spec: KeySpec,
+    bits: u32,
+    sizes: Option<(u64, u64)>,
+) -> Result<(), TokenError> {
+    let refused = |reason: String| TokenError::Unsupported {
+        what: format!("an imported {alg} key of {bits} bits"),
+        reason,
+    };
+    match sizes {
+        None => Err(refused(format!(
+            "the token does not list {} to sign with it",
+            spec.mechanism_types()[1]
+        ))),
+        Some((lo, hi)) if alg.is_rsa() && hi > 0 && !(lo..=hi).contains(&u64::from(bits)) => {
+            Err(refused(format!(
+                "the token signs with RSA keys of {lo}-{hi} bits only"
+            )))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// The keystore must not hold this public key already (outside destroyed
 /// records): importing it twice is refused.
 pub fn check_not_recorded(existing: &[KeyRecord], public_key: &[u8]) -> Result<(), Failure> {
@@ -350,6 +382,12 @@ pub fn import_key(
     req: &ImportRequest<'_>,
 ) -> anyhow::Result<KeyRecord> {
     let alg = req.private.algorithm;
+    check_importable(
+        alg,
+        req.spec,
+        req.dnskey.bits(),
+        token.sign_key_sizes(req.spec)?,
+    )?;
     let zone_s = req.zone.to_string();
     let final_dnskey = Dnskey::new(alg, req.role.is_sep(), req.dnskey.public_key.clone());
     let id = session.fresh_id(req.cka_id_len)?;
@@ -584,5 +622,29 @@ mod tests {
         assert_eq!(exit_code(&e.into()), 10);
         r.state = KeyState::Destroyed;
         assert!(check_not_recorded(&[r], &dnskey().public_key).is_ok());
+    }
+
+    #[test]
+    fn a_key_the_token_cannot_sign_with_is_refused_before_the_import() {
+        let rsa = KeySpec::Rsa { bits: 2048 };
+        let sizes = Some((1024, 16384));
+        assert!(check_importable(Algorithm::RsaSha256, rsa, 2048, sizes).is_ok());
+        let e = check_importable(Algorithm::RsaSha256, rsa, 512, sizes).unwrap_err();
+        assert!(e.to_string().contains("512 bits"), "{e}");
+        assert!(e.to_string().contains("1024-16384 bits only"), "{e}");
+        assert_eq!(exit_code(&e.into()), crate::failure::exit::UNSUPPORTED);
+        // A token that reports no sizes is not held to them.
+        assert!(check_importable(Algorithm::RsaSha256, rsa, 512, Some((0, 0))).is_ok());
+        // Sizes are about RSA moduli only.
+        assert!(check_importable(
+            Algorithm::EcdsaP384Sha384,
+            KeySpec::EcP384,
+            384,
+            Some((256, 256))
+        )
+        .is_ok());
+        let e = check_importable(Algorithm::Ed25519, KeySpec::Ed25519, 256, None).unwrap_err();
+        assert!(e.to_string().contains("CKM_EDDSA"), "{e}");
+        assert_eq!(exit_code(&e.into()), crate::failure::exit::UNSUPPORTED);
     }
 }

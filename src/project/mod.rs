@@ -36,9 +36,9 @@ use secrecy::SecretString;
 
 use crate::audit::{self, Event};
 use crate::clock::{Clock, Timestamp};
-use crate::config::Config;
+use crate::config::{Config, Profile};
 use crate::keystore::Keystore;
-use crate::token::{Module, Token, UserSession};
+use crate::token::{Module, Token, TokenError, UserSession};
 
 /// An open, checked project: configuration, keystore and audit log.
 pub struct Project {
@@ -256,10 +256,28 @@ static TOKEN_LOCKS: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
 /// `<keystore>.lock`, released when the process ends.
 pub fn load_module(cfg: &Config) -> anyhow::Result<Module> {
     lock_token(&cfg.keystore)?;
-    Ok(Module::load(
-        &cfg.token.module,
-        cfg.token.softhsm_conf.as_deref(),
-    )?)
+    Module::load(&cfg.token.module, cfg.token.softhsm_conf.as_deref()).map_err(|e| {
+        with_conf_hint(&cfg.token.profile, e, |var| std::env::var_os(var).is_some()).into()
+    })
+}
+
+/// A module that would not load, with a hint when its profile names the
+/// variable the module finds its configuration through (Kryoptic:
+/// KRYOPTIC_CONF) and that variable is not set: the module's own error
+/// (Kryoptic: CKR_TOKEN_NOT_PRESENT from C_Initialize) does not say so.
+fn with_conf_hint(profile: &Profile, err: TokenError, is_set: impl Fn(&str) -> bool) -> TokenError {
+    match (err, &profile.conf_variable) {
+        (TokenError::ModuleLoad { path, reason }, Some(var)) if !is_set(var) => {
+            TokenError::ModuleLoad {
+                path,
+                reason: format!(
+                    "{reason} ({var} is not set: the {} profile's module finds its tokens through it)",
+                    profile.name
+                ),
+            }
+        }
+        (err, _) => err,
+    }
 }
 
 /// Takes the token lock of `keystore` unless this process holds it already
@@ -294,6 +312,32 @@ mod tests {
     use super::*;
     use crate::audit::Outcome;
     use crate::failure::{exit, exit_code, Failure};
+
+    #[test]
+    fn a_module_that_will_not_load_names_its_unset_configuration_variable() {
+        let failed = || TokenError::ModuleLoad {
+            path: PathBuf::from("/m.so"),
+            reason: "C_Initialize: token not present".into(),
+        };
+        let kryoptic = Profile::load("kryoptic").unwrap();
+        let e = with_conf_hint(&kryoptic, failed(), |_| false);
+        assert!(
+            e.to_string()
+                .contains("(KRYOPTIC_CONF is not set: the kryoptic profile's module"),
+            "{e}"
+        );
+        assert_eq!(exit_code(&e.into()), exit::MODULE);
+        // Set: the module's own words stand.
+        let e = with_conf_hint(&kryoptic, failed(), |_| true);
+        assert!(!e.to_string().contains("KRYOPTIC_CONF"), "{e}");
+        // A profile that names no variable, or another error: unchanged.
+        let softhsm = Profile::load("softhsm2").unwrap();
+        assert!(!with_conf_hint(&softhsm, failed(), |_| false)
+            .to_string()
+            .contains("not set"));
+        let e = with_conf_hint(&kryoptic, TokenError::PinLocked, |_| false);
+        assert!(matches!(e, TokenError::PinLocked));
+    }
 
     /// A project as `dnsseal init` leaves it, without a token: the config
     /// names a module that is never loaded.

@@ -542,6 +542,22 @@ impl<'m> Token<'m> {
         })
     }
 
+    /// The key sizes (bits, as C_GetMechanismInfo reports them) of the
+    /// mechanism the token signs with for this kind of key, or None when
+    /// it does not list that mechanism: what an imported key needs, as
+    /// [`Token::capability`] is what a generated one needs.
+    pub fn sign_key_sizes(&self, spec: KeySpec) -> Result<Option<(u64, u64)>, TokenError> {
+        let mech = spec.mechanism_types()[1];
+        if !ck(self.module.ctx.get_mechanism_list(self.slot))?.contains(&mech) {
+            return Ok(None);
+        }
+        let info = ck(self.module.ctx.get_mechanism_info(self.slot, mech))?;
+        Ok(Some((
+            info.min_key_size() as u64,
+            info.max_key_size() as u64,
+        )))
+    }
+
     /// Opens a read-write session and logs the user in.
     pub fn login(&self, pin: &SecretString) -> Result<UserSession, TokenError> {
         let session = ck(self.module.ctx.open_rw_session(self.slot))?;
