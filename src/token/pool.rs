@@ -38,11 +38,25 @@ pub struct SignerPool<'p> {
     reopened: AtomicUsize,
 }
 
-/// One worker's session, and its copies of the keys when the pool uses
-/// copies (same order as the pool's keys).
+/// One worker's session (None between closing a failed one and opening
+/// its replacement), and its copies of the keys when the pool uses copies
+/// (same order as the pool's keys).
 struct Worker {
-    session: Session,
+    session: Option<Session>,
     copies: Option<Vec<ObjectHandle>>,
+}
+
+impl Worker {
+    /// The open session; a worker whose reopening failed half way has
+    /// none, which reads as a lost session (and is reopened again).
+    fn session(&self) -> Result<&Session, TokenError> {
+        self.session.as_ref().ok_or_else(|| {
+            TokenError::from_ck(CkError::Pkcs11(
+                RvError::SessionHandleInvalid,
+                cryptoki::context::Function::OpenSession,
+            ))
+        })
+    }
 }
 
 fn poisoned() -> TokenError {
@@ -112,7 +126,7 @@ impl SignerPool<'_> {
             .iter()
             .position(|(key_id, _)| key_id.as_slice() == id)
             .and_then(|i| handles.get(i).copied());
-        objects::read_key_pair(&worker.session, id, handle)
+        objects::read_key_pair(worker.session()?, id, handle)
     }
 
     /// Has each session sign with its own session copy of each key when
@@ -137,7 +151,7 @@ impl SignerPool<'_> {
                 .iter()
                 .map(|w| {
                     let w = w.lock().map_err(|_| poisoned())?;
-                    copy_keys(&w.session, &handles)
+                    copy_keys(w.session()?, &handles)
                 })
                 .collect()
         })();
@@ -193,13 +207,21 @@ impl SignerPool<'_> {
             Some(copies) => copies[key],
             None => self.handles.read().map_err(|_| poisoned())?[key],
         };
-        ck(w.session.sign(&mech.mechanism(), handle, input))
+        ck(w.session()?.sign(&mech.mechanism(), handle, input))
     }
 
     /// A new session for `worker`: logged in, the keys looked up again,
     /// its copies made again.
     fn reopen(&self, worker: usize) -> Result<(), TokenError> {
         let mut w = self.workers[worker].lock().map_err(|_| poisoned())?;
+        // The failed session is closed first: a token that hands out a
+        // closed session's number again must not have the new session
+        // closed by the old one's going. Closing a session the token has
+        // already dropped fails, as expected, and says nothing.
+        w.copies = None;
+        if let Some(old) = w.session.take() {
+            let _ = old.close();
+        }
         let session = ck(self.ctx.open_ro_session(self.slot))?;
         // The login belongs to the token, not the session: a new session
         // shares it unless the token dropped every session (a reset).
@@ -217,8 +239,7 @@ impl SignerPool<'_> {
             false => None,
         };
         *self.handles.write().map_err(|_| poisoned())? = fresh;
-        // The old session closes as it is dropped.
-        w.session = session;
+        w.session = Some(session);
         w.copies = copies;
         self.reopened.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -252,7 +273,7 @@ impl Token<'_> {
                 .into_iter()
                 .map(|session| {
                     Mutex::new(Worker {
-                        session,
+                        session: Some(session),
                         copies: None,
                     })
                 })
