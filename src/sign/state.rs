@@ -314,7 +314,8 @@ fn hash_pass(
     windows: &mut [Window],
 ) -> io::Result<([u8; 32], Option<[u8; 32]>)> {
     use std::os::unix::fs::FileExt as _;
-    let mut buf = vec![0u8; 1 << 20];
+    // Small: the pass runs while the new zone is built, at the run's peak.
+    let mut buf = vec![0u8; 128 << 10];
     let (mut hash, mut snapshot) = (blake3::Hasher::new(), None);
     let mut pos = 0u64;
     while pos < len {
