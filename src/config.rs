@@ -208,7 +208,9 @@ impl Profile {
         Err(ConfigError::UnknownProfile(name_or_path.to_string()))
     }
 
-    fn parse(text: &str, path: &Path) -> Result<Profile, ConfigError> {
+    /// Reads and checks a profile's TOML text (`path` names it in
+    /// messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Profile, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
@@ -255,7 +257,13 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        Config::parse(&text, path)
+    }
+
+    /// Reads and validates the text of a `dnsseal.toml` at `path` (relative
+    /// paths in it are taken from the file's directory).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;

@@ -293,6 +293,17 @@ impl State {
             })
         };
         let buf = read(&path_for(signed))?;
+        State::from_bytes(buf, origin, || read(signed))
+    }
+
+    /// [`State::load`] of a state already in memory (`buf`): `zone` gives
+    /// the signed zone file's bytes, asked for only once the state itself
+    /// is whole and of this zone.
+    pub fn from_bytes(
+        buf: Vec<u8>,
+        origin: &[u8],
+        zone: impl FnOnce() -> Result<Vec<u8>, Unusable>,
+    ) -> Result<State, Unusable> {
         let version_end = MAGIC.len() + 4;
         if buf.len() < version_end + 1 + 4 + TRAILER
             || &buf[..MAGIC.len()] != MAGIC
@@ -329,7 +340,7 @@ impl State {
             buf[origin_end + 2],
             buf[origin_end + 3],
         ]) as usize;
-        let zone = read(signed)?;
+        let zone = zone()?;
         if blake3::hash(&zone).as_bytes() != &buf[end..end + 32] {
             return Err(Unusable::Stale);
         }
@@ -625,6 +636,30 @@ mod tests {
             rest,
             vec![(name("c.example"), 0, Some(b"c text\n".as_slice()))]
         );
+    }
+
+    /// A state handed over in memory reads as the same state from its
+    /// file; the zone's bytes are asked for only once the state is whole.
+    #[test]
+    fn a_state_in_memory_reads_as_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let signed = write(dir.path(), "");
+        let from_file = State::load(&signed, &name("example"), 1 << 20).unwrap();
+        let bytes = std::fs::read(path_for(&signed)).unwrap();
+        let zone = || Ok(std::fs::read(&signed).unwrap());
+        let from_memory = State::from_bytes(bytes.clone(), &name("example"), zone).unwrap();
+        let owners = |s: &State| {
+            let mut v = Vec::new();
+            s.cursor().rest(&mut |e| v.push((e.owner.to_vec(), e.text.map(<[u8]>::to_vec))));
+            v
+        };
+        assert_eq!(owners(&from_memory), owners(&from_file));
+        assert_eq!(from_memory.signatures(), from_file.signatures());
+        let unasked = || -> Result<Vec<u8>, Unusable> { panic!("zone read for a foreign state") };
+        assert!(matches!(
+            State::from_bytes(bytes, &name("other"), unasked),
+            Err(Unusable::OtherZone)
+        ));
     }
 
     #[test]
