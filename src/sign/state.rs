@@ -651,7 +651,11 @@ mod tests {
         let nodes = |s: &State| {
             let mut v = Vec::new();
             s.cursor().rest(&mut |e| {
-                v.push((e.owner.to_vec(), e.text.map(<[u8]>::to_vec), e.record.to_vec()))
+                v.push((
+                    e.owner.to_vec(),
+                    e.text.map(<[u8]>::to_vec),
+                    e.record.to_vec(),
+                ))
             });
             v
         };

@@ -1400,8 +1400,8 @@ mod tests {
             .unwrap()
             .records;
         assert_eq!(from_memory, from_file);
-        let e = parse_text(b"www A 192.0.2.300\n", "mem.zone", &origin, Limits::DEFAULT)
-            .unwrap_err();
+        let e =
+            parse_text(b"www A 192.0.2.300\n", "mem.zone", &origin, Limits::DEFAULT).unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("mem.zone", 1), "{e}");
         let e = parse_text(
             format!("{HEAD}$INCLUDE /etc/hostname\n").as_bytes(),
