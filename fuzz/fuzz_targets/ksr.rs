@@ -1,5 +1,5 @@
 //! The offline-KSK exchange readers (`ksr::parse_request_text`,
-//! `ksr::parse_response_text`, and `ksr::dnskeys_in` for a file of pinned
+//! `ksr::parse_response_text`, and `ksr::format::dnskeys_in` for a file of pinned
 //! KSKs) on the input as text for example.com; what they read is written
 //! back, and checked as the offline box and the online box check it.
 //! Any input may be refused; none may panic.
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = respond::response_end(&response);
         let _ = respond::period_at(&response, now);
         if let Some(request) = &request {
-            let pins = ksr::dnskeys_in(text, "fuzz.keys", &zone).unwrap_or_default();
+            let pins = ksr::format::dnskeys_in(text, "fuzz.keys", &zone).unwrap_or_default();
             let _ = ksr::check_response(&response, request, &pins);
         }
         let _ = respond::merge(Some(response.clone()), response);
