@@ -10,9 +10,9 @@ use dnsseal::audit::{self, checkpoint, export, Record, Verdict};
 use dnsseal::clock::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
-/// The P-256 base point: a valid audit public key no checkpoint here is
+/// The P-256 base point (X || Y): a valid audit public key no checkpoint here is
 /// signed with.
-const POINT: &str = "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
+const POINT: &str = "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
 
 fn after_verify(records: &[Record], verdict: &Verdict) {
     let key = checkpoint::PublicKey::from_point(&hex::decode(POINT).unwrap()).unwrap();
