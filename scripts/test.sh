@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: install what the tests need when it
 # is missing, then formatting, lints, and every test (unit tests and the
 # integration tests in softhsm-tests/, which run against real SoftHSMv2
-# tokens and check output with BIND, ldns and OpenSC tools).
+# tokens and check output with BIND, ldns and OpenSC tools), then a short
+# fuzzing run of every input reader.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +19,6 @@ cargo clippy --all-targets --quiet -- -D warnings
 # (what it signed, what it refused and why, or why it skipped) shown.
 cargo test --all-targets -- --skip conformance_
 cargo test --test conformance -- --nocapture --test-threads 1
+# Last: each fuzz target for 60 s (skips with a reason without nightly
+# Rust or cargo-fuzz; fails on any crash). See docs/fuzzing.md.
+./scripts/fuzz.sh 60
