@@ -389,6 +389,12 @@ fn verify_lines(reader: impl BufRead, excerpt: bool) -> std::io::Result<(Vec<Rec
             Err(e) => return Ok((records, broken(format!("not an audit record: {e}")))),
         };
         if excerpt && i == 0 {
+            if record.seq == 0 {
+                return Ok((
+                    records,
+                    broken("sequence number 0: records are numbered from 1".into()),
+                ));
+            }
             expected_seq = Some(record.seq);
             prev = record.prev.clone();
         }
@@ -663,7 +669,9 @@ mod tests {
 
     /// An excerpt may start at the last sequence number; nothing follows
     /// it (fuzz/seeds/audit_log/excerpt-seq-max: an excerpt whose record
-    /// is number u64::MAX overflowed the next number due).
+    /// is number u64::MAX overflowed the next number due). None starts at
+    /// 0, which no chain has (`audit verify --excerpt` named record 0 - 1
+    /// as its anchor).
     #[test]
     fn an_excerpt_ends_at_the_last_sequence_number() {
         let chained = |seqs: &[u64]| {
@@ -683,6 +691,12 @@ mod tests {
         assert_eq!(records.len(), 1);
         assert!(
             matches!(verdict, Verdict::Intact { records: 1, .. }),
+            "{verdict:?}"
+        );
+        let (records, verdict) = chained(&[0, 1]);
+        assert!(records.is_empty());
+        assert!(
+            matches!(verdict, Verdict::Broken { line: 1, .. }),
             "{verdict:?}"
         );
         let (records, verdict) = chained(&[u64::MAX, 0]);
