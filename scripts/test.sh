@@ -4,7 +4,8 @@
 # integration tests in softhsm-tests/, which run against real SoftHSMv2
 # tokens and check output with BIND, ldns and OpenSC tools), then the key,
 # sign, rollover and conformance suites again on Kryoptic tokens, the
-# second PKCS#11 implementation (DNSSEAL_TEST_TOKEN=kryoptic).
+# second PKCS#11 implementation (DNSSEAL_TEST_TOKEN=kryoptic),
+# then a short fuzzing run of every input reader.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +33,6 @@ cargo test --test conformance -- --nocapture --test-threads 1
 echo "test: the key, sign, rollover and conformance suites on Kryoptic (DNSSEAL_TEST_TOKEN=kryoptic)"
 DNSSEAL_TEST_TOKEN=kryoptic cargo test --test keys --test sign --test rollover
 DNSSEAL_TEST_TOKEN=kryoptic cargo test --test conformance -- --nocapture --test-threads 1
+# Last: each fuzz target for 60 s (skips with a reason without nightly
+# Rust or cargo-fuzz; fails on any crash). See docs/fuzzing.md.
+./scripts/fuzz.sh 60

@@ -214,7 +214,9 @@ impl Profile {
         Err(ConfigError::UnknownProfile(name_or_path.to_string()))
     }
 
-    fn parse(text: &str, path: &Path) -> Result<Profile, ConfigError> {
+    /// Reads and checks a profile's TOML text (`path` names it in
+    /// messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Profile, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
@@ -240,13 +242,32 @@ impl Profile {
 
     /// The first module path that exists, else the first listed.
     pub fn module_path(&self) -> PathBuf {
+        self.module_path_in(&|p: &Path| p.exists())
+    }
+
+    /// [`Profile::module_path`] with `exists` saying which paths exist.
+    pub fn module_path_in(&self, exists: &dyn Fn(&Path) -> bool) -> PathBuf {
         self.module_paths
             .iter()
-            .find(|p| p.exists())
+            .find(|p| exists(p))
             .or_else(|| self.module_paths.first())
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// What reading a `dnsseal.toml` asks of the file system, answered by the
+/// caller ([`Config::parse_with`]); [`Config::parse`] answers from the
+/// file system itself.
+pub struct Lookups<'a> {
+    /// The configuration file's directory, absolute: relative paths in the
+    /// file are taken from it.
+    pub base: PathBuf,
+    /// A profile by built-in name, or by path (absolute, or joined to
+    /// `base`), as [`Profile::load`] finds it.
+    pub profile: &'a dyn Fn(&str) -> Result<Profile, ConfigError>,
+    /// Whether a path exists (a profile's first existing module is used).
+    pub exists: &'a dyn Fn(&Path) -> bool,
 }
 
 impl Config {
@@ -261,15 +282,54 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        Config::parse(&text, path)
+    }
+
+    /// Reads and validates the text of a `dnsseal.toml` at `path` (relative
+    /// paths in it are taken from the file's directory).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::from_raw(Config::raw(text, path)?, path)
+    }
+
+    /// [`Config::parse`] without the file system: what it would look up
+    /// there comes from `lookups`, so that no file is opened, read or
+    /// looked at (fuzzing, tests).
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        lookups: &Lookups<'_>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_raw_with(Config::raw(text, path)?, path, lookups)
+    }
+
+    fn raw(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })?;
-        Config::from_raw(raw, path)
+        })
     }
 
     /// Validates a raw configuration read from `path`.
     pub fn from_raw(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let lookups = Lookups {
+            base,
+            profile: &Profile::load,
+            exists: &|p: &Path| p.exists(),
+        };
+        Config::from_raw_with(raw, path, &lookups)
+    }
+
+    /// [`Config::from_raw`] with the file system's answers from `lookups`.
+    pub fn from_raw_with(
+        raw: RawConfig,
+        path: &Path,
+        lookups: &Lookups<'_>,
+    ) -> Result<Config, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
@@ -280,11 +340,7 @@ impl Config {
                 raw.version
             )));
         }
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let base = &lookups.base;
         let abs = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -301,9 +357,9 @@ impl Config {
         let profile = if builtin_profile_names().contains(&raw.token.profile.as_str())
             || Path::new(&raw.token.profile).is_absolute()
         {
-            Profile::load(&raw.token.profile)?
+            (lookups.profile)(&raw.token.profile)?
         } else {
-            Profile::load(&base.join(&raw.token.profile).to_string_lossy())?
+            (lookups.profile)(&base.join(&raw.token.profile).to_string_lossy())?
         };
         let zone_limits = ReadLimits {
             file_bytes: raw
@@ -325,7 +381,7 @@ impl Config {
             .module
             .as_deref()
             .map(abs)
-            .unwrap_or_else(|| profile.module_path());
+            .unwrap_or_else(|| profile.module_path_in(lookups.exists));
         Ok(Config {
             path: path.to_path_buf(),
             keystore: abs(&raw.keystore),
@@ -372,6 +428,54 @@ mod tests {
         let cfg = Config::from_raw(raw, Path::new("/tmp/dnsseal.toml")).unwrap();
         assert_eq!(cfg.keystore, Path::new("/tmp/k.sqlite"));
         assert_eq!(cfg.token.selector, TokenSelector::Label("x".into()));
+    }
+
+    /// Read with the file system's answers handed in, a configuration
+    /// reads as [`Config::parse`] reads it from its file; nothing is looked
+    /// up but through `lookups`.
+    #[test]
+    fn parse_with_reads_as_parse_from_the_file_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let profile = "version = 1\nname = \"own\"\ndescription = \"d\"\ntested = false\nmodule_paths = [\"/nonexistent/a.so\", \"lib/b.so\"]\n";
+        std::fs::write(dir.join("own.toml"), profile).unwrap();
+        let text = "version = 1\nkeystore = \"k.sqlite\"\naudit_log = \"/var/a.log\"\n[token]\nprofile = \"own.toml\"\nserial = \"42\"\n[zone]\nmax_file_bytes = 7\n";
+        let path = dir.join(CONFIG_FILE);
+        std::fs::write(&path, text).unwrap();
+        let from_file = Config::load(&path).unwrap();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let lookups = Lookups {
+            base: dir.clone(),
+            profile: &|p: &str| {
+                asked.borrow_mut().push(p.to_string());
+                Profile::parse(profile, Path::new(p))
+            },
+            exists: &|_: &Path| false,
+        };
+        let in_memory = Config::parse_with(text, &path, &lookups).unwrap();
+        assert_eq!(
+            *asked.borrow(),
+            [dir.join("own.toml").display().to_string()]
+        );
+        let fields = |c: &Config| {
+            (
+                c.keystore.clone(),
+                c.audit_log.clone(),
+                c.token.module.clone(),
+                c.token.selector.clone(),
+                c.token.profile.name.clone(),
+                c.zone_limits,
+            )
+        };
+        assert_eq!(fields(&in_memory), fields(&from_file));
+        assert_eq!(in_memory.keystore, dir.join("k.sqlite"));
+        assert_eq!(in_memory.token.module, Path::new("/nonexistent/a.so"));
+        let with_b = Lookups {
+            exists: &|p: &Path| p.ends_with("b.so"),
+            ..lookups
+        };
+        let c = Config::parse_with(text, &path, &with_b).unwrap();
+        assert_eq!(c.token.module, Path::new("lib/b.so"));
     }
 
     #[test]

@@ -378,7 +378,8 @@ pub fn verify_reader_from(reader: impl BufRead) -> std::io::Result<(Vec<Record>,
 fn verify_lines(reader: impl BufRead, excerpt: bool) -> std::io::Result<(Vec<Record>, Verdict)> {
     let mut records = Vec::new();
     let mut prev = GENESIS.to_string();
-    let mut expected_seq = 1u64;
+    // None after record u64::MAX: no record can follow it.
+    let mut expected_seq = Some(1u64);
     for (i, line) in reader.lines().enumerate() {
         let line = line?;
         let n = i + 1;
@@ -388,14 +389,21 @@ fn verify_lines(reader: impl BufRead, excerpt: bool) -> std::io::Result<(Vec<Rec
             Err(e) => return Ok((records, broken(format!("not an audit record: {e}")))),
         };
         if excerpt && i == 0 {
-            expected_seq = record.seq;
+            if record.seq == 0 {
+                return Ok((
+                    records,
+                    broken("sequence number 0: records are numbered from 1".into()),
+                ));
+            }
+            expected_seq = Some(record.seq);
             prev = record.prev.clone();
         }
-        if record.seq != expected_seq {
+        if Some(record.seq) != expected_seq {
+            let due = expected_seq.map_or("none".into(), |s| s.to_string());
             return Ok((
                 records,
                 broken(format!(
-                    "sequence number {} where {expected_seq} was due (a record was deleted, inserted or moved)",
+                    "sequence number {} where {due} was due (a record was deleted, inserted or moved)",
                     record.seq
                 )),
             ));
@@ -422,7 +430,7 @@ fn verify_lines(reader: impl BufRead, excerpt: bool) -> std::io::Result<(Vec<Rec
             ));
         }
         prev = record.hash.clone();
-        expected_seq += 1;
+        expected_seq = record.seq.checked_add(1);
         records.push(record);
     }
     let head = records.last().map(|r| Head {
@@ -657,6 +665,48 @@ mod tests {
             matches!(verdict, Verdict::Intact { records: 100, .. }),
             "{verdict:?}"
         );
+    }
+
+    /// An excerpt may start at the last sequence number; nothing follows
+    /// it (fuzz/seeds/audit_log/excerpt-seq-max: an excerpt whose record
+    /// is number u64::MAX overflowed the next number due). None starts at
+    /// 0, which no chain has (`audit verify --excerpt` named record 0 - 1
+    /// as its anchor).
+    #[test]
+    fn an_excerpt_ends_at_the_last_sequence_number() {
+        let chained = |seqs: &[u64]| {
+            let mut prev = "ab".repeat(32);
+            let mut text = String::new();
+            for &seq in seqs {
+                let (_d, path) = log_with(1);
+                let mut r: Record = serde_json::from_str(&lines(&path)[0]).unwrap();
+                (r.seq, r.prev) = (seq, prev);
+                r.hash = r.compute_hash();
+                prev = r.hash.clone();
+                text += &(r.canonical_line() + "\n");
+            }
+            verify_reader_from(text.as_bytes()).unwrap()
+        };
+        let (records, verdict) = chained(&[u64::MAX]);
+        assert_eq!(records.len(), 1);
+        assert!(
+            matches!(verdict, Verdict::Intact { records: 1, .. }),
+            "{verdict:?}"
+        );
+        let (records, verdict) = chained(&[0, 1]);
+        assert!(records.is_empty());
+        assert!(
+            matches!(verdict, Verdict::Broken { line: 1, .. }),
+            "{verdict:?}"
+        );
+        let (records, verdict) = chained(&[u64::MAX, 0]);
+        assert_eq!(records.len(), 1);
+        match verdict {
+            Verdict::Broken { line: 2, reason } => {
+                assert!(reason.contains("where none was due"), "{reason}")
+            }
+            v => panic!("{v:?}"),
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::path::Path;
 
 use super::{dnskey_from_rdata, Request, RequestPeriod, Response, ResponsePeriod};
 use crate::clock::Timestamp;
-use crate::zone::parse::{parse_file, ZoneError};
+use crate::zone::parse::{parse_text, Limits, ZoneError};
 use crate::zone::present::{name_text, write_rdata};
 use crate::zone::rr::{rtype, Record};
 use crate::zone::rrsig::Rrsig;
@@ -189,16 +189,10 @@ fn parse_with_ttl(
             "$INCLUDE is not allowed in a KSR or SKR".into(),
         ));
     }
-    let dir = tempfile::tempdir().map_err(|e| fail(0, format!("temporary directory: {e}")))?;
-    let path = dir.path().join("exchange");
-    std::fs::write(&path, format!("$TTL {ttl}\n{text}"))
-        .map_err(|e| fail(0, format!("temporary copy: {e}")))?;
-    let parsed = parse_file(&path, zone).map_err(|e: ZoneError| {
-        fail(
-            e.line.saturating_sub(1),
-            e.message.replace(&path.display().to_string(), file),
-        )
-    })?;
+    // Read in memory: nothing of the other side's text reaches a file.
+    let text = format!("$TTL {ttl}\n{text}");
+    let parsed = parse_text(text.as_bytes(), file, zone, Limits::DEFAULT)
+        .map_err(|e: ZoneError| fail(e.line.saturating_sub(1), e.message))?;
     Ok(parsed
         .records
         .into_iter()

@@ -60,7 +60,10 @@ impl Reread {
             hash: blake3::Hasher::new(),
         };
         Reread {
-            inner: BufReader::with_capacity(BUFFER, at),
+            inner: BufReader::with_capacity(
+                BUFFER.min(usize::try_from(len).unwrap_or(BUFFER)).max(1),
+                at,
+            ),
             pos: 0,
             expect,
             path: path.to_path_buf(),

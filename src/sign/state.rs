@@ -315,7 +315,12 @@ fn hash_pass(
 ) -> io::Result<([u8; 32], Option<[u8; 32]>)> {
     use std::os::unix::fs::FileExt as _;
     // Small: the pass runs while the new zone is built, at the run's peak.
-    let mut buf = vec![0u8; 128 << 10];
+    let mut buf = vec![
+        0u8;
+        (128 << 10)
+            .min(usize::try_from(len).unwrap_or(128 << 10))
+            .max(1)
+    ];
     let (mut hash, mut snapshot) = (blake3::Hasher::new(), None);
     let mut pos = 0u64;
     while pos < len {
