@@ -30,7 +30,7 @@ pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> 
         .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))
 }
 
-mod args;
+pub mod args;
 mod audit_cmd;
 mod context;
 mod import;
@@ -39,6 +39,7 @@ mod keys;
 mod ksr_cmd;
 mod reconcile;
 mod rollover;
+mod shell_cmd;
 mod sign_cmd;
 mod token_cmd;
 
@@ -50,7 +51,19 @@ pub use crate::failure::exit;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = context::Context::new(&cli)?;
-    match cli.command {
+    dispatch(&ctx, cli.command)
+}
+
+/// Runs `dnsseal shell` (see [`crate::shell`]); its exit code.
+pub fn run_shell(cli: Cli) -> u8 {
+    shell_cmd::run(cli)
+}
+
+/// Runs one command in a context: the one table from commands to calls,
+/// for the command line and the shell alike.
+fn dispatch(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
+    let ctx = ctx;
+    match command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Token(args::TokenCommand::Info(a)) => token_cmd::info(&ctx, a),
         Command::Token(args::TokenCommand::Bench(a)) => token_cmd::bench(&ctx, a),
@@ -84,6 +97,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::AuditCommand::Key(a) => audit_cmd::key(&ctx, a),
             args::AuditCommand::Checkpoint => audit_cmd::checkpoint(&ctx),
         },
+        Command::Shell(_) => Err(anyhow::anyhow!(
+            "dnsseal shell cannot be run from inside a command"
+        )),
     }
 }
 
