@@ -98,7 +98,11 @@ pub fn clear_env_except(keep: &[&str]) -> Result<(), String> {
     for (name, _) in std::env::vars_os() {
         // A name that cannot be a variable's (from a hand-made environ
         // entry such as "=x=y") cannot be removed, nor read by getenv.
-        let odd = name.is_empty() || name.as_encoded_bytes().iter().any(|b| *b == b'=' || *b == 0);
+        let odd = name.is_empty()
+            || name
+                .as_encoded_bytes()
+                .iter()
+                .any(|b| *b == b'=' || *b == 0);
         if !odd && !keep.iter().any(|k| std::ffi::OsStr::new(k) == name) {
             // Sound: no other thread exists (checked above).
             std::env::remove_var(&name);

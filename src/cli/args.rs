@@ -74,7 +74,11 @@ pub fn shell_multicall(
     let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
     let called = args
         .first()
-        .map(|a| std::path::Path::new(a).file_name().map(|n| n.to_os_string()))
+        .map(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|n| n.to_os_string())
+        })
         .unwrap_or_default()
         .unwrap_or_default();
     let called = called.to_string_lossy();

@@ -152,7 +152,8 @@ impl Shell {
                 Step::Exit(exit::OK)
             }
             Ok(Line::Run(req)) => {
-                let ctx = Context::for_shell(self.clock, self.config_path.clone(), req.json, req.name);
+                let ctx =
+                    Context::for_shell(self.clock, self.config_path.clone(), req.json, req.name);
                 let code = match super::dispatch(&ctx, req.command) {
                     Ok(()) => exit::OK,
                     Err(e) => {
@@ -217,7 +218,9 @@ impl Shell {
         editor.set_helper(Some(ShellHelper {
             keystore: self.keystore.clone(),
         }));
-        eprintln!("dnsseal key maintainer's shell: `help` lists the commands; Ctrl-D or `exit` leaves.");
+        eprintln!(
+            "dnsseal key maintainer's shell: `help` lists the commands; Ctrl-D or `exit` leaves."
+        );
         loop {
             match editor.readline(PROMPT) {
                 Ok(line) => {

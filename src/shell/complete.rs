@@ -35,7 +35,10 @@ impl Catalog {
 pub fn complete(before: &str, catalog: &Catalog) -> (usize, Vec<String>) {
     let start = before.rfind(' ').map_or(0, |i| i + 1);
     let partial = &before[start..];
-    let done: Vec<&str> = before[..start].split(' ').filter(|w| !w.is_empty()).collect();
+    let done: Vec<&str> = before[..start]
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .collect();
     let mut cmd = ShellLine::command();
     cmd.build();
     let mut positionals: Vec<&str> = Vec::new();
@@ -111,7 +114,9 @@ mod tests {
         assert_eq!(cands("ke"), ["keys"]);
         assert_eq!(complete("ke", &catalog()).0, 0);
         let all = cands("");
-        for c in ["audit", "exit", "help", "keys", "policy", "quit", "rollover", "token"] {
+        for c in [
+            "audit", "exit", "help", "keys", "policy", "quit", "rollover", "token",
+        ] {
             assert!(all.contains(&c.to_string()), "{all:?}");
         }
         assert!(!all.iter().any(|c| c == "sign" || c == "init"));
@@ -134,6 +139,8 @@ mod tests {
         assert_eq!(cands("keys delete example.net --tag "), ["999"]);
         assert!(cands("keys ds example.com --d").contains(&"--digest".to_string()));
         assert!(cands("token info ").is_empty());
-        assert!(cands("keys ds example.com ").iter().all(|c| c.starts_with("example")));
+        assert!(cands("keys ds example.com ")
+            .iter()
+            .all(|c| c.starts_with("example")));
     }
 }

@@ -17,6 +17,7 @@ use super::tokenize::{tokenize, Refusal};
 #[derive(Debug, Parser)]
 #[command(
     name = "dnsseal shell",
+    about = "The key maintainer's shell: key management commands only, no files, no system shell.",
     no_binary_name = true,
     disable_help_subcommand = true,
     disable_version_flag = true,
@@ -339,9 +340,9 @@ fn into_command(command: ShellCommand) -> Command {
         }
         ShellCommand::Token(ShellToken::Info(a)) => Command::Token(TokenCommand::Info(a)),
         // Never reached: parse_line answers these itself.
-        ShellCommand::Help { .. } | ShellCommand::Exit => Command::Token(TokenCommand::Info(
-            TokenInfoArgs {},
-        )),
+        ShellCommand::Help { .. } | ShellCommand::Exit => {
+            Command::Token(TokenCommand::Info(TokenInfoArgs {}))
+        }
     }
 }
 

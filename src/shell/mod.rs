@@ -96,7 +96,10 @@ mod tests {
         let given = Path::new("/srv/dnsseal");
         assert_eq!(project_dir(Some(given), &system).unwrap(), given);
         let err = project_dir(None, &system).unwrap_err().to_string();
-        assert!(err.contains("--project DIR") && err.contains("shell.toml"), "{err}");
+        assert!(
+            err.contains("--project DIR") && err.contains("shell.toml"),
+            "{err}"
+        );
         std::fs::write(&system, "project = \"/var/lib/dnsseal\"\n").unwrap();
         assert_eq!(
             project_dir(None, &system).unwrap(),

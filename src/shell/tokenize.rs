@@ -86,14 +86,13 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, Refusal> {
                 }
                 None => {
                     return Err(Refusal(
-                        "a backslash at the end of the line is refused (it escapes nothing)"
-                            .into(),
+                        "a backslash at the end of the line is refused (it escapes nothing)".into(),
                     ))
                 }
             },
             c if METACHARACTERS.contains(&c) => {
                 return Err(Refusal(format!(
-                    "shell metacharacter `{c}` at column {} is refused: this shell runs one \
+                    "shell metacharacter '{c}' at column {} is refused: this shell runs one \
                      dnsseal command, never a system shell",
                     at + 1
                 )))
@@ -143,7 +142,10 @@ mod tests {
 
     #[test]
     fn spaces_quotes_and_backslashes() {
-        assert_eq!(words("  keys   ds example.com "), ["keys", "ds", "example.com"]);
+        assert_eq!(
+            words("  keys   ds example.com "),
+            ["keys", "ds", "example.com"]
+        );
         assert_eq!(words("a 'b c' \"d e\" f\\ g"), ["a", "b c", "d e", "f g"]);
         assert_eq!(words("'it''s' \"\\\"q\\\"\""), ["its", "\"q\""]);
         assert_eq!(words("'' x"), ["", "x"]);
@@ -172,7 +174,8 @@ mod tests {
             let why = refused(line);
             assert!(why.contains("metacharacter"), "{line}: {why}");
         }
-        assert!(refused("; sh").contains("`;` at column 1"));
+        assert!(refused("; sh").contains("';' at column 1"));
+        assert!(refused("keys ds `id`").contains("'`' at column 9"));
     }
 
     #[test]
@@ -194,6 +197,9 @@ mod tests {
         assert_eq!(excerpt("a\u{1b}b"), "a\\u{1b}b");
         let long = "x".repeat(1000);
         let e = excerpt(&long);
-        assert!(e.starts_with(&"x".repeat(200)) && e.ends_with("(1000 bytes)"), "{e}");
+        assert!(
+            e.starts_with(&"x".repeat(200)) && e.ends_with("(1000 bytes)"),
+            "{e}"
+        );
     }
 }
