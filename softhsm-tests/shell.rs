@@ -307,6 +307,33 @@ fn interactive_through_a_pseudo_terminal() {
     s.send("\r").unwrap();
     s.expect(ds_line.as_str()).unwrap();
     s.expect("dnsseal> ").unwrap();
+    // The token lock is let go after each command: the CLI can use the
+    // token while the session stays open.
+    s.send_line("token info").unwrap();
+    s.expect("dnsseal> ").unwrap();
+    let mut cli = p.command();
+    cli.args([
+        "keys",
+        "create",
+        "other.example",
+        "--role",
+        "zsk",
+        "--algorithm",
+        "ECDSAP256SHA256",
+    ]);
+    let mut child = cli.spawn().unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the CLI waited for the token lock the shell session holds");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
     // Ctrl-C drops a half-typed line: nothing runs.
     s.send("sign half").unwrap();
     s.send("\x03").unwrap();

@@ -20,8 +20,8 @@ pub struct Cli {
     pub now: Option<String>,
 
     /// Read the user PIN from this file (first line; a regular file of
-    /// mode 0600 or 0400 owned by this user, else exit 7). Otherwise the
-    /// systemd credential dnsseal-pin in $CREDENTIALS_DIRECTORY, then the
+    /// mode 0600 or 0400 owned by this user, else exit 7). Otherwise
+    /// pin_file in dnsseal.toml's [token], then the systemd credential dnsseal-pin in $CREDENTIALS_DIRECTORY, then the
     /// DNSSEAL_PIN variable (for CI), then a prompt on the terminal.
     #[arg(long, global = true, value_name = "FILE")]
     pub pin_file: Option<PathBuf>,

@@ -161,6 +161,8 @@ impl Shell {
                         super::exit_code(&e)
                     }
                 };
+                // The command's module is unloaded by now.
+                crate::project::release_token_locks();
                 let outcome = match code {
                     exit::OK => "ran, exit 0".to_string(),
                     c => format!("failed, exit {c}"),
