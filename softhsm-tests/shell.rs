@@ -151,6 +151,37 @@ fn the_pin_comes_only_from_the_projects_pin_file() {
 }
 
 #[test]
+fn a_pin_file_in_the_configuration_is_checked_and_serves_the_cli_too() {
+    if skip_unless_softhsm("the shell clears KRYOPTIC_CONF") {
+        return;
+    }
+    let p = project();
+    // The CLI reads it before DNSSEAL_PIN (here wrong).
+    p.run_with_pin(
+        "0000",
+        &[
+            "keys",
+            "create",
+            "a.example",
+            "--role",
+            "zsk",
+            "--algorithm",
+            "ECDSAP256SHA256",
+        ],
+    )
+    .ok();
+    // Open to others: refused by the shell as by the CLI, exit 7.
+    std::fs::set_permissions(p.file("pin"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = shell_c(
+        &p,
+        "keys create b.example --role zsk --algorithm ECDSAP256SHA256",
+    )
+    .fails(7);
+    assert!(err.contains("PIN file") && err.contains("pin"), "{err}");
+    assert_eq!(p.keys().len(), 1);
+}
+
+#[test]
 fn everything_else_is_refused_clearly_and_audited() {
     if skip_unless_softhsm("the shell clears KRYOPTIC_CONF") {
         return;
