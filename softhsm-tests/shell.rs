@@ -390,3 +390,120 @@ fn interactive_through_a_pseudo_terminal() {
             .ends_with("(ssh from 192.0.2.7 port 50123)")));
     p.run(&["audit", "verify"]).ok();
 }
+
+/// Kills the sshd of a test when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real OpenSSH server on 127.0.0.1 with the shell as ForceCommand;
+/// skipped, with the reason, where sshd is not installed or the test does
+/// not run as root.
+#[test]
+fn through_a_real_sshd_as_force_command() {
+    let sshd = std::path::Path::new("/usr/sbin/sshd");
+    if !sshd.exists() {
+        eprintln!("skipped: /usr/sbin/sshd is not installed (apt-get install openssh-server)");
+        return;
+    }
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: sshd needs root to run");
+        return;
+    }
+    if skip_unless_softhsm("the shell clears KRYOPTIC_CONF") {
+        return;
+    }
+    let p = project();
+    p.create_key("example.com", "ksk", "ECDSAP256SHA256");
+    let ds = p.run(&["keys", "ds", "example.com"]).ok();
+    let d = tempfile::tempdir().unwrap();
+    for key in ["host", "user"] {
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(d.path().join(key))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh-keygen: {out:?}");
+    }
+    std::fs::copy(d.path().join("user.pub"), d.path().join("authorized_keys")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = d.path().join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host\nPidFile {dir}/sshd.pid\n\
+             AuthorizedKeysFile {dir}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin prohibit-password\nLogLevel ERROR\n\
+             ForceCommand {bin} shell --project {project}\n",
+            dir = d.path().display(),
+            bin = dnsseal_bin(),
+            project = p.path().display(),
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let _sshd = Killed(
+        Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "sshd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ssh = |line: &str| {
+        Run::from(
+            Command::new("ssh")
+                .args(["-F", "/dev/null", "-i"])
+                .arg(d.path().join("user"))
+                .args(["-p", &port.to_string()])
+                .args([
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                ])
+                .args([
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "LogLevel=ERROR",
+                    "root@127.0.0.1",
+                    line,
+                ])
+                .output()
+                .unwrap(),
+        )
+    };
+    assert_eq!(ssh("keys ds example.com").ok(), ds);
+    let err = ssh("sign x").fails(10);
+    assert!(err.contains("`sign` is not a command"), "{err}");
+    let err = ssh("keys list; id").fails(10);
+    assert!(err.contains("metacharacter ';'"), "{err}");
+    let ran = shell_records(&p, "SSH_ORIGINAL_COMMAND: keys ds example.com");
+    assert_eq!(ran.len(), 1);
+    let op = ran[0]["operator"].as_str().unwrap();
+    assert!(op.contains("(ssh from 127.0.0.1 port "), "{op}");
+    assert_eq!(
+        shell_records(&p, "SSH_ORIGINAL_COMMAND: keys list; id").len(),
+        1
+    );
+    p.run(&["audit", "verify"]).ok();
+}
