@@ -140,9 +140,10 @@ impl Shell {
         match parse_line(line) {
             Ok(Line::Empty) => Step::Continue(exit::OK),
             Ok(Line::Help(text)) => {
-                print!("{text}");
-                if !text.ends_with('\n') {
-                    println!();
+                let nl = if text.ends_with('\n') { "" } else { "\n" };
+                // Standard output may be gone (a pipe closed early): said, not a panic.
+                if let Err(e) = super::write_stdout(format_args!("{text}{nl}")) {
+                    eprintln!("dnsseal shell: {e}");
                 }
                 self.audit(source, line, "help", false);
                 Step::Continue(exit::OK)

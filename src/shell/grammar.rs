@@ -237,6 +237,9 @@ fn unknown_command(words: &[String]) -> Option<Refusal> {
     let mut cmd = ShellLine::command();
     let mut path: Vec<&str> = Vec::new();
     for w in words {
+        if w == "--json" {
+            continue;
+        }
         if !cmd.has_subcommands() || w.starts_with('-') {
             return None;
         }
@@ -450,6 +453,8 @@ mod tests {
         assert!(refused("policy set example.com p").contains("`policy set`"));
         assert!(refused("token bench example.com").contains("`token bench`"));
         assert!(refused("sh").contains("`sh`"));
+        assert!(refused("--json sign x").contains("`sign` is not a command"));
+        assert!(refused("keys --json reconcile").contains("`keys reconcile`"));
     }
 
     #[test]
