@@ -109,6 +109,25 @@ fn one_shot_commands_do_and_print_what_the_cli_does() {
         shell_ssh(&p, "keys  dnskey  'example.com'").ok(),
         p.run(&["keys", "dnskey", "example.com"]).ok()
     );
+    // Read-only commands print what the CLI prints (the shell's own
+    // record of a line is written after the line ran).
+    for line in [
+        "token info",
+        "policy show example.com",
+        "audit export",
+        "audit export --format csv",
+        "keys show example.com --tag TAG",
+    ] {
+        let tag = p.keys()[0]["key_tag"].to_string();
+        let line = line.replace("TAG", &tag);
+        let args: Vec<&str> = line.split(' ').collect();
+        let cli = p.run(&args).ok();
+        assert_eq!(shell_c(&p, &line).ok(), cli, "{line}");
+    }
+    assert!(shell_c(&p, "rollover plan example.com")
+        .ok()
+        .contains("example.com"));
+    assert!(shell_c(&p, "audit verify").ok().contains("intact"));
     // The key creation is audited by the library under the shell's user
     // and client, and the line by the shell.
     let created = records(&p)
@@ -193,6 +212,11 @@ fn everything_else_is_refused_clearly_and_audited() {
     // way; 100 KB is far over the shell's 4096 bytes.
     let long = format!("keys ds {}", "a".repeat(100_000));
     let tmp_x_existed = std::path::Path::new("/tmp/x").exists();
+    // A 1 MB line cannot reach the shell through -c or a variable: the
+    // kernel refuses to start it (E2BIG).
+    let huge = "a".repeat(1 << 20);
+    let e = shell_command(&p).arg("-c").arg(&huge).output().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(7), "{e}");
     let cases: Vec<(String, &str)> = vec![
         ("sign x".into(), "`sign` is not a command"),
         ("init --softhsm".into(), "`init` is not a command"),
@@ -352,7 +376,7 @@ fn interactive_through_a_pseudo_terminal() {
         "--algorithm",
         "ECDSAP256SHA256",
     ]);
-    let mut child = cli.spawn().unwrap();
+    let mut child = cli.stdout(std::process::Stdio::null()).spawn().unwrap();
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
