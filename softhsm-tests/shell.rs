@@ -139,6 +139,7 @@ fn one_shot_commands_do_and_print_what_the_cli_does() {
     let ran = shell_records(&p, "SSH_ORIGINAL_COMMAND: keys ds example.com");
     assert_eq!(ran.len(), 1);
     assert_eq!(ran[0]["outcome"], "ok");
+    assert_eq!(ran[0]["zone"], "example.com");
     assert_eq!(
         ran[0]["operator"],
         format!("{user} (ssh from 192.0.2.7 port 50123)")
@@ -389,6 +390,10 @@ fn interactive_through_a_pseudo_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
+    // A refusal is said, and the session goes on.
+    s.send_line("keys list; sh").unwrap();
+    s.expect("refused: shell metacharacter ';'").unwrap();
+    s.expect("dnsseal> ").unwrap();
     // Ctrl-C drops a half-typed line: nothing runs.
     s.send("sign half").unwrap();
     s.send("\x03").unwrap();
@@ -406,6 +411,10 @@ fn interactive_through_a_pseudo_terminal() {
     assert_eq!(shell_records(&p, "terminal: keys ds example.com").len(), 2);
     assert_eq!(shell_records(&p, "terminal: help").len(), 1);
     assert!(shell_records(&p, "sign half").is_empty());
+    assert_eq!(
+        shell_records(&p, "refused: shell metacharacter ';' at column 10").len(),
+        1
+    );
     assert!(shell_records(&p, "terminal: keys ds")
         .iter()
         .all(|r| r["operator"]

@@ -128,7 +128,7 @@ impl Shell {
             Input::NotText(source) => {
                 let why = "the command is not UTF-8 text";
                 eprintln!("dnsseal shell: refused: {why}");
-                self.audit(source, "", &format!("refused: {why}"), true);
+                self.audit(source, "", None, &format!("refused: {why}"), true);
                 exit::REFUSED
             }
             Input::Interactive => self.interactive(),
@@ -145,14 +145,15 @@ impl Shell {
                 if let Err(e) = super::write_stdout(format_args!("{text}{nl}")) {
                     eprintln!("dnsseal shell: {e}");
                 }
-                self.audit(source, line, "help", false);
+                self.audit(source, line, None, "help", false);
                 Step::Continue(exit::OK)
             }
             Ok(Line::Exit) => {
-                self.audit(source, line, "exit", false);
+                self.audit(source, line, None, "exit", false);
                 Step::Exit(exit::OK)
             }
             Ok(Line::Run(req)) => {
+                let zone = req.zone.clone();
                 let ctx =
                     Context::for_shell(self.clock, self.config_path.clone(), req.json, req.name);
                 let code = match super::dispatch(&ctx, req.command) {
@@ -168,27 +169,29 @@ impl Shell {
                     exit::OK => "ran, exit 0".to_string(),
                     c => format!("failed, exit {c}"),
                 };
-                self.audit(source, line, &outcome, code != exit::OK);
+                self.audit(source, line, zone, &outcome, code != exit::OK);
                 Step::Continue(code)
             }
             Err(LineError::Refused(r)) => {
                 eprintln!("dnsseal shell: refused: {r}");
-                self.audit(source, line, &format!("refused: {r}"), true);
+                self.audit(source, line, None, &format!("refused: {r}"), true);
                 Step::Continue(exit::REFUSED)
             }
             Err(LineError::Usage(text)) => {
                 eprint!("{text}");
-                self.audit(source, line, "usage error, exit 2", true);
+                self.audit(source, line, None, "usage error, exit 2", true);
                 Step::Continue(exit::USAGE)
             }
         }
     }
 
-    /// One audit record for a line: where it came from, what became of
-    /// it, the line itself (escaped, cut); a failure to audit is reported.
-    fn audit(&self, source: &str, line: &str, outcome: &str, failed: bool) {
+    /// One audit record for a line: where it came from, the zone it was
+    /// about, what became of it, the line itself (escaped, cut); a failure
+    /// to audit is reported.
+    fn audit(&self, source: &str, line: &str, zone: Option<String>, outcome: &str, failed: bool) {
         let event = Event {
             command: "shell".to_string(),
+            zone,
             failed,
             detail: format!("{outcome}; {source}: {}", excerpt(line)),
             ..Event::default()

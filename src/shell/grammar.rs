@@ -149,6 +149,9 @@ pub struct Request {
     /// The command as the audit log names it ("keys create").
     pub name: String,
     pub json: bool,
+    /// The zone the command is about (the first, for `policy run`), for
+    /// the shell's audit record.
+    pub zone: Option<String>,
 }
 
 /// Why a line is not run.
@@ -185,7 +188,9 @@ pub fn parse_line(line: &str) -> Result<Line, LineError> {
         ShellCommand::Exit => Ok(Line::Exit),
         command => {
             check_zones(&command).map_err(LineError::Refused)?;
+            let zone = zones(&command).first().map(|z| z.to_string());
             Ok(Line::Run(Box::new(Request {
+                zone,
                 command: into_command(command),
                 name,
                 json: parsed.json,
@@ -389,6 +394,7 @@ mod tests {
     fn allowed_commands_become_the_clis_commands() {
         let r = run("keys ds example.com --digest sha256,sha384");
         assert_eq!(r.name, "keys ds");
+        assert_eq!(r.zone.as_deref(), Some("example.com"));
         match r.command {
             Command::Keys(KeysCommand::Ds(a)) => {
                 assert_eq!(a.zone, "example.com");
@@ -398,6 +404,7 @@ mod tests {
         }
         let r = run("--json keys list");
         assert!(r.json);
+        assert_eq!(r.zone, None);
         assert_eq!(run("keys list example.com --json").name, "keys list");
         assert_eq!(run("rollover zsk example.com start").name, "rollover zsk");
         assert_eq!(run("rollover plan example.com").name, "rollover plan");
