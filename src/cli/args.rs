@@ -822,3 +822,36 @@ pub enum EmergencyRole {
     Ksk,
     Csk,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        shell_multicall(v.iter().map(std::ffi::OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn dnsseal_shell_by_its_link_name() {
+        assert_eq!(args(&["dnsseal-shell"]), ["dnsseal", "shell"]);
+        assert_eq!(args(&["-dnsseal-shell"]), ["dnsseal", "shell"]);
+        assert_eq!(
+            args(&["/usr/local/bin/dnsseal-shell", "-c", "keys list"]),
+            ["dnsseal", "shell", "-c", "keys list"]
+        );
+        assert_eq!(
+            args(&["dnsseal", "keys", "list"]),
+            ["dnsseal", "keys", "list"]
+        );
+        assert_eq!(args(&["/usr/bin/dnsseal"]), ["/usr/bin/dnsseal"]);
+        assert!(args(&[]).is_empty());
+        let cli = Cli::try_parse_from(args(&["-dnsseal-shell", "-c", "--help"])).unwrap();
+        match cli.command {
+            Command::Shell(s) => assert_eq!(s.command.unwrap(), "--help"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
