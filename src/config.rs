@@ -101,6 +101,10 @@ pub struct RawTokenConfig {
     /// SoftHSMv2 configuration to load the module with (sets SOFTHSM2_CONF).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub softhsm_conf: Option<PathBuf>,
+    /// The user PIN file (same checks as --pin-file): the only PIN source
+    /// of `dnsseal shell`; the CLI reads it when --pin-file is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
 }
 
 /// A validated configuration with absolute paths.
@@ -121,6 +125,8 @@ pub struct TokenConfig {
     pub module: PathBuf,
     pub selector: TokenSelector,
     pub softhsm_conf: Option<PathBuf>,
+    /// The user PIN file, absolute.
+    pub pin_file: Option<PathBuf>,
 }
 
 /// Which token of the module's slots is ours.
@@ -391,6 +397,7 @@ impl Config {
                 module,
                 selector,
                 softhsm_conf: raw.token.softhsm_conf.as_deref().map(abs),
+                pin_file: raw.token.pin_file.as_deref().map(abs),
             },
             zone_limits,
         })

@@ -78,9 +78,10 @@ pub fn exit_codes_help() -> String {
         }
     }
     text.push_str(
-        "\nPIN sources, in order: --pin-file FILE; the systemd credential dnsseal-pin\n\
-         in $CREDENTIALS_DIRECTORY (LoadCredential=); the DNSSEAL_PIN variable (for CI:\n\
-         it stays readable in /proc/PID/environ); a prompt on the terminal. A PIN file\n\
+        "\nPIN sources, in order: --pin-file FILE; pin_file in [token] of dnsseal.toml;\n\
+         the systemd credential dnsseal-pin in $CREDENTIALS_DIRECTORY (LoadCredential=);\n\
+         the DNSSEAL_PIN variable (for CI: it stays readable in /proc/PID/environ); a\n\
+         prompt on the terminal. A PIN file\n\
          must be a regular file of mode 0600 or 0400 owned by the user dnsseal runs as,\n\
          else exit 7. The PIN never appears in arguments, logs or the audit log.",
     );

@@ -87,6 +87,30 @@ pub fn set_env(name: &str, value: &OsStr) -> Result<(), String> {
     }
 }
 
+/// Removes every environment variable but those named in `keep`, with
+/// the same rule as [`set_env`]: only while the process has one thread.
+pub fn clear_env_except(keep: &[&str]) -> Result<(), String> {
+    if thread_count() != Some(1) {
+        return Err(
+            "the environment can only be cleared while the process has one thread".to_string(),
+        );
+    }
+    for (name, _) in std::env::vars_os() {
+        // A name that cannot be a variable's (from a hand-made environ
+        // entry such as "=x=y") cannot be removed, nor read by getenv.
+        let odd = name.is_empty()
+            || name
+                .as_encoded_bytes()
+                .iter()
+                .any(|b| *b == b'=' || *b == 0);
+        if !odd && !keep.iter().any(|k| std::ffi::OsStr::new(k) == name) {
+            // Sound: no other thread exists (checked above).
+            std::env::remove_var(&name);
+        }
+    }
+    Ok(())
+}
+
 /// The number of threads of this process (Linux: `/proc/self/task`).
 fn thread_count() -> Option<usize> {
     if !cfg!(any(target_os = "linux", target_os = "android")) {

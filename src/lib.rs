@@ -33,6 +33,7 @@
 //! | [`failure`]  | failures sorted by kind, and the one table of exit codes       |
 //! | [`clock`]    | the one place that says what time it is (`--now`)             |
 //! | [`cli`]      | the `dnsseal` command: arguments in, library calls, printing   |
+//! | [`shell`]    | the key maintainer's shell: tokenizer, grammar, completion |
 #![forbid(unsafe_code)]
 
 pub mod atomic;
@@ -50,6 +51,7 @@ pub mod ksr;
 pub mod pin;
 pub mod policy;
 pub mod project;
+pub mod shell;
 pub mod sign;
 pub mod token;
 pub mod zone;

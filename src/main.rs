@@ -33,8 +33,14 @@ fn main() -> ExitCode {
     };
     // cryptoki logs every mechanism number it has no name for at ERROR
     // level; that is noise for an operator, so it only shows when asked.
-    let filter = EnvFilter::try_from_env("DNSSEAL_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},cryptoki=off")));
+    // The shell takes nothing from the environment of whoever logs in.
+    let shell = matches!(cli.command, cli::Command::Shell(_));
+    let default = || EnvFilter::new(format!("{level},cryptoki=off"));
+    let filter = if shell {
+        default()
+    } else {
+        EnvFilter::try_from_env("DNSSEAL_LOG").unwrap_or_else(|_| default())
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -44,6 +50,9 @@ fn main() -> ExitCode {
         .init();
     for what in missed {
         tracing::warn!("{what}");
+    }
+    if shell {
+        return ExitCode::from(cli::run_shell(cli));
     }
     match cli::run(cli) {
         Ok(()) => ExitCode::from(cli::exit::OK),

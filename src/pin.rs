@@ -3,7 +3,10 @@
 //!
 //! A PIN comes from the first of these that is present ([`source`]):
 //!
-//! 1. a PIN file (`--pin-file`, `--so-pin-file`);
+//! 1. a PIN file (`--pin-file`, `--so-pin-file`; for the user PIN,
+//!    else `pin_file` in `dnsseal.toml`, which the CLI's context looks up
+//!    and passes here as the file, and the only source `dnsseal shell`
+//!    uses);
 //! 2. a systemd credential: the file `dnsseal-pin` (`dnsseal-so-pin`) in
 //!    `$CREDENTIALS_DIRECTORY`, as `LoadCredential=` makes it;
 //! 3. an environment variable (`DNSSEAL_PIN`, `DNSSEAL_SO_PIN`), for CI

@@ -127,6 +127,24 @@ pub struct Head {
 /// account of the real uid (from /proc and /etc/passwd), with the sudo
 /// caller when there is one; the environment only as a fallback.
 pub fn operator() -> String {
+    match CLIENT.get() {
+        Some(client) => format!("{} ({client})", os_operator()),
+        None => os_operator(),
+    }
+}
+
+/// Where the login came from ("ssh from 192.0.2.7 port 50123"), set once
+/// by `dnsseal shell`: every record the process writes names it after the
+/// user.
+static CLIENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets where the login came from, for every record of this process; a
+/// second call changes nothing.
+pub fn set_client(client: String) {
+    let _ = CLIENT.set(client);
+}
+
+fn os_operator() -> String {
     let account = real_uid().map(|uid| match user_name(uid) {
         Some(name) => name,
         None => format!("uid {uid}"),

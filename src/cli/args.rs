@@ -20,8 +20,8 @@ pub struct Cli {
     pub now: Option<String>,
 
     /// Read the user PIN from this file (first line; a regular file of
-    /// mode 0600 or 0400 owned by this user, else exit 7). Otherwise the
-    /// systemd credential dnsseal-pin in $CREDENTIALS_DIRECTORY, then the
+    /// mode 0600 or 0400 owned by this user, else exit 7). Otherwise
+    /// pin_file in dnsseal.toml's [token], then the systemd credential dnsseal-pin in $CREDENTIALS_DIRECTORY, then the
     /// DNSSEAL_PIN variable (for CI), then a prompt on the terminal.
     #[arg(long, global = true, value_name = "FILE")]
     pub pin_file: Option<PathBuf>,
@@ -51,7 +51,7 @@ impl Cli {
     /// Parses the process's arguments (exiting with the usage error, code
     /// 2, as clap does) and names the command by the subcommands given.
     pub fn parse_named() -> Cli {
-        let matches = Cli::command().get_matches();
+        let matches = Cli::command().get_matches_from(shell_multicall(std::env::args_os()));
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         let mut names = Vec::new();
         let mut at = &matches;
@@ -62,6 +62,30 @@ impl Cli {
         cli.name = names.join(" ");
         cli
     }
+}
+
+/// The arguments as `dnsseal` reads them: a binary called `dnsseal-shell`
+/// (a link, for /etc/shells and a login shell; `-dnsseal-shell` when
+/// login(1) or sshd start it as a login shell) runs `dnsseal shell` with
+/// the arguments it was given (sshd gives `-c COMMAND`).
+pub fn shell_multicall(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let called = args
+        .first()
+        .map(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|n| n.to_os_string())
+        })
+        .unwrap_or_default()
+        .unwrap_or_default();
+    let called = called.to_string_lossy();
+    if called.trim_start_matches('-') == "dnsseal-shell" {
+        args.splice(0..1, ["dnsseal".into(), "shell".into()]);
+    }
+    args
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +119,31 @@ pub enum Command {
     /// Offline KSK: signed key responses from the offline box.
     #[command(subcommand)]
     Skr(SkrCommand),
+    /// The key maintainer's login shell (or sshd ForceCommand): key
+    /// management commands only, read from a terminal, -c or
+    /// SSH_ORIGINAL_COMMAND; no file paths, no environment, the PIN from
+    /// the project's pin_file.
+    #[command(after_long_help = "\
+The project is --project DIR, else project = \"DIR\" in /etc/dnsseal/shell.toml.
+Global options other than --now, -v and -q are not used; neither is any
+DNSSEAL_* or SOFTHSM2_CONF variable. Type `help` in the shell for its commands.
+
+Examples (sshd_config):
+  Match User keymaint
+      ForceCommand /usr/bin/dnsseal shell --project /var/lib/dnsseal")]
+    Shell(ShellArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The project directory (absolute), set by the administrator
+    /// [default: project in /etc/dnsseal/shell.toml].
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Run this one command line and exit with its status (what sshd runs
+    /// for `ssh HOST COMMAND` when this is the login shell).
+    #[arg(short = 'c', value_name = "COMMAND", allow_hyphen_values = true)]
+    pub command: Option<std::ffi::OsString>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -772,4 +821,37 @@ pub enum EmergencyRole {
     Zsk,
     Ksk,
     Csk,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        shell_multicall(v.iter().map(std::ffi::OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn dnsseal_shell_by_its_link_name() {
+        assert_eq!(args(&["dnsseal-shell"]), ["dnsseal", "shell"]);
+        assert_eq!(args(&["-dnsseal-shell"]), ["dnsseal", "shell"]);
+        assert_eq!(
+            args(&["/usr/local/bin/dnsseal-shell", "-c", "keys list"]),
+            ["dnsseal", "shell", "-c", "keys list"]
+        );
+        assert_eq!(
+            args(&["dnsseal", "keys", "list"]),
+            ["dnsseal", "keys", "list"]
+        );
+        assert_eq!(args(&["/usr/bin/dnsseal"]), ["/usr/bin/dnsseal"]);
+        assert!(args(&[]).is_empty());
+        let cli = Cli::try_parse_from(args(&["-dnsseal-shell", "-c", "--help"])).unwrap();
+        match cli.command {
+            Command::Shell(s) => assert_eq!(s.command.unwrap(), "--help"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

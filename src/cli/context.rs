@@ -39,6 +39,9 @@ pub struct Context {
     /// The user PIN once read: the one copy the process holds, lent out
     /// by reference (a run that logs in twice asks once).
     pin: std::cell::OnceCell<pin::Pin>,
+    /// `dnsseal shell`: the PIN comes from the configured pin_file only,
+    /// never from a credential, the environment or a prompt.
+    pin_file_only: bool,
 }
 
 impl Context {
@@ -67,7 +70,24 @@ impl Context {
             quiet: cli.quiet,
             command: cli.name.clone(),
             pin: std::cell::OnceCell::new(),
+            pin_file_only: false,
         })
+    }
+
+    /// The context of one command of `dnsseal shell`: the project's
+    /// configuration, the PIN from its pin_file only. The environment was
+    /// set up when the shell started (see `cli::shell_cmd`).
+    pub fn for_shell(clock: Clock, config_path: PathBuf, json: bool, command: String) -> Context {
+        Context {
+            clock,
+            config_path,
+            pin_file: None,
+            json,
+            quiet: false,
+            command,
+            pin: std::cell::OnceCell::new(),
+            pin_file_only: true,
+        }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -93,7 +113,20 @@ impl Context {
         if let Some(p) = self.pin.get() {
             return Ok(p.secret());
         }
-        let read = pin::read(self.pin_file.as_deref(), &pin::USER_PIN)?;
+        let file = match &self.pin_file {
+            Some(f) => Some(f.clone()),
+            None => Config::load(&self.config_path)
+                .ok()
+                .and_then(|c| c.token.pin_file),
+        };
+        if self.pin_file_only && file.is_none() {
+            return Err(Failure::NoPin(format!(
+                "dnsseal shell reads the user PIN only from pin_file in [token] of {}, and none is set",
+                self.config_path.display()
+            ))
+            .into());
+        }
+        let read = pin::read(file.as_deref(), &pin::USER_PIN)?;
         Ok(self.pin.get_or_init(|| read).secret())
     }
 

@@ -30,7 +30,7 @@ pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> 
         .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))
 }
 
-mod args;
+pub mod args;
 mod audit_cmd;
 mod context;
 mod import;
@@ -39,6 +39,7 @@ mod keys;
 mod ksr_cmd;
 mod reconcile;
 mod rollover;
+mod shell_cmd;
 mod sign_cmd;
 mod token_cmd;
 
@@ -50,40 +51,54 @@ pub use crate::failure::exit;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = context::Context::new(&cli)?;
-    match cli.command {
-        Command::Init(a) => init::run(&ctx, a),
-        Command::Token(args::TokenCommand::Info(a)) => token_cmd::info(&ctx, a),
-        Command::Token(args::TokenCommand::Bench(a)) => token_cmd::bench(&ctx, a),
+    dispatch(&ctx, cli.command)
+}
+
+/// Runs `dnsseal shell` (see [`crate::shell`]); its exit code.
+pub fn run_shell(cli: Cli) -> u8 {
+    shell_cmd::run(cli)
+}
+
+/// Runs one command in a context: the one table from commands to calls,
+/// for the command line and the shell alike.
+fn dispatch(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Init(a) => init::run(ctx, a),
+        Command::Token(args::TokenCommand::Info(a)) => token_cmd::info(ctx, a),
+        Command::Token(args::TokenCommand::Bench(a)) => token_cmd::bench(ctx, a),
         Command::Keys(k) => match k {
-            args::KeysCommand::Create(a) => keys::create(&ctx, a),
-            args::KeysCommand::List(a) => keys::list(&ctx, a),
-            args::KeysCommand::Show(a) => keys::show(&ctx, a),
-            args::KeysCommand::Dnskey(a) => keys::dnskey(&ctx, a),
-            args::KeysCommand::Ds(a) => keys::ds(&ctx, a),
-            args::KeysCommand::Delete(a) => keys::delete(&ctx, a),
-            args::KeysCommand::Restore(a) => keys::restore(&ctx, a),
-            args::KeysCommand::ImportBind(a) => import::run(&ctx, a),
-            args::KeysCommand::Reconcile(a) => reconcile::run(&ctx, a),
+            args::KeysCommand::Create(a) => keys::create(ctx, a),
+            args::KeysCommand::List(a) => keys::list(ctx, a),
+            args::KeysCommand::Show(a) => keys::show(ctx, a),
+            args::KeysCommand::Dnskey(a) => keys::dnskey(ctx, a),
+            args::KeysCommand::Ds(a) => keys::ds(ctx, a),
+            args::KeysCommand::Delete(a) => keys::delete(ctx, a),
+            args::KeysCommand::Restore(a) => keys::restore(ctx, a),
+            args::KeysCommand::ImportBind(a) => import::run(ctx, a),
+            args::KeysCommand::Reconcile(a) => reconcile::run(ctx, a),
         },
-        Command::Sign(a) => sign_cmd::run(&ctx, a),
+        Command::Sign(a) => sign_cmd::run(ctx, a),
         Command::Policy(p) => match p {
-            args::PolicyCommand::Show(a) => rollover::policy_show(&ctx, a),
-            args::PolicyCommand::Set(a) => rollover::policy_set(&ctx, a),
-            args::PolicyCommand::Run(a) => rollover::policy_run(&ctx, a),
+            args::PolicyCommand::Show(a) => rollover::policy_show(ctx, a),
+            args::PolicyCommand::Set(a) => rollover::policy_set(ctx, a),
+            args::PolicyCommand::Run(a) => rollover::policy_run(ctx, a),
         },
-        Command::Rollover(r) => rollover::rollover(&ctx, r),
-        Command::Verify(a) => sign_cmd::verify(&ctx, a),
-        Command::Ksr(args::KsrCommand::Show(a)) => ksr_cmd::show(&ctx, a),
-        Command::Ksr(args::KsrCommand::Create(a)) => ksr_cmd::create(&ctx, a),
-        Command::Ksr(args::KsrCommand::Sign(a)) => ksr_cmd::sign(&ctx, a),
-        Command::Skr(args::SkrCommand::Import(a)) => ksr_cmd::import(&ctx, a),
+        Command::Rollover(r) => rollover::rollover(ctx, r),
+        Command::Verify(a) => sign_cmd::verify(ctx, a),
+        Command::Ksr(args::KsrCommand::Show(a)) => ksr_cmd::show(ctx, a),
+        Command::Ksr(args::KsrCommand::Create(a)) => ksr_cmd::create(ctx, a),
+        Command::Ksr(args::KsrCommand::Sign(a)) => ksr_cmd::sign(ctx, a),
+        Command::Skr(args::SkrCommand::Import(a)) => ksr_cmd::import(ctx, a),
         Command::Audit(a) => match a {
-            args::AuditCommand::Verify(a) => audit_cmd::verify(&ctx, a),
-            args::AuditCommand::Export(a) => audit_cmd::export(&ctx, a),
-            args::AuditCommand::Reset(a) => audit_cmd::reset(&ctx, a),
-            args::AuditCommand::Key(a) => audit_cmd::key(&ctx, a),
-            args::AuditCommand::Checkpoint => audit_cmd::checkpoint(&ctx),
+            args::AuditCommand::Verify(a) => audit_cmd::verify(ctx, a),
+            args::AuditCommand::Export(a) => audit_cmd::export(ctx, a),
+            args::AuditCommand::Reset(a) => audit_cmd::reset(ctx, a),
+            args::AuditCommand::Key(a) => audit_cmd::key(ctx, a),
+            args::AuditCommand::Checkpoint => audit_cmd::checkpoint(ctx),
         },
+        Command::Shell(_) => Err(anyhow::anyhow!(
+            "dnsseal shell cannot be run from inside a command"
+        )),
     }
 }
 

@@ -137,6 +137,7 @@ pub fn softhsm_token(layout: &Layout, req: SoftHsm<'_>) -> anyhow::Result<RawTok
         label: Some(identity.label),
         serial: None,
         softhsm_conf: Some(PathBuf::from(SOFTHSM_DIR).join("softhsm2.conf")),
+        pin_file: None,
     })
 }
 
@@ -165,6 +166,7 @@ pub fn hsm_token(
         label,
         serial,
         softhsm_conf: None,
+        pin_file: None,
     })
 }
 

@@ -280,6 +280,16 @@ fn with_conf_hint(profile: &Profile, err: TokenError, is_set: impl Fn(&str) -> b
     }
 }
 
+/// Releases every token lock this process holds: for `dnsseal shell`,
+/// after each command, once the command's module is unloaded, so that an
+/// idle session does not hold up other dnsseal processes.
+pub fn release_token_locks() {
+    TOKEN_LOCKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+}
+
 /// Takes the token lock of `keystore` unless this process holds it already
 /// (a second lock on the same file from this process would wait forever).
 pub fn lock_token(keystore: &Path) -> anyhow::Result<()> {
