@@ -30,6 +30,9 @@ have gcore || need+=(gdb)
 have openssl || need+=(openssl)
 # The durability test: strace shows the syncs and renames of `sign`.
 have strace || need+=(strace)
+# The key maintainer's shell behind a real sshd (ForceCommand), and ssh.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have ssh || need+=(openssh-client)
 # The second test token (Kryoptic): its build links the system's libcrypto
 # and libsqlite3, and bindgen reads OpenSSL's headers through libclang.
 KRYOPTIC_SO=/usr/local/lib/kryoptic/libkryoptic_pkcs11.so
