@@ -365,43 +365,72 @@ fn read_one(
                 path: inc,
                 origin: inc_origin,
             } => {
-                if in_memory.is_some() {
-                    return Err(err(
-                        line,
-                        "$INCLUDE is not followed in zone text read from memory".into(),
-                    ));
-                }
-                let inc_path = PathBuf::from(inc.to_string());
-                let inc_path = if inc_path.is_absolute() {
-                    inc_path
-                } else {
-                    path.parent().unwrap_or(Path::new(".")).join(inc_path)
-                };
                 let o = match inc_origin {
                     Some(o) => o,
                     None => zf.origin().map_err(|e| err(line, e.to_string()))?,
                 };
-                let include = Input {
-                    path: &inc_path,
-                    origin: o,
-                    depth: depth + 1,
-                    halves: false,
-                    text: None,
+                let at = IncludedFrom {
+                    path,
+                    depth,
+                    from_memory: in_memory.is_some(),
+                    line,
                 };
-                read_one(include, out, budget, sink).map_err(|e| {
-                    if e.line == 0 {
-                        err(
-                            line,
-                            format!("$INCLUDE {}: {}", inc_path.display(), e.message),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
+                follow_include(&at, PathBuf::from(inc.to_string()), o, out, budget, sink)?;
             }
         }
     }
     Ok(())
+}
+
+/// Where an `$INCLUDE` was met.
+struct IncludedFrom<'p> {
+    path: &'p Path,
+    depth: usize,
+    /// Text read from memory follows no `$INCLUDE`.
+    from_memory: bool,
+    line: u32,
+}
+
+/// Reads the file an `$INCLUDE` names (relative to the including file's
+/// directory) with `origin`; its own errors name it, and an error of no
+/// line of its own (it cannot be read, say) names the `$INCLUDE` line.
+fn follow_include(
+    at: &IncludedFrom<'_>,
+    inc_path: PathBuf,
+    origin: Name<Bytes>,
+    out: &mut Parsed,
+    budget: &mut Budget,
+    sink: &mut dyn FnMut(Record),
+) -> Result<(), ZoneError> {
+    let err = |message: String| ZoneError {
+        file: at.path.display().to_string(),
+        line: at.line,
+        message,
+    };
+    if at.from_memory {
+        return Err(err(
+            "$INCLUDE is not followed in zone text read from memory".into(),
+        ));
+    }
+    let inc_path = if inc_path.is_absolute() {
+        inc_path
+    } else {
+        at.path.parent().unwrap_or(Path::new(".")).join(inc_path)
+    };
+    let include = Input {
+        path: &inc_path,
+        origin,
+        depth: at.depth + 1,
+        halves: false,
+        text: None,
+    };
+    read_one(include, out, budget, sink).map_err(|e| {
+        if e.line == 0 {
+            err(format!("$INCLUDE {}: {}", inc_path.display(), e.message))
+        } else {
+            e
+        }
+    })
 }
 
 /// The line and message of a scanner error. The scanner's message starts
