@@ -289,22 +289,13 @@ fn read_one(
     let Prescanned {
         text: expanded,
         entry_lines,
-        bad_directive,
+        bad_text,
         bad_rdata,
         split,
-        unclosed,
     } = prescan(&text, &origin_text);
     drop(text);
-    if let Some(line) = bad_directive {
-        return Err(err(line, "$ORIGIN and $TTL need a value".into()));
-    }
-    // Not for the scanner: it panics on a TXT record whose parentheses are
-    // still open at the end of the text (domain 0.12.3).
-    if let Some(line) = unclosed {
-        return Err(err(
-            line,
-            "unbalanced parens: a '(' here is not closed by the end of the file".into(),
-        ));
+    if let Some((line, message)) = bad_text {
+        return Err(err(line, message.into()));
     }
     if let Some(split) = split.filter(|_| halves && depth == 0 && bad_rdata.is_none()) {
         if let Some(records) = scan_halves(expanded, &split, &origin, file_index, &entry_lines) {
@@ -371,12 +362,7 @@ fn read_one(
                         "$INCLUDE is not followed in zone text read from memory".into(),
                     ));
                 }
-                let inc_path = PathBuf::from(inc.to_string());
-                let inc_path = if inc_path.is_absolute() {
-                    inc_path
-                } else {
-                    path.parent().unwrap_or(Path::new(".")).join(inc_path)
-                };
+                let inc_path = include_path(path, inc.as_ref());
                 let o = match inc_origin {
                     Some(o) => o,
                     None => zf.origin().map_err(|e| err(line, e.to_string()))?,
@@ -388,20 +374,35 @@ fn read_one(
                     halves: false,
                     text: None,
                 };
-                read_one(include, out, budget, sink).map_err(|e| {
-                    if e.line == 0 {
-                        err(
-                            line,
-                            format!("$INCLUDE {}: {}", inc_path.display(), e.message),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
+                read_one(include, out, budget, sink)
+                    .map_err(|e| at_include(e, err(line, String::new()), &inc_path))?;
             }
         }
     }
     Ok(())
+}
+
+/// The file an `$INCLUDE` in `path` names: relative to `path`'s directory.
+fn include_path(path: &Path, inc: &str) -> PathBuf {
+    let inc = PathBuf::from(inc);
+    if inc.is_absolute() {
+        inc
+    } else {
+        path.parent().unwrap_or(Path::new(".")).join(inc)
+    }
+}
+
+/// An error of an included file (`e`): one that names no line of it (the
+/// file could not be read) is put at the `$INCLUDE` (`at`).
+fn at_include(e: ZoneError, at: ZoneError, inc_path: &Path) -> ZoneError {
+    if e.line == 0 {
+        ZoneError {
+            message: format!("$INCLUDE {}: {}", inc_path.display(), e.message),
+            ..at
+        }
+    } else {
+        e
+    }
 }
 
 /// The line and message of a scanner error. The scanner's message starts
@@ -600,10 +601,14 @@ fn prescan(text: &[u8], origin: &str) -> Prescanned {
     Prescanned {
         text: p.out,
         entry_lines: p.entry_lines,
-        bad_directive: p.bad_directive,
+        // Not for the scanner: it panics on a TXT record whose parentheses
+        // are still open at the end of the text (domain 0.12.3).
+        bad_text: p
+            .bad_directive
+            .map(|l| (l, DIRECTIVE))
+            .or(group.filter(|_| p.depth > 0).map(|l| (l, UNCLOSED))),
         bad_rdata: p.bad_rdata,
         split: p.split,
-        unclosed: group.filter(|_| p.depth > 0),
     }
 }
 
@@ -613,14 +618,16 @@ struct Prescanned {
     text: Vec<u8>,
     /// The line on which each entry starts.
     entry_lines: Vec<u32>,
-    /// The first `$ORIGIN` or `$TTL` line without a value.
-    bad_directive: Option<u32>,
+    /// The first `$ORIGIN` or `$TTL` line without a value, else the line
+    /// of a '(' not closed by the end of the text; and what is wrong.
+    bad_text: Option<(u32, &'static str)>,
     /// The first record whose RDATA [`codec`] could not read.
     bad_rdata: Option<BadRdata>,
     split: Option<Split>,
-    /// The line of a '(' not closed by the end of the text.
-    unclosed: Option<u32>,
 }
+
+const DIRECTIVE: &str = "$ORIGIN and $TTL need a value";
+const UNCLOSED: &str = "unbalanced parens: a '(' here is not closed by the end of the file";
 
 /// A record whose RDATA is not valid presentation format of its type.
 #[derive(Debug, Clone, PartialEq, Eq)]
