@@ -571,6 +571,7 @@ fn prescan(text: &[u8], origin: &str) -> Prescanned {
         origin: origin.to_string(),
         depth: 0,
         in_quote: false,
+        include: false,
         rtype_seen: None,
         rdata_tokens: 0,
         pending: None,
@@ -582,6 +583,11 @@ fn prescan(text: &[u8], origin: &str) -> Prescanned {
         let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
         if p.depth == 0 && !p.in_quote {
             let first = line.iter().position(|b| !b.is_ascii_whitespace());
+            p.include = first.is_some_and(|i| {
+                line[i..]
+                    .get(..8)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(b"$INCLUDE"))
+            });
             if let Some(i) = first.filter(|&i| line[i] != b';') {
                 if p.directive(&line[i..], line, line_no) {
                     continue;
@@ -670,6 +676,8 @@ struct Prescan {
     /// Open parentheses.
     depth: usize,
     in_quote: bool,
+    /// In an `$INCLUDE` line.
+    include: bool,
     /// Per entry: the type once seen (0 for a mnemonic no one knows),
     /// and how many RDATA tokens came after it.
     rtype_seen: Option<u16>,
@@ -737,6 +745,24 @@ impl Prescan {
 
     /// The tokens of a line that is no directive, copied to the output
     /// (`@` in RDATA and TTLs with units rewritten).
+    /// A quoted string to the output. In an `$INCLUDE` line, a file name
+    /// that needs no quotes goes without them: the scanner reads
+    /// `$INCLUDE "f" origin` as the file `f"` (domain 0.12.3).
+    fn quoted(&mut self, token: &[u8]) {
+        let inner = token
+            .strip_prefix(b"\"")
+            .and_then(|t| t.strip_suffix(b"\""))
+            .filter(|t| !t.is_empty())
+            .filter(|t| {
+                t.iter()
+                    .all(|b| b.is_ascii_graphic() && !b"();\"\\".contains(b))
+            });
+        match inner {
+            Some(name) if self.include => self.out.extend_from_slice(name),
+            _ => self.out.extend_from_slice(token),
+        }
+    }
+
     fn tokens(&mut self, line: &[u8]) {
         let owner_position = self.depth == 0
             && !self.in_quote
@@ -768,7 +794,12 @@ impl Prescan {
                     // A quoted string may run on to the next line.
                     self.in_quote = i >= line.len();
                     i = (i + 1).min(line.len());
-                    self.out.extend_from_slice(&line[start..i.min(line.len())]);
+                    self.quoted(&line[start..i]);
+                    // The scanner panics on an origin right after a
+                    // quoted file name (`$INCLUDE "f"o`, domain 0.12.3).
+                    if self.include && line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                        self.out.push(b' ');
+                    }
                     token_index += 1;
                     if self.rtype_seen.is_some() {
                         self.rdata_tokens += 1;
@@ -1386,6 +1417,35 @@ mod tests {
         // The zone file itself too.
         let e = parse_file(&fifo, &"example".parse().unwrap()).unwrap_err();
         assert!(e.message.contains("not a regular file"), "{e}");
+    }
+
+    /// An origin right after a quoted `$INCLUDE` file name reads as one
+    /// after a space, not a panic in the scanner
+    /// (fuzz/seeds/zone_file/include-quoted-name-then-origin: `$INCLUDE""o`);
+    /// and a quoted name with an origin names the file, not the file and
+    /// its closing quote.
+    #[test]
+    fn an_origin_right_after_a_quoted_include_name_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("part"), "h A 192.0.2.1\n").unwrap();
+        for include in [
+            "$INCLUDE \"part\" sub",
+            "$include \"part\"sub",
+            "$INCLUDE \"part\"sub ; c",
+        ] {
+            std::fs::write(dir.path().join("main.zone"), format!("{HEAD}{include}\n")).unwrap();
+            let r = parse_in(dir.path(), Limits::DEFAULT).unwrap().records;
+            assert_eq!(r[2].owner, b"\x01h\x03sub\x07example\x00", "{include}");
+        }
+        std::fs::write(
+            dir.path().join("main.zone"),
+            format!("{HEAD}$INCLUDE\"\"o\n"),
+        )
+        .unwrap();
+        assert_eq!(parse_in(dir.path(), Limits::DEFAULT).unwrap_err().line, 5);
+        let origin: ZoneName = "example".parse().unwrap();
+        let e = parse_text(b"$INCLUDE\"\"o", "mem.zone", &origin, Limits::DEFAULT).unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
     }
 
     #[test]
