@@ -106,9 +106,21 @@ fuzz_target!(|data: &[u8]| {
     let rsa = [&[3u8, 1, 0, 1][..], &[0xc5u8; 128][..]].concat();
     for tag in [0u16, 4711] {
         let keys = [
-            SealKey { key_tag: tag, algorithm: Algorithm::Ed25519, public_key: &ed },
-            SealKey { key_tag: tag, algorithm: Algorithm::EcdsaP256Sha256, public_key: &p256 },
-            SealKey { key_tag: tag, algorithm: Algorithm::RsaSha256, public_key: &rsa },
+            SealKey {
+                key_tag: tag,
+                algorithm: Algorithm::Ed25519,
+                public_key: &ed,
+            },
+            SealKey {
+                key_tag: tag,
+                algorithm: Algorithm::EcdsaP256Sha256,
+                public_key: &p256,
+            },
+            SealKey {
+                key_tag: tag,
+                algorithm: Algorithm::RsaSha256,
+                public_key: &rsa,
+            },
         ];
         let _ = state.check_seal(&keys);
     }

@@ -4,7 +4,7 @@
 //! refused; none may panic.
 #![no_main]
 
-use dnsseal::zone::{dnssec, model, parse, present, ZoneName, Work};
+use dnsseal::zone::{dnssec, model, parse, present, Work, ZoneName};
 use libfuzzer_sys::fuzz_target;
 
 /// The zone's origin: the first line's `$ORIGIN` when it names one, else

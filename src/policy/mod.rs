@@ -101,7 +101,9 @@ impl<'de> Deserialize<'de> for Span {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Int(n) if n >= 0 => Ok(Span(n)),
+            // The same bound as the text form: what is read is written
+            // back as text (`Policy::to_toml`, the keystore's copy).
+            Raw::Int(n) if n >= 0 => n.to_string().parse().map_err(serde::de::Error::custom),
             Raw::Int(n) => Err(serde::de::Error::custom(format!(
                 "{n}: a duration cannot be negative"
             ))),
@@ -373,6 +375,24 @@ mod tests {
         let p = Policy::parse("zsk-lifetime = \"30d\"\ndnskey-ttl = 600\n").unwrap();
         assert_eq!(p.zsk_lifetime, Span(30 * DAY));
         assert_eq!(p.dnskey_ttl, Span(600));
+    }
+
+    /// A span given in seconds has the bound of one given as text, so that
+    /// every policy read is read again from its own TOML
+    /// (fuzz/seeds/config/policy-span-too-long: `zsk-lifetime =
+    /// 1111111111111111` was taken, then its TOML refused as too long).
+    #[test]
+    fn every_policy_read_reads_again_from_its_toml() {
+        let e = Policy::parse("zsk-lifetime = 1111111111111111").unwrap_err();
+        assert!(e.to_string().contains("too long"), "{e}");
+        let longest = 100 * 365 * DAY;
+        for text in [
+            format!("zsk-lifetime = {longest}"),
+            "dnskey-ttl = 600".into(),
+        ] {
+            let p = Policy::parse(&text).unwrap();
+            assert_eq!(Policy::parse(&p.to_toml()).unwrap(), p, "{text}");
+        }
     }
 
     #[test]
