@@ -23,7 +23,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{field, Project, Run};
+use common::{field, Project, Run, SHORT_WAITS_POLICY};
 use serde_json::Value;
 
 const ZONE: &str = "bench.";
@@ -123,6 +123,19 @@ impl Faulty {
             ("FAULTY_P11_CONFIG", config.as_os_str()),
         ];
         self.p.run_env(&env, args)
+    }
+
+    /// `keys create ZONE --role zsk` (P-256) through faulty-p11.
+    fn create_zsk(&self) -> Run {
+        self.run(&[
+            "keys",
+            "create",
+            ZONE,
+            "--role",
+            "zsk",
+            "--algorithm",
+            "ECDSAP256SHA256",
+        ])
     }
 
     /// The faults faulty-p11 injected so far.
@@ -363,19 +376,7 @@ fn no_token_at_open_session_or_login_is_a_token_failure() {
         f.set(&format!(
             "fail = {func}\ncount = all\nrv = CKR_TOKEN_NOT_PRESENT"
         ));
-        token_failed(
-            f.run(&[
-                "keys",
-                "create",
-                ZONE,
-                "--role",
-                "zsk",
-                "--algorithm",
-                "ECDSAP256SHA256",
-            ]),
-            TOKEN_FAILED,
-            "CKR_TOKEN_NOT_PRESENT",
-        );
+        token_failed(f.create_zsk(), TOKEN_FAILED, "CKR_TOKEN_NOT_PRESENT");
         f.consistent(&format!("after keys create met {func} failing"));
     }
 }
@@ -424,15 +425,7 @@ fn a_key_pair_the_token_fails_to_make_leaves_no_half_key() {
     let keys = key_set(&f, ZONE);
     let audit = f.p.audit_lines().len();
     f.set("fail = C_GenerateKeyPair\nrv = CKR_DEVICE_ERROR");
-    let r = f.run(&[
-        "keys",
-        "create",
-        ZONE,
-        "--role",
-        "zsk",
-        "--algorithm",
-        "ECDSAP256SHA256",
-    ]);
+    let r = f.create_zsk();
     assert_ne!(r.code, 0, "keys create succeeded");
     token_failed(r, TOKEN_FAILED, "CKR_DEVICE_ERROR");
     assert_eq!(f.injected().len(), 1, "{:?}", f.injected());
@@ -446,16 +439,6 @@ fn a_key_pair_the_token_fails_to_make_leaves_no_half_key() {
 }
 
 // ------------------------------------------------------ policy, rollover
-
-/// Short waits so that a rollover step is due within two hours.
-const POLICY: &str = r#"dnskey-ttl = "1h"
-max-zone-ttl = "1d"
-ds-ttl = "1h"
-propagation-delay = "5m"
-parent-propagation-delay = "5m"
-publish-safety = "10m"
-retire-safety = "10m"
-"#;
 
 /// `--now` values: real now (to the minute) plus minutes, so signatures
 /// made at them also hold for verifiers that use the real clock.
@@ -475,7 +458,7 @@ fn at(minutes: i64) -> String {
 #[test]
 fn the_first_keys_of_a_policy_fail_all_or_nothing() {
     let f = Faulty::new();
-    std::fs::write(f.p.file("policy.toml"), POLICY).expect("policy written");
+    std::fs::write(f.p.file("policy.toml"), SHORT_WAITS_POLICY).expect("policy written");
     f.through_faulty();
     let t0 = at(0);
     f.run(&["--now", &t0, "policy", "set", ZONE, "policy.toml"])
@@ -500,7 +483,7 @@ fn the_first_keys_of_a_policy_fail_all_or_nothing() {
 fn a_rollover_step_the_token_fails_happens_not_at_all() {
     common::require("ldns-verify-zone", "ldnsutils");
     let f = Faulty::new();
-    std::fs::write(f.p.file("policy.toml"), POLICY).expect("policy written");
+    std::fs::write(f.p.file("policy.toml"), SHORT_WAITS_POLICY).expect("policy written");
     gen_zone(&f.p.file("zone"), 20);
     f.through_faulty();
     let t0 = at(0);

@@ -51,18 +51,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{field, Project, Run};
+use common::{field, Project, Run, SHORT_WAITS_POLICY};
 use serde_json::Value;
-
-/// Short waits so that a rollover step is due within two hours.
-const POLICY: &str = r#"dnskey-ttl = "1h"
-max-zone-ttl = "1d"
-ds-ttl = "1h"
-propagation-delay = "5m"
-parent-propagation-delay = "5m"
-publish-safety = "10m"
-retire-safety = "10m"
-"#;
 
 const ROLL_ZONE: &str = "example.com.";
 const FRESH_ZONE: &str = "example.net.";
@@ -408,7 +398,7 @@ impl Op {
     /// A project where the command is about to run.
     fn prepare(self, t: Times) -> Project {
         let p = Project::softhsm();
-        std::fs::write(p.file("policy.toml"), POLICY).expect("write the policy");
+        std::fs::write(p.file("policy.toml"), SHORT_WAITS_POLICY).expect("write the policy");
         for z in [ROLL_ZONE, FRESH_ZONE] {
             std::fs::write(p.file(&format!("{z}zone")), zone_text(z)).expect("write a zone");
         }

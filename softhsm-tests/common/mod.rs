@@ -24,6 +24,17 @@ pub const KRYOPTIC_MODULE: &str = "/usr/local/lib/kryoptic/libkryoptic_pkcs11.so
 /// The label of every test token.
 pub const TOKEN_LABEL: &str = "dnsseal";
 
+/// A zone policy with short waits, so that a rollover step is due within
+/// two hours.
+pub const SHORT_WAITS_POLICY: &str = r#"dnskey-ttl = "1h"
+max-zone-ttl = "1d"
+ds-ttl = "1h"
+propagation-delay = "5m"
+parent-propagation-delay = "5m"
+publish-safety = "10m"
+retire-safety = "10m"
+"#;
+
 /// The PKCS#11 implementation a project's token is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {

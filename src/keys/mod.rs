@@ -33,7 +33,7 @@ pub mod rollover;
 pub mod select;
 pub mod spec;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use crate::failure::Failure;
 use crate::policy::signing::ZoneKeys;

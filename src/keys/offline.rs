@@ -637,28 +637,10 @@ pub fn answer_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::{DsState, Origin, Timings};
     use crate::ksr::schedule::Lifecycle;
 
     fn zsk(id: u8, state: KeyState) -> KeyRecord {
-        KeyRecord {
-            id: i64::from(id),
-            zone: "example.".parse().expect("zone"),
-            key_tag: 1000 + u16::from(id),
-            role: Role::Zsk,
-            algorithm: crate::zone::Algorithm::EcdsaP256Sha256,
-            bits: 256,
-            flags: 256,
-            public_key: vec![id; 64],
-            token_serial: "serial".into(),
-            token_label: "dnsseal".into(),
-            cka_id: vec![id],
-            cka_label: format!("key{id}"),
-            state,
-            ds: DsState::None,
-            origin: Origin::Generated,
-            timings: Timings::default(),
-        }
+        crate::keys::testing::record(id, 1000 + u16::from(id), "serial", state)
     }
 
     fn planned(id: u8, publish: i64, active: i64, retire: Option<i64>) -> Lifecycle {

@@ -302,36 +302,16 @@ pub fn periods(s: &Schedule, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::{DsState, Origin, Timings};
     use crate::policy::Span;
-    use crate::zone::Algorithm;
 
     const DAY: i64 = 86_400;
     const HOUR: i64 = 3_600;
 
     fn zsk(id: u8, state: KeyState, active: Option<i64>) -> KeyRecord {
-        KeyRecord {
-            id: i64::from(id),
-            zone: "example.".parse().expect("a zone name"),
-            key_tag: 1000 + u16::from(id),
-            role: Role::Zsk,
-            algorithm: Algorithm::EcdsaP256Sha256,
-            bits: 256,
-            flags: 256,
-            public_key: vec![id; 64],
-            token_serial: "serial".into(),
-            token_label: "dnsseal".into(),
-            cka_id: vec![id],
-            cka_label: format!("key{id}"),
-            state,
-            ds: DsState::None,
-            origin: Origin::Generated,
-            timings: Timings {
-                active: active.map(Timestamp::from_unix),
-                published: active.map(Timestamp::from_unix),
-                ..Timings::default()
-            },
-        }
+        let mut r = crate::keys::testing::record(id, 1000 + u16::from(id), "serial", state);
+        r.timings.active = active.map(Timestamp::from_unix);
+        r.timings.published = active.map(Timestamp::from_unix);
+        r
     }
 
     fn at(t: i64) -> Timestamp {

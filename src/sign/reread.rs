@@ -119,16 +119,9 @@ impl Reread {
 
     /// Reads the rest and checks the digest of the whole.
     pub fn finish(mut self) -> io::Result<()> {
-        loop {
-            let k = self.inner.fill_buf()?.len();
-            if k == 0 {
-                break;
-            }
-            self.inner.consume(k);
-            self.pos += k as u64;
-        }
-        let at = self.inner.get_ref();
-        if at.pos != at.end || *at.hash.finalize().as_bytes() != self.expect {
+        let rest = self.inner.get_ref().end.saturating_sub(self.pos);
+        self.pump(rest, &mut |_| Ok(()))?;
+        if *self.inner.get_ref().hash.finalize().as_bytes() != self.expect {
             return Err(self.changed("its digest differs"));
         }
         Ok(())
