@@ -386,7 +386,10 @@ mod tests {
         let e = Policy::parse("zsk-lifetime = 1111111111111111").unwrap_err();
         assert!(e.to_string().contains("too long"), "{e}");
         let longest = 100 * 365 * DAY;
-        for text in [format!("zsk-lifetime = {longest}"), "dnskey-ttl = 600".into()] {
+        for text in [
+            format!("zsk-lifetime = {longest}"),
+            "dnskey-ttl = 600".into(),
+        ] {
             let p = Policy::parse(&text).unwrap();
             assert_eq!(Policy::parse(&p.to_toml()).unwrap(), p, "{text}");
         }
