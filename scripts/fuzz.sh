@@ -55,9 +55,10 @@ max_len() {
     esac
 }
 
-# --- the corpus: seeds into fuzz/corpus-work/TARGET (kept between runs) ---
+# --- the corpus: seeds into fuzz/corpus-work/TARGET (kept between runs;
+# FUZZ_CORPUS=DIR for another place, e.g. a fresh one as in CI) ---
 shared="$root/../shared/testdata"
-corpus="$root/fuzz/corpus-work"
+corpus="${FUZZ_CORPUS:-$root/fuzz/corpus-work}"
 mkdir -p "$corpus"
 python3 - "$root" "$shared" "$corpus" "$(max_len zone_file)" <<'PY'
 import hashlib, os, sys
