@@ -33,6 +33,10 @@ have strace || need+=(strace)
 # The key maintainer's shell behind a real sshd (ForceCommand), and ssh.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have ssh || need+=(openssh-client)
+# The signing service's tests: curl for the API over the Unix socket,
+# setpriv to be another uid.
+have curl || need+=(curl)
+have setpriv || need+=(util-linux)
 # The second test token (Kryoptic): its build links the system's libcrypto
 # and libsqlite3, and bindgen reads OpenSSL's headers through libclang.
 KRYOPTIC_SO=/usr/local/lib/kryoptic/libkryoptic_pkcs11.so

@@ -20,43 +20,13 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{field, Project, Run, SHORT_WAITS_POLICY};
+use common::{faulty_module, field, Project, Run, SHORT_WAITS_POLICY};
 use serde_json::Value;
 
 const ZONE: &str = "bench.";
 const TOKEN_FAILED: i32 = 13;
-
-/// faulty-p11, built once for this test binary.
-fn faulty_module() -> &'static Path {
-    static MODULE: OnceLock<PathBuf> = OnceLock::new();
-    MODULE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target = root.join("target/faulty-p11");
-        let started = Instant::now();
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--quiet", "--manifest-path"])
-            .arg(root.join("softhsm-tests/faulty-p11/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .output()
-            .expect("run cargo build for faulty-p11");
-        assert!(
-            out.status.success(),
-            "cannot build faulty-p11:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!(
-            "faulty-p11 built in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        let so = target.join("release/libfaulty_p11.so");
-        assert!(so.exists(), "{} missing after the build", so.display());
-        so
-    })
-}
 
 /// A project whose token is reached through faulty-p11 once
 /// [`Faulty::through_faulty`] has been called.
@@ -88,17 +58,7 @@ impl Faulty {
 
     /// From now on the project's dnsseal.toml names faulty-p11.
     fn through_faulty(&self) {
-        let path = self.p.file("dnsseal.toml");
-        let conf = std::fs::read_to_string(&path).expect("dnsseal.toml");
-        assert!(conf.contains("profile = \"softhsm2\""), "{conf}");
-        let conf = conf.replace(
-            "profile = \"softhsm2\"",
-            &format!(
-                "profile = \"softhsm2\"\nmodule = \"{}\"",
-                faulty_module().display()
-            ),
-        );
-        std::fs::write(&path, conf).expect("dnsseal.toml written");
+        common::through_faulty(&self.p);
     }
 
     fn config(&self) -> PathBuf {

@@ -62,6 +62,9 @@ pub struct RawConfig {
     /// Bounds on reading zone files (defaults when absent).
     #[serde(default, skip_serializing_if = "RawZoneConfig::is_empty")]
     pub zone: RawZoneConfig,
+    /// The signing service (`dnsseal serve`), checked when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::service::config::RawServiceConfig>,
 }
 
 /// The `[zone]` table: how much one reading of a zone may take in.
@@ -116,6 +119,10 @@ pub struct Config {
     pub token: TokenConfig,
     /// Bounds on reading a zone's files.
     pub zone_limits: ReadLimits,
+    /// `[service]` as written, and the directory its relative paths are
+    /// taken from ([`crate::service::config::ServiceConfig::from_raw`]).
+    pub service: crate::service::config::RawServiceConfig,
+    pub base: PathBuf,
 }
 
 /// How to find the token.
@@ -376,6 +383,7 @@ impl Config {
                 .zone
                 .max_total_bytes
                 .unwrap_or(ReadLimits::DEFAULT.total_bytes),
+            includes: true,
         };
         if zone_limits.file_bytes == 0 || zone_limits.total_bytes == 0 {
             return Err(invalid(
@@ -400,6 +408,8 @@ impl Config {
                 pin_file: raw.token.pin_file.as_deref().map(abs),
             },
             zone_limits,
+            service: raw.service.unwrap_or_default(),
+            base: base.clone(),
         })
     }
 }

@@ -44,6 +44,9 @@ pub mod exit {
     /// The token failed during the run: removed, or device or session
     /// faults past the retries (nothing was written).
     pub const TOKEN_FAILED: u8 = 13;
+    /// The signing service could not take the request now or did not
+    /// finish it in time (busy, stopping, timed out): retry later.
+    pub const UNAVAILABLE: u8 = 14;
 }
 
 /// Every exit code with its one-line meaning, as `--help` prints it; the
@@ -63,6 +66,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (exit::VERIFY, "verification failed (audit chain, signature)"),
     (exit::DRIFT, "keystore and token disagree"),
     (exit::TOKEN_FAILED, "token failed or removed mid-run"),
+    (exit::UNAVAILABLE, "signing service busy or stopping; retry"),
 ];
 
 /// The `--help` text on exit codes and PIN sources, made from
@@ -107,6 +111,10 @@ pub enum Failure {
     /// No PIN could be had: exit 7.
     #[error("{0}")]
     NoPin(String),
+    /// The signing service refused or failed the request: its exit code
+    /// and message (those of the local command).
+    #[error("{message}")]
+    Remote { code: u8, message: String },
 }
 
 impl Failure {
@@ -118,6 +126,7 @@ impl Failure {
             Failure::Verify(_) => exit::VERIFY,
             Failure::Drift(_) => exit::DRIFT,
             Failure::NoPin(_) => exit::PIN,
+            Failure::Remote { code, .. } => *code,
         }
     }
 }

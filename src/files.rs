@@ -102,6 +102,9 @@ pub fn open(path: &Path, how: Open) -> io::Result<File> {
 pub struct ReadLimits {
     pub file_bytes: u64,
     pub total_bytes: u64,
+    /// Whether `$INCLUDE` is followed. The signing service refuses it in
+    /// an uploaded zone: a client's text must not name the box's files.
+    pub includes: bool,
 }
 
 impl ReadLimits {
@@ -112,6 +115,7 @@ impl ReadLimits {
     pub const DEFAULT: ReadLimits = ReadLimits {
         file_bytes: 4 << 30,
         total_bytes: 8 << 30,
+        includes: true,
     };
 }
 
@@ -165,6 +169,15 @@ pub fn open_regular(path: &Path, limit: u64) -> Result<(File, u64), ReadError> {
         });
     }
     Ok((file, meta.len()))
+}
+
+/// The SHA-256 of a file's contents, hex.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    use sha2::Digest;
+    let mut file = File::open(path)?;
+    let mut hash = sha2::Sha256::new();
+    io::copy(&mut file, &mut hash)?;
+    Ok(hex::encode(hash.finalize()))
 }
 
 #[cfg(test)]

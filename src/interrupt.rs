@@ -27,6 +27,7 @@ fn signal_name(sig: i32) -> &'static str {
     match sig {
         signal_hook::consts::SIGINT => "SIGINT (Ctrl-C)",
         signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGALRM => "its time limit",
         _ => "a signal",
     }
 }
@@ -64,6 +65,45 @@ pub fn check() -> Result<(), Interrupted> {
     }
 }
 
+/// One run's own stop flag, beside the process's signals: the signing
+/// service stops a job past its time limit (as SIGALRM), or at the end of
+/// its shutdown grace (as SIGTERM), without stopping the others.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(pub(crate) Option<Arc<AtomicUsize>>);
+
+impl Cancel {
+    /// A flag that [`Cancel::cancel`] raises.
+    pub fn new() -> Cancel {
+        Cancel(Some(Arc::new(AtomicUsize::new(0))))
+    }
+
+    /// Stops the run as if it had received `sig`.
+    pub fn cancel(&self, sig: i32) {
+        if let Some(flag) = &self.0 {
+            flag.store(usize::try_from(sig).unwrap_or(0), Ordering::Relaxed);
+        }
+    }
+
+    /// A signal to the process, else this run's flag.
+    pub fn received(&self) -> Option<Interrupted> {
+        received().or_else(|| {
+            let sig = self.0.as_ref()?.load(Ordering::Relaxed);
+            match i32::try_from(sig) {
+                Ok(0) | Err(_) => None,
+                Ok(sig) => Some(Interrupted(sig)),
+            }
+        })
+    }
+
+    /// Stops here if the process or this run was told to stop.
+    pub fn check(&self) -> Result<(), Interrupted> {
+        match self.received() {
+            Some(i) => Err(i),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +114,18 @@ mod tests {
         assert_eq!(i.exit_code(), 130);
         assert!(i.to_string().contains("Ctrl-C"), "{i}");
         assert_eq!(Interrupted(signal_hook::consts::SIGTERM).exit_code(), 143);
+    }
+
+    #[test]
+    fn a_run_is_cancelled_alone() {
+        let (a, b) = (Cancel::new(), Cancel::new());
+        assert!(a.check().is_ok() && Cancel::default().check().is_ok());
+        a.cancel(signal_hook::consts::SIGALRM);
+        let stopped = a.check().unwrap_err();
+        assert!(stopped.to_string().contains("time limit"), "{stopped}");
+        assert!(b.check().is_ok(), "the other run goes on");
+        // A flagless Cancel (the local command's) cannot be raised.
+        Cancel::default().cancel(signal_hook::consts::SIGTERM);
+        assert!(Cancel::default().check().is_ok());
     }
 }

@@ -51,6 +51,7 @@ pub mod ksr;
 pub mod pin;
 pub mod policy;
 pub mod project;
+pub mod service;
 pub mod shell;
 pub mod sign;
 pub mod token;

@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = parse::Limits {
         file_bytes: 1 << 20,
         total_bytes: 1 << 20,
+        includes: false,
     };
     let Ok(parsed) = parse::parse_text(data, "fuzz.zone", &origin, limits) else {
         return;

@@ -15,6 +15,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 pub const PIN: &str = "1234";
 pub const SO_PIN: &str = "12345678";
@@ -524,4 +526,50 @@ pub fn independent_verifiers(file: &Path, origin: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// faulty-p11 (softhsm-tests/faulty-p11), built once for this test
+/// binary, with a target directory of its own (the running `cargo test`
+/// holds the lock of the main one).
+pub fn faulty_module() -> &'static Path {
+    static MODULE: OnceLock<PathBuf> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target/faulty-p11");
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(root.join("softhsm-tests/faulty-p11/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .output()
+            .expect("run cargo build for faulty-p11");
+        assert!(
+            out.status.success(),
+            "cannot build faulty-p11:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "faulty-p11 built in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let so = target.join("release/libfaulty_p11.so");
+        assert!(so.exists(), "{} missing after the build", so.display());
+        so
+    })
+}
+
+/// Points the project's dnsseal.toml at faulty-p11.
+pub fn through_faulty(p: &Project) {
+    let path = p.file("dnsseal.toml");
+    let conf = std::fs::read_to_string(&path).expect("dnsseal.toml");
+    assert!(conf.contains("profile = \"softhsm2\""), "{conf}");
+    let conf = conf.replace(
+        "profile = \"softhsm2\"",
+        &format!(
+            "profile = \"softhsm2\"\nmodule = \"{}\"",
+            faulty_module().display()
+        ),
+    );
+    std::fs::write(&path, conf).expect("dnsseal.toml written");
 }

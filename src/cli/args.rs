@@ -5,6 +5,17 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+pub use crate::sign::request::{SerialArg, SignArgs};
+
+/// `dnsseal sign`: the signing arguments, and where to sign.
+#[derive(Debug, Args)]
+pub struct SignCommand {
+    #[command(flatten)]
+    pub args: SignArgs,
+    #[command(flatten)]
+    pub remote: crate::service::client::RemoteArgs,
+}
+
 /// DNSSEC key management and zone signing with keys that never leave a
 /// PKCS#11 token.
 #[derive(Debug, Parser)]
@@ -102,8 +113,30 @@ pub enum Command {
     /// Verify, export, reset and sign checkpoints of the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Sign a zone file with the keys the keystore says are in use.
-    Sign(SignArgs),
+    /// Sign a zone file with the keys the keystore says are in use; with
+    /// --server, on a signing service (dnsseal serve) with the same
+    /// arguments.
+    Sign(SignCommand),
+    /// The signing service: sign requests on a Unix socket (and TLS with
+    /// client certificates when configured), status, health and metrics;
+    /// [service] in dnsseal.toml says who may do what.
+    #[command(after_long_help = "\
+Configuration ([service] in dnsseal.toml; see docs/service.md):
+  [service]
+  socket = \"dnsseal.sock\"              # mode 0660; clients known by uid/gid
+  listen = \"192.0.2.1:8853\"            # TLS 1.3, client certificates only
+  tls_cert = \"server.pem\"  tls_key = \"server.key\"  client_ca = \"clients-ca.pem\"
+  [[service.allow]]
+  uid = 1001
+  zones = [\"example.com\"]
+  [[service.allow]]
+  subject = \"CN=monitor\"
+  status = true
+
+Examples:
+  dnsseal serve --check          # configuration, token and PIN, then exit
+  dnsseal serve                  # until SIGTERM (systemd: scripts/systemd/)")]
+    Serve(crate::cli::serve_cmd::ServeArgs),
     /// Show, set and run the per-zone key and signing policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -254,93 +287,6 @@ pub struct VerifyArgs {
     /// that signs its DNSKEY RRset (others draw a warning).
     #[arg(long, value_name = "FILE")]
     pub ds: Option<PathBuf>,
-}
-
-/// `-N` of `sign`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SerialArg {
-    /// Leave the SOA serial as it is.
-    Keep,
-    /// Add one (RFC 1982 arithmetic).
-    Increment,
-    /// Seconds since the epoch (or one more than the old serial if that is not later).
-    Unixtime,
-    /// YYYYMMDDnn (or one more than the old serial if that is not later).
-    Date,
-}
-
-#[derive(Debug, Args)]
-#[command(after_long_help = "\
-Times (-s, -e): YYYYMMDDHHMMSS (UTC), RFC 3339, now+N, or +N (seconds from now;
-for -e, +N counts from the inception).
-
-Examples:
-  dnsseal sign example.com.zone -o example.com
-  dnsseal sign db.example -o example.com -N unixtime --nsec3 --opt-out -f db.example.signed
-  dnsseal sign db.example -o example.com --incremental db.example.signed -i 604800")]
-pub struct SignArgs {
-    /// The zone file to sign (master format; $INCLUDE is followed).
-    pub zonefile: PathBuf,
-    /// Zone origin [default: the file name].
-    #[arg(short = 'o', long = "origin", value_name = "ORIGIN")]
-    pub origin: Option<String>,
-    /// Output file [default: ZONEFILE.signed]; written atomically.
-    #[arg(short = 'f', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// SOA serial policy.
-    #[arg(short = 'N', long = "serial", value_enum, default_value = "keep")]
-    pub serial: SerialArg,
-    /// Signature inception [default: one hour ago].
-    #[arg(short = 's', long = "start", value_name = "TIME")]
-    pub start: Option<String>,
-    /// Signature expiration [default: the zone policy's signature-validity
-    /// from now, or 30 days without a policy].
-    #[arg(short = 'e', long = "end", value_name = "TIME")]
-    pub end: Option<String>,
-    /// Spread expirations over this many seconds before the end time
-    /// [default: the policy's signature-jitter, or 0].
-    #[arg(short = 'j', long = "jitter", value_name = "SECONDS")]
-    pub jitter: Option<u32>,
-    /// Refresh interval: kept signatures expiring sooner than this are
-    /// replaced [default: the policy's signature-refresh, or a quarter of
-    /// the validity period].
-    #[arg(short = 'i', long = "interval", value_name = "SECONDS")]
-    pub interval: Option<u32>,
-    /// Authenticated denial with NSEC3 instead of NSEC [default: what the
-    /// zone's policy says, else NSEC].
-    #[arg(long)]
-    pub nsec3: bool,
-    /// NSEC3 salt in hex, or '-' for none [default: none, RFC 9276].
-    #[arg(long, value_name = "HEX|-", requires = "nsec3")]
-    pub salt: Option<String>,
-    /// NSEC3 extra iterations [default: 0, RFC 9276].
-    #[arg(long, value_name = "N", requires = "nsec3", default_value_t = 0)]
-    pub iterations: u16,
-    /// NSEC3 opt-out: insecure delegations get no NSEC3 record.
-    #[arg(long, requires = "nsec3")]
-    pub opt_out: bool,
-    /// Reuse signatures from this earlier signed version of the zone where
-    /// the RRset, the key and the validity allow. Reads
-    /// SIGNED_ZONE.dnsseal-state (written and sealed with the zone's key by
-    /// every signing run) when it still matches SIGNED_ZONE and its seal
-    /// verifies; else the zone's text, whose signatures are verified before
-    /// they are kept.
-    #[arg(long, value_name = "SIGNED_ZONE")]
-    pub incremental: Option<PathBuf>,
-    /// Token sessions signing in parallel [default: CPU count, capped by the
-    /// profile; for a software token with host verification on, sized by a
-    /// short probe of what a signature and a check cost, so that the two
-    /// share the cores].
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// TTL of the DNSKEY, CDS and CDNSKEY RRsets [default: the policy's
-    /// dnskey-ttl, or the SOA MINIMUM without a policy].
-    #[arg(long, value_name = "SECONDS")]
-    pub dnskey_ttl: Option<u32>,
-    /// Do not verify signatures on the host (for measurement, or when the
-    /// output is verified separately).
-    #[arg(short = 'P', long = "no-verify")]
-    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]

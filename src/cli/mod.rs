@@ -39,6 +39,7 @@ mod keys;
 mod ksr_cmd;
 mod reconcile;
 mod rollover;
+pub(crate) mod serve_cmd;
 mod shell_cmd;
 mod sign_cmd;
 mod token_cmd;
@@ -78,6 +79,7 @@ fn dispatch(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
             args::KeysCommand::Reconcile(a) => reconcile::run(ctx, a),
         },
         Command::Sign(a) => sign_cmd::run(ctx, a),
+        Command::Serve(a) => serve_cmd::run(ctx, a),
         Command::Policy(p) => match p {
             args::PolicyCommand::Show(a) => rollover::policy_show(ctx, a),
             args::PolicyCommand::Set(a) => rollover::policy_set(ctx, a),

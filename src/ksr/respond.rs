@@ -97,6 +97,7 @@ pub fn respond(
             .iter()
             .flat_map(|s| (0..answer.signers.len()).map(move |key| Job { owner, set: s, key }))
             .collect();
+        let no_cancel = crate::interrupt::Cancel::default();
         let engine = Engine {
             keys: answer.signers,
             signer_name: owner,
@@ -106,6 +107,7 @@ pub fn respond(
                 jitter: 0,
             },
             verify: true,
+            cancel: &no_cancel,
             progress: None,
         };
         let rrsigs = engine.run(&jobs, signer)?;

@@ -182,6 +182,7 @@ pub fn create(layout: &Layout, token: RawTokenConfig, now: Timestamp) -> anyhow:
         audit_log: PathBuf::from(AUDIT_FILE),
         token,
         zone: Default::default(),
+        service: None,
     };
     let cfg = Config::from_raw(raw.clone(), &layout.config)?;
     if !own_token {

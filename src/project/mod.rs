@@ -70,6 +70,20 @@ impl Project {
         })
     }
 
+    /// Opens the keystore of a project whose audit log was checked when
+    /// the process started: the signing service's jobs, which leave their
+    /// audit records to the service (one appender in the process).
+    pub fn open_checked(config: Config, clock: Clock, command: &str) -> anyhow::Result<Project> {
+        let keystore = Keystore::open(&config.keystore)?;
+        Ok(Project {
+            config,
+            keystore,
+            clock,
+            command: command.to_string(),
+            fresh: true,
+        })
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -256,6 +270,11 @@ static TOKEN_LOCKS: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
 /// `<keystore>.lock`, released when the process ends.
 pub fn load_module(cfg: &Config) -> anyhow::Result<Module> {
     lock_token(&cfg.keystore)?;
+    open_module(cfg)
+}
+
+/// Loads the configured PKCS#11 module; the caller holds the token lock.
+pub fn open_module(cfg: &Config) -> anyhow::Result<Module> {
     Module::load(&cfg.token.module, cfg.token.softhsm_conf.as_deref()).map_err(|e| {
         with_conf_hint(&cfg.token.profile, e, |var| std::env::var_os(var).is_some()).into()
     })
@@ -293,10 +312,21 @@ pub fn release_token_locks() {
 /// Takes the token lock of `keystore` unless this process holds it already
 /// (a second lock on the same file from this process would wait forever).
 pub fn lock_token(keystore: &Path) -> anyhow::Result<()> {
+    take_token_lock(keystore, true).map(|_| ())
+}
+
+/// Takes the token lock of `keystore` if no other process holds it: false
+/// when one does (the signing service's idle look at the token gives way
+/// to a running command).
+pub fn try_lock_token(keystore: &Path) -> anyhow::Result<bool> {
+    take_token_lock(keystore, false)
+}
+
+fn take_token_lock(keystore: &Path, wait: bool) -> anyhow::Result<bool> {
     let held = |locks: &Vec<(PathBuf, File)>| locks.iter().any(|(p, _)| p == keystore);
     // A poisoned list still holds the locks taken; the list stays usable.
     if held(&TOKEN_LOCKS.lock().unwrap_or_else(|e| e.into_inner())) {
-        return Ok(());
+        return Ok(true);
     }
     let mut name = keystore.to_path_buf().into_os_string();
     name.push(".lock");
@@ -306,6 +336,9 @@ pub fn lock_token(keystore: &Path) -> anyhow::Result<()> {
     let file = crate::files::open(&path, crate::files::Open::Lock)
         .context("cannot open the token lock")?;
     if file.try_lock().is_err() {
+        if !wait {
+            return Ok(false);
+        }
         tracing::info!("another dnsseal process is using the token; waiting");
         file.lock()
             .with_context(|| format!("cannot take the token lock {}", path.display()))?;
@@ -314,7 +347,7 @@ pub fn lock_token(keystore: &Path) -> anyhow::Result<()> {
     if !held(&locks) {
         locks.push((keystore.to_path_buf(), file));
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -92,6 +92,8 @@ pub struct Engine<'a> {
     pub validity: Validity,
     /// Verify every signature on the host (on unless `-P`).
     pub verify: bool,
+    /// The run's stop flag (and the process's signals).
+    pub cancel: &'a crate::interrupt::Cancel,
     /// Called with the number of signatures done so far (from workers).
     pub progress: Option<&'a (dyn Fn(usize) + Sync)>,
 }
@@ -179,7 +181,7 @@ impl Engine<'_> {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Some(i) = crate::interrupt::received() {
+                    if let Some(i) = self.cancel.received() {
                         fail(SignError::Interrupted(i));
                         break;
                     }
@@ -522,6 +524,7 @@ pub fn append_rrset(msg: &mut Vec<u8>, owner: &[u8], set: &RrSet) {
 
 #[cfg(test)]
 mod tests {
+    static NO_CANCEL: crate::interrupt::Cancel = crate::interrupt::Cancel(None);
     use super::*;
     use crate::zone::rr::Source;
 
@@ -617,6 +620,7 @@ mod tests {
                 jitter: 0,
             },
             verify: true,
+            cancel: &NO_CANCEL,
             progress: None,
         }
     }

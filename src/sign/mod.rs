@@ -12,10 +12,12 @@
 
 pub mod check;
 pub mod engine;
+pub mod job;
 pub mod options;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod request;
 pub mod reread;
 pub mod state;
 pub mod verify;

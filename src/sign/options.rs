@@ -53,6 +53,8 @@ pub struct SignOptions {
     pub verify: bool,
     /// How much reading the input (and the `--incremental` file) may take in.
     pub limits: crate::zone::parse::Limits,
+    /// The run's own stop flag (the signing service's time limit).
+    pub cancel: crate::interrupt::Cancel,
 }
 
 /// The validity of new signatures and when old ones are replaced.

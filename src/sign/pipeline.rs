@@ -114,7 +114,7 @@ pub fn sign_zone<S: Sessions>(
     };
     let serial = add_dnssec_records(&mut zone, opts, keys, policy, dnskey_ttl, work)?;
     phase("chained");
-    crate::interrupt::check()?;
+    opts.cancel.check()?;
     let engine_keys: Vec<SigningKey> = keys
         .signing
         .iter()
@@ -171,7 +171,7 @@ pub fn sign_zone<S: Sessions>(
             m => cores.min(m),
         })
         .max(1);
-    crate::interrupt::check()?;
+    opts.cancel.check()?;
     let mut sessions = open(threads)?;
     phase("token ready");
     let jobs: Vec<Job<'_>> = slots
@@ -190,6 +190,7 @@ pub fn sign_zone<S: Sessions>(
         signer_name: opts.origin.wire(),
         validity,
         verify: opts.verify,
+        cancel: &opts.cancel,
         progress: report.as_ref().map(|p| p as &(dyn Fn(usize) + Sync)),
     };
     let max_ttl = zone
@@ -220,7 +221,7 @@ pub fn sign_zone<S: Sessions>(
     signed?.map_err(|e| anyhow::anyhow!("formatting the signed zone: {e}"))?;
     drop(jobs);
     // The last moment to stop with nothing written.
-    crate::interrupt::check()?;
+    opts.cancel.check()?;
     out.finish(|message| seal(&sessions, &signers, &engine_keys, message))?;
     phase("written");
     // Freeing a big zone's many small allocations takes a noticeable part
@@ -323,7 +324,7 @@ pub fn read_zone(opts: &SignOptions) -> anyhow::Result<Zone> {
     let zone = model::build(parsed, &opts.origin, Work::OneThread)
         .map_err(|e| Failure::BadInput(e.to_string()))?;
     phase("built");
-    crate::interrupt::check()?;
+    opts.cancel.check()?;
     for w in &zone.warnings {
         tracing::warn!("{w}");
     }

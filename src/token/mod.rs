@@ -357,6 +357,19 @@ pub struct Module {
     path: PathBuf,
 }
 
+/// C_Finalize when the module is unloaded: a process that loads it again
+/// (the signing service after a fault, the key maintainer's shell for its
+/// next command) gets a fresh C_Initialize, not CKR_CRYPTOKI_ALREADY_
+/// INITIALIZED from a library that stayed in memory (a module that
+/// cannot be unloaded, or one loaded by another library).
+impl Drop for Module {
+    fn drop(&mut self) {
+        if let Err(e) = self.ctx.clone().finalize() {
+            tracing::debug!("C_Finalize of {}: {e}", self.path.display());
+        }
+    }
+}
+
 impl Module {
     /// Loads and initialises a module. SoftHSMv2 reads SOFTHSM2_CONF when
     /// initialised, so with `softhsm_conf` the variable must name it: set

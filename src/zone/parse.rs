@@ -356,11 +356,8 @@ fn read_one(
                 path: inc,
                 origin: inc_origin,
             } => {
-                if in_memory.is_some() {
-                    return Err(err(
-                        line,
-                        "$INCLUDE is not followed in zone text read from memory".into(),
-                    ));
+                if let Some(why) = include_refused(in_memory.is_some(), budget.limits) {
+                    return Err(err(line, why.into()));
                 }
                 let inc_path = include_path(path, inc.as_ref());
                 let o = match inc_origin {
@@ -380,6 +377,18 @@ fn read_one(
         }
     }
     Ok(())
+}
+
+/// Why an `$INCLUDE` is not followed, if it is not: text from memory has
+/// no directory; the signing service's uploads must not name its files.
+fn include_refused(in_memory: bool, limits: Limits) -> Option<&'static str> {
+    if in_memory {
+        Some("$INCLUDE is not followed in zone text read from memory")
+    } else if !limits.includes {
+        Some("$INCLUDE is not followed here (the signing service takes one file: expand includes before sending, e.g. named-compilezone -o - ZONE FILE)")
+    } else {
+        None
+    }
 }
 
 /// The file an `$INCLUDE` in `path` names: relative to `path`'s directory.
@@ -1466,6 +1475,7 @@ mod tests {
         let all = Limits {
             file_bytes: part.len().max(main.len()) as u64,
             total_bytes: size(20),
+            includes: true,
         };
         assert_eq!(
             parse_in(dir.path(), all).unwrap().records.len(),
@@ -1482,6 +1492,18 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.line, 5 + 20, "{e}");
         assert!(e.message.contains("max_total_bytes"), "{e}");
+        // Where includes are not followed (the signing service's uploads),
+        // the first one is refused at its line, before it is opened.
+        let e = parse_in(
+            dir.path(),
+            Limits {
+                includes: false,
+                ..all
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("$INCLUDE is not followed here"), "{e}");
         // One file too big.
         let e = parse_in(
             dir.path(),
@@ -1497,6 +1519,7 @@ mod tests {
             Limits {
                 file_bytes: 10,
                 total_bytes: 1 << 30,
+                includes: true,
             },
         )
         .unwrap_err();
@@ -1530,6 +1553,7 @@ mod tests {
         let small = Limits {
             file_bytes: 10,
             total_bytes: 10,
+            includes: true,
         };
         let e = parse_text(text.as_bytes(), "mem.zone", &origin, small).unwrap_err();
         assert!(e.message.contains("above the limit"), "{e}");
