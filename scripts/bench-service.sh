@@ -69,7 +69,7 @@ client() {
         "$bin" --json sign --server dnsseal.sock "z$z.zone" -o "z$z.bench" -f "$out" >"$out.json" 2>"$out.err" || rc=$?
         echo "$c $i z$z $rc" >>"$dir/requests"
         i=$((i + 1))
-        [ "$rc" = 14 ] && sleep 1
+        [ "$rc" = 14 ] && sleep 5  # the Retry-After of a busy service
     done
 }
 start=$(date +%s.%N)

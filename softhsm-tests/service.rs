@@ -158,11 +158,7 @@ fn audit_has(p: &Project, needles: &[&str]) -> bool {
 fn a_zone_signed_through_the_socket_verifies_and_is_audited() {
     common::require_verifiers();
     let p = project("");
-    let uid = my_uid(&p);
-    append_rules(
-        &p,
-        &format!("[[service.allow]]\nuid = {uid}\nzones = [\"example.com\"]\nstatus = true\n"),
-    );
+    let uid = allow_me(&p, "example.com", true);
     let server = Server::start(&p);
     let out = remote(
         &p,
@@ -282,6 +278,36 @@ fn a_zone_signed_through_the_socket_verifies_and_is_audited() {
     assert!(audit_has(&p, &["\"serve\"", "stopped"]));
 }
 
+/// A rule for this process's uid: `zone`, and status when asked; the uid.
+fn allow_me(p: &Project, zone: &str, status: bool) -> u32 {
+    let uid = my_uid(p);
+    let status = if status { "status = true\n" } else { "" };
+    append_rules(
+        p,
+        &format!("[[service.allow]]\nuid = {uid}\nzones = [\"{zone}\"]\n{status}"),
+    );
+    uid
+}
+
+/// `dnsseal sign --server` of `file` into `out`, running.
+fn spawn_client(p: &Project, server: &Server, file: &str, out: &str) -> Child {
+    p.command()
+        .args([
+            "sign",
+            "--server",
+            server.socket(),
+            file,
+            "-o",
+            ZONE,
+            "-f",
+            out,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client")
+}
+
 fn append_rules(p: &Project, rules: &str) {
     let path = p.file("dnsseal.toml");
     let mut conf = std::fs::read_to_string(&path).expect("dnsseal.toml");
@@ -304,11 +330,7 @@ fn sha256(path: &Path) -> String {
 #[test]
 fn refusals_carry_the_local_exit_codes_and_are_audited() {
     let p = project("max_request_bytes = 20000");
-    let uid = my_uid(&p);
-    append_rules(
-        &p,
-        &format!("[[service.allow]]\nuid = {uid}\nzones = [\"example.com\"]\n"),
-    );
+    let uid = allow_me(&p, "example.com", false);
     let server = Server::start(&p);
     // A zone this uid may not sign.
     std::fs::write(
@@ -406,21 +428,34 @@ fn partial_upload(socket: &Path, length: usize, part: &[u8]) -> UnixStream {
 
 #[test]
 fn stalled_and_vanished_uploads_free_their_slot_and_leave_nothing() {
-    let p = project("read_timeout = 2\nmax_jobs = 2");
-    let uid = my_uid(&p);
-    append_rules(
-        &p,
-        &format!("[[service.allow]]\nuid = {uid}\nzones = [\"example.com\"]\n"),
-    );
+    let p = project("read_timeout = 2\nmax_jobs = 2\nmax_queue = 0");
+    allow_me(&p, "example.com", false);
+    // Another zone, whose clients a stalled example.com upload must not
+    // hold up.
+    p.create_key("other.test.", "both", "ECDSAP256SHA256");
+    allow_me(&p, "other.test", false);
+    std::fs::write(
+        p.file("db.other"),
+        zone_text(5).replace("example.com", "other.test"),
+    )
+    .unwrap();
     let server = Server::start(&p);
+    let other = |out: &str| remote(&p, &server, &["db.other", "-o", "other.test", "-f", out]);
     let text = zone_text(5);
-    // A client that stalls mid-upload holds one slot ...
+    // A client that stalls mid-upload holds one job slot and its zone ...
     let mut stalled = partial_upload(&server.socket, text.len(), &text.as_bytes()[..40]);
     std::thread::sleep(Duration::from_millis(300));
-    // ... another signs meanwhile.
-    remote(&p, &server, &["db.example", "-o", ZONE, "-f", "s1"]).ok();
-    // A second stalled one takes the last slot: the next is told to retry.
-    let _stalled2 = partial_upload(&server.socket, text.len(), &text.as_bytes()[..40]);
+    // ... another zone signs meanwhile.
+    let started = Instant::now();
+    other("s1").ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "held up by the stalled upload"
+    );
+    // Two more for the stalled zone: one is admitted and waits for the
+    // zone (max_jobs 2 + max_queue 0 admitted at once), the next is told
+    // to retry.
+    let _queued = partial_upload(&server.socket, text.len(), &text.as_bytes()[..40]);
     std::thread::sleep(Duration::from_millis(300));
     let err = remote(&p, &server, &["db.example", "-o", ZONE, "-f", "s2"]).fails(14);
     assert!(
@@ -454,11 +489,7 @@ fn stalled_and_vanished_uploads_free_their_slot_and_leave_nothing() {
 #[test]
 fn the_token_away_is_reported_and_signing_resumes_by_itself() {
     let p = project("token_check = 1");
-    let uid = my_uid(&p);
-    append_rules(
-        &p,
-        &format!("[[service.allow]]\nuid = {uid}\nzones = [\"example.com\"]\nstatus = true\n"),
-    );
+    allow_me(&p, "example.com", true);
     common::through_faulty(&p);
     let faults = p.file("faults.conf");
     std::fs::write(&faults, "").unwrap();
@@ -508,29 +539,10 @@ fn the_token_away_is_reported_and_signing_resumes_by_itself() {
 #[test]
 fn a_service_killed_during_a_job_leaves_everything_consistent() {
     let p = project("");
-    let uid = my_uid(&p);
-    append_rules(
-        &p,
-        &format!("[[service.allow]]\nuid = {uid}\nzones = [\"example.com\"]\n"),
-    );
+    allow_me(&p, "example.com", false);
     std::fs::write(p.file("db.big"), zone_text(60_000)).unwrap();
     let mut server = Server::start(&p);
-    let mut client = p
-        .command()
-        .args([
-            "sign",
-            "--server",
-            server.socket(),
-            "db.big",
-            "-o",
-            ZONE,
-            "-f",
-            "big.signed",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client");
+    let mut client = spawn_client(&p, &server, "db.big", "big.signed");
     // Kill the service once the job is under way.
     let started = Instant::now();
     while jobs_left(&p) == 0 {
@@ -677,28 +689,10 @@ fn thirty_two_parallel_clients_each_get_a_verified_zone() {
 #[test]
 fn sigterm_lets_a_running_job_finish_and_stops_one_past_the_grace() {
     let p = project("shutdown_grace = 30");
-    let uid = my_uid(&p);
-    append_rules(
-        &p,
-        &format!("[[service.allow]]\nuid = {uid}\nzones = [\"example.com\"]\n"),
-    );
+    allow_me(&p, "example.com", false);
     std::fs::write(p.file("db.big"), zone_text(40_000)).unwrap();
     let server = Server::start(&p);
-    let client = p
-        .command()
-        .args([
-            "sign",
-            "--server",
-            server.socket(),
-            "db.big",
-            "-o",
-            ZONE,
-            "-f",
-            "big.signed",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client");
+    let client = spawn_client(&p, &server, "db.big", "big.signed");
     wait_for_job(&p);
     let status = server.stop();
     assert!(status.success(), "serve exits 0 after SIGTERM: {status}");
@@ -718,21 +712,7 @@ fn sigterm_lets_a_running_job_finish_and_stops_one_past_the_grace() {
     std::fs::write(&path, conf).unwrap();
     std::fs::write(p.file("db.big"), zone_text(150_000)).unwrap();
     let server = Server::start(&p);
-    let client = p
-        .command()
-        .args([
-            "sign",
-            "--server",
-            server.socket(),
-            "db.big",
-            "-o",
-            ZONE,
-            "-f",
-            "cut.signed",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client");
+    let client = spawn_client(&p, &server, "db.big", "cut.signed");
     wait_for_job(&p);
     std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();

@@ -58,16 +58,9 @@ impl Project {
     /// audit log and writes what the keystore's audit outbox still holds.
     /// `command` is the name audit records of this run carry.
     pub fn open(config_path: &Path, clock: Clock, command: &str) -> anyhow::Result<Project> {
-        let config = Config::load(config_path)?;
-        let mut keystore = Keystore::open(&config.keystore)?;
-        check_audit(&config, &mut keystore)?;
-        Ok(Project {
-            config,
-            keystore,
-            clock,
-            command: command.to_string(),
-            fresh: true,
-        })
+        let mut project = Project::open_checked(Config::load(config_path)?, clock, command)?;
+        check_audit(&project.config, &mut project.keystore)?;
+        Ok(project)
     }
 
     /// Opens the keystore of a project whose audit log was checked when

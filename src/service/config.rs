@@ -36,9 +36,12 @@ pub struct RawServiceConfig {
     /// max_total_bytes].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_bytes: Option<u64>,
-    /// Signing jobs at once; more get 429 [default: 4].
+    /// Signing jobs at once [default: 4].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_jobs: Option<usize>,
+    /// Requests that may wait for a job slot; more get 429 [default: 64].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue: Option<usize>,
     /// Longest a job may run, seconds, waiting for its zone included
     /// [default: 3600].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +103,7 @@ pub struct ServiceConfig {
     pub work_dir: PathBuf,
     pub max_request_bytes: u64,
     pub max_jobs: usize,
+    pub max_queue: usize,
     pub job_timeout: Duration,
     pub read_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -147,6 +151,7 @@ impl ServiceConfig {
             work_dir: abs(raw.work_dir.as_deref().unwrap_or(Path::new("service"))),
             max_request_bytes,
             max_jobs,
+            max_queue: raw.max_queue.unwrap_or(64),
             job_timeout: secs(raw.job_timeout, 3600, "job_timeout")?,
             read_timeout: secs(raw.read_timeout, 30, "read_timeout")?,
             shutdown_grace: secs(raw.shutdown_grace, 60, "shutdown_grace")?,
@@ -233,6 +238,7 @@ mod tests {
         assert_eq!(c.work_dir, Path::new("/srv/dnsseal/service"));
         assert_eq!(c.max_request_bytes, 1 << 30);
         assert_eq!(c.max_jobs, 4);
+        assert_eq!(c.max_queue, 64);
         assert_eq!(c.job_timeout, Duration::from_secs(3600));
         assert!(c.tls.is_none() && c.allow.is_empty());
     }

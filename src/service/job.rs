@@ -52,11 +52,18 @@ pub async fn handle(
     mut body: Body,
 ) -> Result<Response, Refusal> {
     let started = Instant::now();
-    let (req, slot) = match admit(svc, who, zone, headers) {
+    let (req, admitted) = match admit(svc, who, zone, headers) {
         Ok(admitted) => admitted,
         Err(refusal) => {
             // Read what the client is still sending, so that it reads the
             // refusal rather than a reset connection.
+            drain(svc, &mut body).await;
+            return Err(refusal);
+        }
+    };
+    let turn = match wait_turn(svc, &req.zone, started).await {
+        Ok(turn) => turn,
+        Err(refusal) => {
             drain(svc, &mut body).await;
             return Err(refusal);
         }
@@ -69,22 +76,42 @@ pub async fn handle(
         )
     })?;
     let input_sha256 = upload(svc, body, &dir.input()).await?;
-    // One job per zone at a time: its signing state and --incremental
-    // stay consistent.
-    let zone_lock = svc.zone_lock(&req.zone);
-    svc.metrics.jobs_waiting.inc();
-    let left = svc.cfg.job_timeout.saturating_sub(started.elapsed());
-    let turn = tokio::time::timeout(left, zone_lock.lock_owned()).await;
-    svc.metrics.jobs_waiting.dec();
-    let turn = turn.map_err(|_| timed_out(svc, "waiting for another job of the same zone"))?;
     let outcome = run(svc, who, &req, (id, &dir), &input_sha256, started).await?;
-    drop(turn);
-    drop(slot);
+    drop((turn, admitted));
     respond(outcome, dir).await
 }
 
+/// A request's turn: its zone's (one job per zone at a time, so that the
+/// signing state and `--incremental` stay consistent), then a job slot;
+/// both before the upload is read (a waiting client holds its data, not
+/// the service's disk), within `job_timeout`.
+async fn wait_turn(
+    svc: &Service,
+    zone: &str,
+    started: Instant,
+) -> Result<
+    (
+        tokio::sync::OwnedMutexGuard<()>,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    Refusal,
+> {
+    svc.metrics.jobs_waiting.inc();
+    let left = || svc.cfg.job_timeout.saturating_sub(started.elapsed());
+    let zone_turn = tokio::time::timeout(left(), svc.zone_lock(zone).lock_owned()).await;
+    let turn = match zone_turn {
+        Ok(z) => tokio::time::timeout(left(), svc.job_slot())
+            .await
+            .map(|slot| (z, slot))
+            .map_err(|_| timed_out(svc, "waiting for a job slot")),
+        Err(_) => Err(timed_out(svc, "waiting for another job of the same zone")),
+    };
+    svc.metrics.jobs_waiting.dec();
+    turn
+}
+
 /// The checks before anything is read: the zone's name, the rules, the
-/// service stopping, a free job slot, the headers.
+/// service stopping, room among the admitted requests, the headers.
 fn admit(
     svc: &Service,
     who: &Identity,
@@ -98,13 +125,13 @@ fn admit(
     if svc.stopping() {
         return Err(unavailable("the signing service is stopping"));
     }
-    let slot = svc.job_slot().ok_or_else(|| {
+    let slot = svc.admit().ok_or_else(|| {
         Refusal::new(
             StatusCode::TOO_MANY_REQUESTS,
             exit::UNAVAILABLE,
             format!(
-                "the signing service is busy: all {} job slots are taken",
-                svc.cfg.max_jobs
+                "the signing service is busy: all {} job slots are taken and {} requests wait",
+                svc.cfg.max_jobs, svc.cfg.max_queue
             ),
         )
         .retry_after(BUSY_RETRY)

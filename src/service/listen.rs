@@ -21,7 +21,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 use crate::clock::Timestamp;
@@ -34,7 +34,7 @@ const MAX_CONNECTIONS: usize = 512;
 /// A connection's stream, holding its connection slot.
 struct Permitted<IO> {
     io: IO,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Permitted<IO> {
@@ -137,6 +137,33 @@ fn serve_connection<IO>(
     });
 }
 
+/// The next connection a door accepts, with its slot; `None` once the
+/// service stops.
+async fn next_connection<T, F>(
+    slots: &Arc<Semaphore>,
+    stop: &mut watch::Receiver<bool>,
+    door: &str,
+    mut accept: impl FnMut() -> F,
+) -> Option<(T, OwnedSemaphorePermit)>
+where
+    F: std::future::Future<Output = std::io::Result<T>>,
+{
+    loop {
+        let permit = Arc::clone(slots).acquire_owned().await.ok()?;
+        let accepted = tokio::select! {
+            a = accept() => a,
+            _ = stop.changed() => return None,
+        };
+        match accepted {
+            Ok(a) => return Some((a, permit)),
+            Err(e) => {
+                tracing::warn!("accept on {door}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 /// Accepts on the Unix socket until `stop` turns true.
 async fn unix_door(
     listener: UnixListener,
@@ -145,23 +172,10 @@ async fn unix_door(
     graceful: Graceful,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let (stream, _) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("accept on the socket: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    while let Some(((stream, _), permit)) =
+        next_connection(&slots, &mut stop, "the socket", || listener.accept()).await
+    {
         let who = match stream.peer_cred() {
             Ok(c) => Identity::Unix {
                 uid: c.uid(),
@@ -192,23 +206,10 @@ async fn tls_door(
     graceful: Graceful,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("accept on the TLS port: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    while let Some(((tcp, peer), permit)) =
+        next_connection(&slots, &mut stop, "the TLS port", || listener.accept()).await
+    {
         let (acceptor, app, svc2, graceful2) = (
             acceptor.clone(),
             app.clone(),

@@ -85,6 +85,8 @@ pub struct Service {
     /// audit record of the service is appended through it, one at a time.
     project: Mutex<Project>,
     jobs: Arc<Semaphore>,
+    /// Requests admitted: running or waiting for a job slot.
+    admitted: Arc<Semaphore>,
     zones: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     running: Mutex<HashMap<u64, Cancel>>,
     next_id: AtomicU64,
@@ -98,12 +100,14 @@ pub(crate) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Service {
     pub fn new(cfg: ServiceConfig, sup: Supervisor, project: Project) -> Service {
         let jobs = Arc::new(Semaphore::new(cfg.max_jobs));
+        let admitted = Arc::new(Semaphore::new(cfg.max_jobs + cfg.max_queue));
         Service {
             cfg,
             sup,
             metrics: Metrics::new(),
             project: Mutex::new(project),
             jobs,
+            admitted,
             zones: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -155,8 +159,20 @@ impl Service {
         Arc::clone(zones.entry(zone.to_string()).or_default())
     }
 
-    pub(crate) fn job_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        Arc::clone(&self.jobs).try_acquire_owned().ok()
+    /// A place among the admitted requests (running or queued), if
+    /// there is one.
+    pub(crate) fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.admitted).try_acquire_owned().ok()
+    }
+
+    /// A job slot, waited for in turn.
+    pub(crate) async fn job_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        loop {
+            // The semaphore is never closed; if it were, wait again.
+            if let Ok(p) = Arc::clone(&self.jobs).acquire_owned().await {
+                return p;
+            }
+        }
     }
 
     pub(crate) fn register(&self, id: u64, cancel: &Cancel) {
