@@ -37,7 +37,8 @@ Examples:
 Remote (dnsseal serve on the signer box; the same arguments, and the signed
 zone written here):
   dnsseal sign --server /var/lib/dnsseal/dnsseal.sock db.example -o example.com
-  dnsseal sign --server https://signer.example:8853 --ca ca.pem --cert me.pem --key me.key db.example")]
+  dnsseal sign --server https://signer.example:8853 --ca ca.pem \\
+      --cert me.pem --key me.key db.example -o example.com")]
 pub struct SignArgs {
     /// The zone file to sign (master format; $INCLUDE is followed).
     #[serde(skip)]
