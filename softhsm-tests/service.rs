@@ -231,6 +231,20 @@ fn a_zone_signed_through_the_socket_verifies_and_is_audited() {
 
     let (code, body) = server.get("/v1/health");
     assert_eq!(code, 200, "{body}");
+    // HTTP/2 too (with prior knowledge, as on a socket there is no ALPN).
+    let h2 = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "--http2-prior-knowledge",
+        ])
+        .args(["--unix-socket", server.socket(), "http://dnsseal/v1/health"])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&h2.stdout), "2 200");
     let health = json(&body);
     assert_eq!(health["token"]["state"], "present", "{health}");
     assert!(

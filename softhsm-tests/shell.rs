@@ -390,6 +390,17 @@ fn interactive_through_a_pseudo_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
+    // Ctrl-C while a command runs neither ends the session nor stops the
+    // command halfway: the key is made whole, and the shell says so.
+    s.send_line("keys create example.com --role zsk --algorithm RSASHA256 --bits 4096")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    s.send("\x03").unwrap();
+    s.expect("ran to its end").unwrap();
+    s.expect("dnsseal> ").unwrap();
+    s.send_line("keys list example.com").unwrap();
+    s.expect("RSASHA256").unwrap();
+    s.expect("dnsseal> ").unwrap();
     // A refusal is said, and the session goes on.
     s.send_line("keys list; sh").unwrap();
     s.expect("refused: shell metacharacter ';'").unwrap();

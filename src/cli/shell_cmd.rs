@@ -11,6 +11,8 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -227,13 +229,26 @@ impl Shell {
         eprintln!(
             "dnsseal key maintainer's shell: `help` lists the commands; Ctrl-D or `exit` leaves."
         );
+        // At the prompt Ctrl-C is a key (the editor's raw mode); while a
+        // command runs it is SIGINT, which must neither end the session
+        // nor stop a key operation halfway: it is noted, and said.
+        let ctrl_c = Arc::new(AtomicBool::new(false));
+        if let Err(e) =
+            signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&ctrl_c))
+        {
+            eprintln!("dnsseal shell: cannot catch Ctrl-C: {e}");
+        }
         loop {
             match editor.readline(PROMPT) {
                 Ok(line) => {
                     if !line.trim().is_empty() {
                         let _ = editor.add_history_entry(line.as_str());
                     }
-                    if let Step::Exit(code) = self.execute(&line, "terminal") {
+                    let step = self.execute(&line, "terminal");
+                    if ctrl_c.swap(false, Ordering::Relaxed) {
+                        eprintln!("Ctrl-C: a command is not stopped halfway; it ran to its end (see above)");
+                    }
+                    if let Step::Exit(code) = step {
                         return code;
                     }
                 }
