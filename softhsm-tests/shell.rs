@@ -19,7 +19,11 @@ const SSH: &str = "192.0.2.7 50123 192.0.2.1 22";
 /// A project whose dnsseal.toml names a PIN file (0600): the shell's only
 /// PIN source.
 fn project() -> Project {
-    let p = Project::softhsm();
+    with_pin_file(Project::softhsm())
+}
+
+/// `pin_file = "pin"` in the project's `[token]`.
+fn with_pin_file(p: Project) -> Project {
     let pin = p.file("pin");
     std::fs::write(&pin, format!("{PIN}\n")).unwrap();
     std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -550,4 +554,43 @@ fn through_a_real_sshd_as_force_command() {
         1
     );
     p.run(&["audit", "verify"]).ok();
+}
+
+/// A module that finds its tokens through a variable (Kryoptic:
+/// KRYOPTIC_CONF) works from the shell, which clears the environment,
+/// when `module_conf` in `[token]` names its configuration.
+#[test]
+fn a_module_configured_through_a_variable_works_from_the_shell() {
+    if !std::path::Path::new(common::KRYOPTIC_MODULE).exists() {
+        eprintln!(
+            "skipped: the Kryoptic module is not built ({}): scripts/setup.sh builds it",
+            common::KRYOPTIC_MODULE
+        );
+        return;
+    }
+    let p = with_pin_file(Project::on(common::TokenKind::Kryoptic));
+    // Without module_conf: the module finds no token, and says why.
+    let err = shell_c(&p, "token info").fails(5);
+    assert!(
+        err.contains("KRYOPTIC_CONF is not set") && err.contains("module_conf"),
+        "{err}"
+    );
+    let conf = std::fs::read_to_string(p.file("dnsseal.toml")).unwrap();
+    std::fs::write(
+        p.file("dnsseal.toml"),
+        conf.replace(
+            "[token]\n",
+            "[token]\nmodule_conf = \"kryoptic/token.conf\"\n",
+        ),
+    )
+    .unwrap();
+    let out = shell_c(
+        &p,
+        "keys create example.com --role zsk --algorithm ECDSAP256SHA256",
+    )
+    .ok();
+    assert!(out.contains("ECDSAP256SHA256"), "{out}");
+    let dnskey = shell_c(&p, "keys dnskey example.com").ok();
+    assert!(dnskey.contains("DNSKEY 256 3 13"), "{dnskey}");
+    shell_c(&p, "token info").ok();
 }

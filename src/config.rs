@@ -108,6 +108,11 @@ pub struct RawTokenConfig {
     /// of `dnsseal shell`; the CLI reads it when --pin-file is not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_file: Option<PathBuf>,
+    /// The module's own configuration file, handed to it in the variable
+    /// the profile names (`conf_variable`, Kryoptic: KRYOPTIC_CONF), so
+    /// that the shell, the service and timers need no environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_conf: Option<PathBuf>,
 }
 
 /// A validated configuration with absolute paths.
@@ -134,6 +139,25 @@ pub struct TokenConfig {
     pub softhsm_conf: Option<PathBuf>,
     /// The user PIN file, absolute.
     pub pin_file: Option<PathBuf>,
+    /// The module's configuration file, absolute (see
+    /// [`TokenConfig::module_env`]).
+    pub module_conf: Option<PathBuf>,
+}
+
+impl TokenConfig {
+    /// The environment the module reads its configuration from: the
+    /// SoftHSMv2 configuration, and `module_conf` in the profile's
+    /// variable. Set while the process has one thread.
+    pub fn module_env(&self) -> Vec<(&str, &Path)> {
+        let mut env = Vec::new();
+        if let Some(conf) = &self.softhsm_conf {
+            env.push(("SOFTHSM2_CONF", conf.as_path()));
+        }
+        if let (Some(conf), Some(var)) = (&self.module_conf, &self.profile.conf_variable) {
+            env.push((var.as_str(), conf.as_path()));
+        }
+        env
+    }
 }
 
 /// Which token of the module's slots is ours.
@@ -396,6 +420,12 @@ impl Config {
             .as_deref()
             .map(abs)
             .unwrap_or_else(|| profile.module_path_in(lookups.exists));
+        if raw.token.module_conf.is_some() && profile.conf_variable.is_none() {
+            return Err(invalid(format!(
+                "[token] module_conf: the {} profile's module takes no configuration file through a variable (SoftHSMv2: softhsm_conf)",
+                profile.name
+            )));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             keystore: abs(&raw.keystore),
@@ -406,6 +436,7 @@ impl Config {
                 selector,
                 softhsm_conf: raw.token.softhsm_conf.as_deref().map(abs),
                 pin_file: raw.token.pin_file.as_deref().map(abs),
+                module_conf: raw.token.module_conf.as_deref().map(abs),
             },
             zone_limits,
             service: raw.service.unwrap_or_default(),
@@ -445,6 +476,26 @@ mod tests {
         let cfg = Config::from_raw(raw, Path::new("/tmp/dnsseal.toml")).unwrap();
         assert_eq!(cfg.keystore, Path::new("/tmp/k.sqlite"));
         assert_eq!(cfg.token.selector, TokenSelector::Label("x".into()));
+    }
+
+    /// `module_conf` goes to the module in its profile's variable, and
+    /// only a profile that names one takes it.
+    #[test]
+    fn a_module_configuration_goes_in_the_profiles_variable() {
+        let text = |profile: &str| {
+            format!("version = 1\nkeystore = \"k\"\naudit_log = \"a\"\n[token]\nprofile = \"{profile}\"\nlabel = \"x\"\nmodule_conf = \"kryoptic/token.conf\"\nsofthsm_conf = \"/etc/s.conf\"\n")
+        };
+        let cfg = Config::parse(&text("kryoptic"), Path::new("/srv/p/dnsseal.toml")).unwrap();
+        let env = cfg.token.module_env();
+        assert_eq!(
+            env,
+            vec![
+                ("SOFTHSM2_CONF", Path::new("/etc/s.conf")),
+                ("KRYOPTIC_CONF", Path::new("/srv/p/kryoptic/token.conf")),
+            ]
+        );
+        let err = Config::parse(&text("softhsm2"), Path::new("/srv/p/dnsseal.toml")).unwrap_err();
+        assert!(err.to_string().contains("module_conf"), "{err}");
     }
 
     /// Read with the file system's answers handed in, a configuration

@@ -203,16 +203,17 @@ impl Context {
     }
 }
 
-/// Puts the project's SoftHSMv2 configuration, if it names one, into
-/// SOFTHSM2_CONF now, while the process has one thread: the module is
+/// Puts the project's module configuration, if it names one, into the
+/// module's variable (SOFTHSM2_CONF, or the profile's `conf_variable` for
+/// `module_conf`) now, while the process has one thread: the module is
 /// loaded later, when zone parsing may have started threads. A config
 /// that does not load is reported by the command that needs it.
 fn export_softhsm_conf(config_path: &std::path::Path) {
     let Ok(cfg) = Config::load(config_path) else {
         return;
     };
-    if let Some(conf) = &cfg.token.softhsm_conf {
-        if let Err(e) = harden::set_env("SOFTHSM2_CONF", conf.as_os_str()) {
+    for (var, conf) in cfg.token.module_env() {
+        if let Err(e) = harden::set_env(var, conf.as_os_str()) {
             tracing::warn!("{e}");
         }
     }

@@ -90,8 +90,8 @@ fn setup(cli: Cli) -> anyhow::Result<(Shell, Input)> {
     crate::harden::clear_env_except(KEEP_ENV).map_err(anyhow::Error::msg)?;
     let config_path = dir.join(CONFIG_FILE);
     let cfg = Config::load(&config_path)?;
-    if let Some(conf) = &cfg.token.softhsm_conf {
-        crate::harden::set_env("SOFTHSM2_CONF", conf.as_os_str()).map_err(anyhow::Error::msg)?;
+    for (var, conf) in cfg.token.module_env() {
+        crate::harden::set_env(var, conf.as_os_str()).map_err(anyhow::Error::msg)?;
     }
     if let Some(c) = connection {
         crate::audit::set_client(client_from_ssh_connection(&c));

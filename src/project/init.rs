@@ -138,6 +138,7 @@ pub fn softhsm_token(layout: &Layout, req: SoftHsm<'_>) -> anyhow::Result<RawTok
         serial: None,
         softhsm_conf: Some(PathBuf::from(SOFTHSM_DIR).join("softhsm2.conf")),
         pin_file: None,
+        module_conf: None,
     })
 }
 
@@ -167,6 +168,7 @@ pub fn hsm_token(
         serial,
         softhsm_conf: None,
         pin_file: None,
+        module_conf: None,
     })
 }
 

@@ -283,7 +283,7 @@ fn with_conf_hint(profile: &Profile, err: TokenError, is_set: impl Fn(&str) -> b
             TokenError::ModuleLoad {
                 path,
                 reason: format!(
-                    "{reason} ({var} is not set: the {} profile's module finds its tokens through it)",
+                    "{reason} ({var} is not set: the {} profile's module finds its tokens through it; set module_conf in [token] of dnsseal.toml)",
                     profile.name
                 ),
             }
