@@ -218,9 +218,13 @@ async fn tls_door(
         );
         tokio::spawn(async move {
             let timeout = svc2.cfg.read_timeout;
-            let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            let accept = acceptor.accept(tcp).into_fallible();
+            let tls = match tokio::time::timeout(timeout, accept).await {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return refused_handshake(&svc2, peer, &e.to_string()),
+                Ok(Err((e, tcp))) => {
+                    refused_handshake(&svc2, peer, &e.to_string());
+                    return linger(tcp).await;
+                }
                 Err(_) => {
                     return refused_handshake(&svc2, peer, "no handshake within read_timeout")
                 }
@@ -239,6 +243,24 @@ async fn tls_door(
             serve_connection(app, io, who, timeout, &graceful2);
         });
     }
+}
+
+/// After a refused handshake: the alert has been sent; what the client
+/// still sends (TLS 1.3 clients send their request before they hear of
+/// the refusal) is read and dropped for a moment, so that the client
+/// reads the alert rather than a reset connection.
+async fn linger(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tcp.shutdown().await;
+    let mut buf = vec![0u8; 16 * 1024];
+    let drain = async {
+        while let Ok(n) = tcp.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }
 
 /// A TLS client the handshake refused (no certificate, another CA, out
