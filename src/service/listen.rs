@@ -124,7 +124,7 @@ fn serve_connection<IO>(
         .header_read_timeout(read_timeout);
     builder.http2().timer(TokioTimer::new());
     let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
-    let watcher = match &*crate::service::server::locked(graceful) {
+    let watcher = match &*crate::service::locked(graceful) {
         Some(g) => g.watcher(),
         // Stopping: the connection is closed unanswered.
         None => return,
@@ -316,7 +316,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     while doors.join_next().await.is_some() {}
     let _ = looker.await;
-    let Some(graceful) = crate::service::server::locked(&graceful).take() else {
+    let Some(graceful) = crate::service::locked(&graceful).take() else {
         return Ok(());
     };
     let drained = graceful.shutdown();

@@ -26,3 +26,9 @@ pub mod status;
 pub mod supervisor;
 pub mod tls;
 pub mod work;
+
+/// A mutex's guard; a poisoned one (a job that panicked) is taken as it
+/// is: the counts and maps it guards stay usable.
+pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

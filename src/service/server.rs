@@ -31,6 +31,7 @@ use crate::project::Project;
 use crate::service::api::{self, ErrorBody, API_VERSION};
 use crate::service::authz::{allowed, Action, Identity};
 use crate::service::config::ServiceConfig;
+use crate::service::locked;
 use crate::service::metrics::Metrics;
 use crate::service::supervisor::Supervisor;
 
@@ -91,10 +92,6 @@ pub struct Service {
     running: Mutex<HashMap<u64, Cancel>>,
     next_id: AtomicU64,
     stopping: AtomicBool,
-}
-
-pub(crate) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Service {

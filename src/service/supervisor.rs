@@ -17,7 +17,9 @@
 //!   itself when it is back. The idle look gives way to another process
 //!   holding the token lock.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use super::locked;
 
 use crate::clock::Timestamp;
 use crate::config::Config;
@@ -111,11 +113,6 @@ pub struct Lease<'s> {
     module: Option<Arc<Module>>,
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A job that panicked left the counts as they were; they stay usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Supervisor {
     pub fn new(cfg: Config, pin: Pin) -> Supervisor {
         Supervisor {
@@ -203,11 +200,6 @@ impl Supervisor {
             Ok(Some(())) => self.saw(Ok(()), now),
             Err(e) => self.saw(Err(&e), now),
         }
-    }
-
-    /// Jobs holding a lease now.
-    pub fn leases(&self) -> usize {
-        locked(&self.leases).count
     }
 }
 
